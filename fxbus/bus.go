@@ -1,0 +1,289 @@
+package fxbus
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+const (
+	// DefaultCapacity is the number of events retained per event type when
+	// no capacity is configured.
+	DefaultCapacity = 64
+
+	// MaxCapacity is the largest capacity [WithCapacity] accepts. A ring is
+	// allocated whole when its type gets its first subscriber, so the bound
+	// keeps a typo from reserving gigabytes.
+	MaxCapacity = 1 << 20
+)
+
+// Bus is a process-local, typed publish/subscribe bus: one bounded
+// broadcast ring per event type, created by the first [Subscribe] of that
+// type. See the package documentation for the model.
+//
+// A Bus must be created with [New]; every method is safe for concurrent
+// use. The zero value is not usable.
+type Bus struct {
+	capacity int
+	log      *zap.Logger
+
+	// topics maps the reflect.Type of an event to its *topic[E]. The map
+	// is never mutated once published: a new type copies it under mu and
+	// stores the copy, so Emit reads it with one atomic load and no lock.
+	topics atomic.Pointer[map[reflect.Type]topicHandle]
+
+	mu     sync.Mutex // serialises topic creation and Close
+	closed bool       // guarded by mu
+
+	// announced is set by the first AnnounceShutdown of a run; the Fx
+	// module clears it when the app starts again.
+	announced atomic.Bool
+}
+
+// topicHandle is what the registry holds: a *topic[E] seen without its type.
+type topicHandle interface {
+	close()
+	stats() Stats
+}
+
+// An Option configures a [Bus] built by [New].
+type Option interface {
+	apply(*Bus) error
+}
+
+type optionFunc func(*Bus) error
+
+func (f optionFunc) apply(b *Bus) error { return f(b) }
+
+// WithCapacity sets how many events of each type the bus retains, from 1 to
+// [MaxCapacity]; the default is [DefaultCapacity]. A subscriber that falls
+// more than n events behind on a type loses the oldest ones and is told how
+// many with a [*LaggedError]. Memory per type is about n times the event
+// size plus 40 bytes, allocated at the type's first subscription.
+func WithCapacity(n int) Option {
+	return optionFunc(func(b *Bus) error {
+		if n < 1 || n > MaxCapacity {
+			return fmt.Errorf("fxbus: capacity %d is out of range: want 1 to %d events per type", n, MaxCapacity)
+		}
+		b.capacity = n
+		return nil
+	})
+}
+
+// WithLogger sets the logger the bus writes to: a debug entry per Emit,
+// warnings for lagging handlers, errors from handlers run by [Listen]. A nil
+// logger, like the default, discards everything.
+func WithLogger(l *zap.Logger) Option {
+	return optionFunc(func(b *Bus) error {
+		if l == nil {
+			l = zap.NewNop()
+		}
+		b.log = l
+		return nil
+	})
+}
+
+// New returns an empty bus. It fails only on an invalid option, with an
+// error that names the value given.
+func New(opts ...Option) (*Bus, error) {
+	b := &Bus{capacity: DefaultCapacity, log: zap.NewNop()}
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o.apply(b); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// Capacity returns the number of events the bus retains per type.
+func (b *Bus) Capacity() int { return b.capacity }
+
+// Logger returns the logger the bus was built with; never nil.
+func (b *Bus) Logger() *zap.Logger { return b.log }
+
+// TypeCount returns the number of event types that have a ring, that is,
+// that were subscribed to at least once.
+func (b *Bus) TypeCount() int {
+	if m := b.topics.Load(); m != nil {
+		return len(*m)
+	}
+	return 0
+}
+
+// Close closes the bus. Every blocked [Subscription.Recv] wakes up;
+// subscribers first drain what was already buffered for them, then receive
+// [ErrClosed]. Later calls to [Emit] return 0 and later subscriptions are
+// closed from the start. Close is idempotent.
+func (b *Bus) Close() {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return
+	}
+	b.closed = true
+	// No topic can be added after this point (creation holds mu and checks
+	// closed), so the snapshot below is complete.
+	m := b.topics.Load()
+	b.mu.Unlock()
+	if m == nil {
+		return
+	}
+	for _, t := range *m {
+		t.close()
+	}
+}
+
+// Stats returns one [Stats] per event type with a ring, sorted by type name.
+func (b *Bus) Stats() []Stats {
+	m := b.topics.Load()
+	if m == nil {
+		return nil
+	}
+	out := make([]Stats, 0, len(*m))
+	for _, t := range *m {
+		out = append(out, t.stats())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Type < out[j].Type })
+	return out
+}
+
+// Stats are the counters of one event type, for logs and metrics. Every
+// event emitted while the type had live subscribers is, for each of them,
+// either delivered, counted in Missed when reported, or released when the
+// subscriber closes.
+type Stats struct {
+	// Type is the event type's name, as reflect.Type.String prints it.
+	Type string
+	// Emitted counts the events written to the ring: emits that found at
+	// least one live subscriber.
+	Emitted uint64
+	// Dropped counts emits that found the ring but no live subscriber.
+	// Emits of a type nobody ever subscribed to have no ring to count them
+	// on; Emit's result of 0 is the only trace of those.
+	Dropped uint64
+	// Missed is the sum of every [LaggedError.Missed] reported to the
+	// subscribers of this type.
+	Missed uint64
+	// Subscribers is the number of live subscriptions.
+	Subscribers int
+}
+
+// StatsOf returns the counters of event type E. A type without a ring
+// returns zero counters.
+func StatsOf[E any](b *Bus) Stats {
+	if t := lookup[E](b); t != nil {
+		return t.stats()
+	}
+	return Stats{Type: reflect.TypeFor[E]().String()}
+}
+
+// Emit queues event for every live subscriber of type E and returns how
+// many that is. It never blocks and never allocates: with no ring for E or
+// no live subscriber it does nothing and returns 0, and after [Bus.Close] it
+// returns 0. Writing the event costs the same whatever the number of
+// subscribers; only waking subscribers parked in [Subscription.Recv] grows
+// with their number. A nil bus emits nothing.
+//
+// The event is copied into the ring and retained until every subscriber
+// that was live when it was emitted has received it, closed, or been
+// overtaken by newer events.
+func Emit[E any](b *Bus, event E) int {
+	if b == nil {
+		return 0
+	}
+	n := 0
+	if t := lookup[E](b); t != nil {
+		n = t.send(event)
+	}
+	if b.log.Core().Enabled(zapcore.DebugLevel) {
+		b.logEmit(reflect.TypeFor[E](), n)
+	}
+	return n
+}
+
+// logEmit is out of line so that Emit stays small when debug is off.
+func (b *Bus) logEmit(typ reflect.Type, n int) {
+	b.log.Debug("fxbus: emit", zap.Stringer("type", typ), zap.Int("subscribers", n))
+}
+
+// Subscribe returns a new subscription to events of type E, creating the
+// type's ring if it is the first. The subscription sees every E emitted
+// after Subscribe returns, in emit order, and nothing emitted before. Close
+// it when done, or the ring keeps counting it and retaining events for it.
+//
+// Subscribing to a closed bus returns a subscription that is already
+// closed: its receives return [ErrClosed].
+func Subscribe[E any](b *Bus) *Subscription[E] {
+	t := lookup[E](b)
+	if t == nil {
+		h := b.create(reflect.TypeFor[E](), func(typ reflect.Type) topicHandle {
+			return newTopic[E](typ, b.capacity)
+		})
+		if h == nil {
+			return closedSubscription[E]()
+		}
+		t = h.(*topic[E])
+	}
+	return t.subscribe()
+}
+
+// SubscriberCount returns the number of live subscriptions to type E.
+func SubscriberCount[E any](b *Bus) int {
+	if t := lookup[E](b); t != nil {
+		return int(t.receivers.Load())
+	}
+	return 0
+}
+
+// lookup returns the ring of E, or nil if E has none. Lock-free.
+func lookup[E any](b *Bus) *topic[E] {
+	m := b.topics.Load()
+	if m == nil {
+		return nil
+	}
+	if t, ok := (*m)[reflect.TypeFor[E]()]; ok {
+		return t.(*topic[E])
+	}
+	return nil
+}
+
+// create returns the ring of typ, making it with mk if none exists yet, or
+// nil if the bus is closed.
+func (b *Bus) create(typ reflect.Type, mk func(reflect.Type) topicHandle) topicHandle {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	old := b.topics.Load()
+	if old != nil {
+		if t, ok := (*old)[typ]; ok {
+			return t // another goroutine won the race
+		}
+	}
+	if b.closed {
+		return nil
+	}
+	next := make(map[reflect.Type]topicHandle, 1+lenOf(old))
+	if old != nil {
+		for k, v := range *old {
+			next[k] = v
+		}
+	}
+	t := mk(typ)
+	next[typ] = t
+	b.topics.Store(&next)
+	return t
+}
+
+func lenOf(m *map[reflect.Type]topicHandle) int {
+	if m == nil {
+		return 0
+	}
+	return len(*m)
+}

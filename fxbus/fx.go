@@ -1,0 +1,136 @@
+package fxbus
+
+import (
+	"context"
+	"sync"
+
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+)
+
+// Config is the bus configuration [Module] reads from the Fx graph, when
+// one is supplied:
+//
+//	fx.Supply(fxbus.Config{Capacity: 256})
+type Config struct {
+	// Capacity is the number of events retained per type; 0 means
+	// [DefaultCapacity]. See [WithCapacity] for the valid range.
+	Capacity int
+}
+
+// Module provides one [*Bus] to an Fx application and ties it to the
+// application's lifecycle:
+//
+//   - the bus is built from an optional [Config] and an optional
+//     *zap.Logger found in the graph;
+//   - [ShutdownInitiated] is emitted, once per stop, before the first OnStop
+//     hook of any module runs, whether the stop comes from app.Stop, a
+//     signal under app.Run, or fx.Shutdowner;
+//   - the bus is closed after every other OnStop hook has run, so events
+//     emitted while stopping still reach their subscribers.
+//
+// Pass Module at the top level of fx.New, not inside another fx.Module: it
+// decorates fx.Lifecycle in the scope it is given, and only hooks appended
+// through that scope are covered. See the package documentation, section
+// "Shutdown", for how it works and what it costs.
+var Module fx.Option = fx.Options(
+	fx.Module("fxbus",
+		fx.Provide(newRelay, provideBus),
+	),
+	fx.Decorate(decorateLifecycle),
+)
+
+// relay connects the lifecycle decorator to the bus without making the
+// decorator depend on *Bus: a decorator of fx.Lifecycle that needs a value
+// whose constructor itself needs fx.Lifecycle makes dig build that value
+// twice. The bus registers itself here when it is built.
+type relay struct {
+	mu  sync.Mutex
+	bus *Bus // guarded by mu; nil until the bus is built
+}
+
+func newRelay() *relay { return &relay{} }
+
+func (r *relay) get() *Bus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.bus
+}
+
+func (r *relay) set(b *Bus) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.bus = b
+}
+
+// announce emits ShutdownInitiated unless this stop already did.
+func (r *relay) announce() {
+	if b := r.get(); b != nil {
+		b.AnnounceShutdown(ShutdownInitiated{Reason: "fx: application stopping"})
+	}
+}
+
+type busParams struct {
+	fx.In
+
+	Config    Config      `optional:"true"`
+	Logger    *zap.Logger `optional:"true"`
+	Relay     *relay
+	Lifecycle fx.Lifecycle // asked for so that decorateLifecycle runs
+}
+
+func provideBus(p busParams) (*Bus, error) {
+	capacity := p.Config.Capacity
+	if capacity == 0 {
+		capacity = DefaultCapacity
+	}
+	b, err := New(WithCapacity(capacity), WithLogger(p.Logger))
+	if err != nil {
+		return nil, err
+	}
+	p.Relay.set(b)
+	return b, nil
+}
+
+// decorateLifecycle wraps the root fx.Lifecycle so that every OnStop hook
+// appended through it first announces the shutdown. Because dig runs it
+// when fx.Lifecycle is first asked for, the hook it appends to the inner
+// lifecycle is the application's first: it starts first and stops last,
+// which is where the bus closes.
+func decorateLifecycle(lc fx.Lifecycle, r *relay) fx.Lifecycle {
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			if b := r.get(); b != nil {
+				b.announced.Store(false) // a new run: the next stop announces again
+			}
+			return nil
+		},
+		OnStop: func(context.Context) error {
+			r.announce() // in case no other hook had an OnStop
+			if b := r.get(); b != nil {
+				b.Close()
+			}
+			return nil
+		},
+	})
+	return &announcingLifecycle{lc: lc, relay: r}
+}
+
+// announcingLifecycle is the fx.Lifecycle the application's modules see.
+type announcingLifecycle struct {
+	lc    fx.Lifecycle
+	relay *relay
+}
+
+// Append appends h with its OnStop preceded by the shutdown announcement.
+// h is copied whole, so names given with fx.StartHook, fx.StopHook and
+// fx.StartStopHook stay in Fx's event log.
+func (l *announcingLifecycle) Append(h fx.Hook) {
+	if stop := h.OnStop; stop != nil {
+		h.OnStop = func(ctx context.Context) error {
+			l.relay.announce()
+			return stop(ctx)
+		}
+	}
+	l.lc.Append(h)
+}

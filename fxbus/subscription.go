@@ -1,0 +1,184 @@
+package fxbus
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"sync"
+	"sync/atomic"
+)
+
+// Subscription receives the events of one type from a [Bus]. Create it with
+// [Subscribe] and close it with [Subscription.Close] when done.
+//
+// One goroutine at a time may receive from a subscription; Close, Len and
+// Ready may be called from any goroutine.
+type Subscription[E any] struct {
+	t *topic[E] // nil for a subscription made on a closed bus
+	waker
+
+	// closing is set first thing by Close, so a receive racing with it
+	// returns ErrClosed without waiting for mu.
+	closing atomic.Bool
+
+	mu       sync.Mutex // held by each receive and by Close; guards the fields below
+	next     uint64     // position of the next event to read
+	idx      uint64     // next % capacity
+	released bool       // Close has given up the subscription's claims
+}
+
+// closedChan is a closed channel, returned by Ready of closed subscriptions
+// so that a select on it fires at once. It is never written.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+func closedSubscription[E any]() *Subscription[E] {
+	s := &Subscription[E]{released: true}
+	s.closing.Store(true)
+	return s
+}
+
+// Recv returns the next event, blocking until one is emitted, the bus is
+// closed, or ctx is done.
+//
+// It returns a [*LaggedError] if the subscriber fell more than the bus
+// capacity behind (the next call returns the oldest event retained),
+// [ErrClosed] once the subscription or the bus is closed and every event
+// buffered for it has been read, and ctx.Err() if ctx is done first, in
+// which case nothing is consumed. ctx must not be nil.
+func (s *Subscription[E]) Recv(ctx context.Context) (E, error) {
+	for {
+		if err := ctx.Err(); err != nil {
+			var zero E
+			return zero, err
+		}
+		v, err := s.receive(true)
+		if err != ErrEmpty {
+			return v, err
+		}
+		select {
+		case <-s.ch:
+		case <-ctx.Done():
+		}
+	}
+}
+
+// TryRecv returns the next event if one is waiting, and [ErrEmpty]
+// otherwise. Its other errors are those of [Subscription.Recv]. It never
+// blocks and, when it returns an event, never allocates.
+func (s *Subscription[E]) TryRecv() (E, error) {
+	return s.receive(false)
+}
+
+func (s *Subscription[E]) receive(park bool) (E, error) {
+	if s.closing.Load() {
+		var zero E
+		return zero, ErrClosed
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.released {
+		var zero E
+		return zero, ErrClosed
+	}
+	return s.t.recv(s, park)
+}
+
+// Ready returns a channel that fires when a receive may return something
+// other than [ErrEmpty]: an event, a lag report, or the close of the
+// subscription or the bus. It lets a goroutine wait for events in a select
+// next to other channels:
+//
+//	for {
+//		select {
+//		case <-sub.Ready():
+//			for {
+//				ev, err := sub.TryRecv()
+//				if err != nil { ... break on ErrEmpty, stop on ErrClosed ... }
+//				handle(ev)
+//			}
+//		case <-other:
+//		}
+//	}
+//
+// Call Ready again before each select: each call arms one wake-up. The
+// channel may fire when nothing is left (another receive took it), so
+// treat a wake-up as "try now", not as a promise. The channel is the same
+// on every call; do not close it.
+func (s *Subscription[E]) Ready() <-chan struct{} {
+	if s.closing.Load() {
+		return closedChan
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.released {
+		return closedChan
+	}
+	if s.t.ready(s) {
+		s.notify()
+	}
+	return s.ch
+}
+
+// All returns an iterator over the subscription's events, for use with
+// range:
+//
+//	for ev, err := range sub.All(ctx) {
+//		if err != nil { // a *LaggedError: some events were missed
+//			log.Print(err)
+//			continue
+//		}
+//		handle(ev)
+//	}
+//
+// err is non-nil only for a [*LaggedError]. The loop ends when the
+// subscription or the bus is closed (after the buffered events) or when
+// ctx is done; check ctx.Err() afterwards to tell which.
+func (s *Subscription[E]) All(ctx context.Context) iter.Seq2[E, error] {
+	return func(yield func(E, error) bool) {
+		for {
+			v, err := s.Recv(ctx)
+			if err != nil && !errors.Is(err, ErrLagged) {
+				return
+			}
+			if !yield(v, err) {
+				return
+			}
+		}
+	}
+}
+
+// Len returns the number of events waiting for the subscriber, lagged ones
+// included: after a lag it can exceed the bus capacity.
+func (s *Subscription[E]) Len() int {
+	if s.closing.Load() {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.released {
+		return 0
+	}
+	return s.t.pending(s)
+}
+
+// Close ends the subscription: a Recv blocked on it returns [ErrClosed],
+// as does every later receive; it stops counting in [SubscriberCount] and in
+// [Emit]'s result; and the events it had not read are released. Close is
+// idempotent and safe to call from any goroutine.
+func (s *Subscription[E]) Close() {
+	if s.closing.Swap(true) {
+		return
+	}
+	s.notify() // wake a Recv parked on s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.released {
+		return
+	}
+	s.released = true
+	s.t.release(s)
+}

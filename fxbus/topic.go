@@ -1,0 +1,281 @@
+package fxbus
+
+import (
+	"reflect"
+	"sync"
+	"sync/atomic"
+)
+
+// topic is the broadcast ring of one event type, after tokio's
+// sync::broadcast.
+//
+// Events are written at increasing positions; the event at position p lives
+// in ring[p % capacity] until position p+capacity overwrites it. Each
+// subscriber keeps the position it reads next. A subscriber whose next
+// position has been overwritten has lagged: it is told how many events it
+// missed and moves to the oldest one retained.
+//
+// Locks, always taken in this order: Subscription.mu, then topic.mu (the
+// tail), then a slot's mu.
+type topic[E any] struct {
+	name     string
+	capacity uint64
+	ring     []slot[E]
+
+	mu      sync.Mutex // the tail lock: guards pos, idx, closed, waiters
+	pos     uint64     // position of the next event; also the count written
+	idx     uint64     // pos % capacity, kept to avoid a division per send
+	closed  bool
+	waiters []*waker // subscribers parked until the next send or close
+
+	// receivers is the number of live subscriptions. It changes only under
+	// mu; send reads it without mu to skip the lock when nobody listens.
+	receivers atomic.Int64
+	isClosed  atomic.Bool   // mirrors closed, for the same lock-free check
+	dropped   atomic.Uint64 // sends that found no live subscriber
+	missed    atomic.Uint64 // sum of the Missed counts reported to laggers
+}
+
+// slot holds one event of the ring.
+type slot[E any] struct {
+	// mu is write-locked by send and read-locked by receivers, so many
+	// subscribers read one slot at once.
+	mu sync.RWMutex
+	// pos is the position of the event held, guarded by mu. Before the
+	// first write, slot i holds position i-capacity (mod 2^64), which reads
+	// as "the previous lap": empty.
+	pos uint64
+	// rem counts the subscribers that have yet to read this event. The
+	// reader that brings it to zero clears val.
+	rem atomic.Int64
+	// val is written under mu's write lock. It is read under the read lock
+	// only by a subscriber counted in rem, and cleared under the read lock
+	// by the last of them; the atomic decrements of rem order each read
+	// before that clear, so no reader can see it half-written.
+	val E
+}
+
+// waker is how a parked subscriber is woken: a token in a channel of
+// capacity one, so a wake-up is never lost and never blocks the sender.
+type waker struct {
+	ch     chan struct{}
+	parked bool // guarded by the topic's mu: listed in topic.waiters
+}
+
+func (w *waker) notify() {
+	select {
+	case w.ch <- struct{}{}:
+	default: // a token is already waiting
+	}
+}
+
+func newTopic[E any](typ reflect.Type, capacity int) *topic[E] {
+	t := &topic[E]{
+		name:     typ.String(),
+		capacity: uint64(capacity),
+		ring:     make([]slot[E], capacity),
+	}
+	for i := range t.ring {
+		t.ring[i].pos = uint64(i) - t.capacity
+	}
+	return t
+}
+
+// send writes ev at the tail and returns the number of subscribers it was
+// queued for. Its cost does not depend on that number, except for waking
+// the subscribers parked in Recv.
+func (t *topic[E]) send(ev E) int {
+	if t.receivers.Load() == 0 {
+		if !t.isClosed.Load() {
+			t.dropped.Add(1)
+		}
+		return 0
+	}
+	t.mu.Lock()
+	n := t.receivers.Load()
+	if t.closed || n == 0 {
+		t.mu.Unlock()
+		if n == 0 {
+			t.dropped.Add(1)
+		}
+		return 0
+	}
+	s := &t.ring[t.idx]
+	s.mu.Lock()
+	s.pos = t.pos
+	s.rem.Store(n)
+	s.val = ev
+	s.mu.Unlock()
+	t.pos++
+	if t.idx++; t.idx == t.capacity {
+		t.idx = 0
+	}
+	if len(t.waiters) > 0 {
+		t.wakeAllLocked()
+	}
+	t.mu.Unlock()
+	return int(n)
+}
+
+// wakeAllLocked wakes every parked subscriber. Called with mu held.
+func (t *topic[E]) wakeAllLocked() {
+	for i, w := range t.waiters {
+		w.parked = false
+		w.notify()
+		t.waiters[i] = nil // let a closed subscription be collected
+	}
+	t.waiters = t.waiters[:0]
+}
+
+func (t *topic[E]) subscribe() *Subscription[E] {
+	s := &Subscription[E]{t: t, waker: waker{ch: make(chan struct{}, 1)}}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return closedSubscription[E]()
+	}
+	s.next, s.idx = t.pos, t.idx
+	t.receivers.Add(1)
+	return s
+}
+
+// recv returns the next event for s, a *LaggedError, ErrEmpty or
+// ErrClosed. With park set, an empty result also registers s to be woken by
+// the next send or close. Called with s.mu held.
+func (t *topic[E]) recv(s *Subscription[E], park bool) (E, error) {
+	var zero E
+	sl := &t.ring[s.idx]
+	sl.mu.RLock()
+	if sl.pos != s.next {
+		// Not the event s wants: the ring is empty for s or s lagged. Both
+		// need the tail, and send locks the tail before the slot, so drop
+		// the slot lock and take both in that order.
+		sl.mu.RUnlock()
+		t.mu.Lock()
+		sl.mu.RLock()
+		if sl.pos != s.next {
+			if sl.pos+t.capacity == s.next {
+				// The slot still holds the previous lap: nothing new.
+				sl.mu.RUnlock()
+				closed := t.closed
+				if !closed && park && !s.parked {
+					s.parked = true
+					t.waiters = append(t.waiters, &s.waker)
+				}
+				t.mu.Unlock()
+				if closed {
+					return zero, ErrClosed
+				}
+				return zero, ErrEmpty
+			}
+			// The slot holds a newer lap: s's event was overwritten. The
+			// oldest event retained is one capacity behind the tail.
+			oldest := t.pos - t.capacity
+			sl.mu.RUnlock()
+			t.mu.Unlock()
+			missed := oldest - s.next
+			s.next, s.idx = oldest, oldest%t.capacity
+			t.missed.Add(missed)
+			return zero, &LaggedError{Missed: missed}
+		}
+		t.mu.Unlock() // keep the slot's read lock
+	}
+	v := sl.val
+	if sl.rem.Add(-1) == 0 {
+		sl.val = zero // the last reader lets the event go
+	}
+	sl.mu.RUnlock()
+	s.next++
+	if s.idx++; s.idx == t.capacity {
+		s.idx = 0
+	}
+	return v, nil
+}
+
+// pending returns how many positions s is behind the tail, lagged ones
+// included. Called with s.mu held.
+func (t *topic[E]) pending(s *Subscription[E]) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return int(t.pos - s.next)
+}
+
+// ready reports whether a receive by s would return something other than
+// ErrEmpty; if not, it parks s. Called with s.mu held.
+func (t *topic[E]) ready(s *Subscription[E]) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if s.next != t.pos || t.closed {
+		return true
+	}
+	if !s.parked {
+		s.parked = true
+		t.waiters = append(t.waiters, &s.waker)
+	}
+	return false
+}
+
+// release removes s from the topic and gives up its claim on every event
+// it has not read, clearing those it was the last reader of. Called with
+// s.mu held, once.
+func (t *topic[E]) release(s *Subscription[E]) {
+	t.mu.Lock()
+	t.receivers.Add(-1)
+	if s.parked {
+		s.parked = false
+		for i, w := range t.waiters {
+			if w == &s.waker {
+				last := len(t.waiters) - 1
+				t.waiters[i] = t.waiters[last]
+				t.waiters[last] = nil
+				t.waiters = t.waiters[:last]
+				break
+			}
+		}
+	}
+	until := t.pos
+	t.mu.Unlock()
+
+	// Events from until on were written without counting s. Of the
+	// positions before it, only the last capacity can still be in the
+	// ring; a slot that no longer holds position p was overwritten and
+	// its rem no longer counts s for p.
+	from := s.next
+	if until-from > t.capacity {
+		from = until - t.capacity
+	}
+	var zero E
+	for p := from; p < until; p++ {
+		sl := &t.ring[p%t.capacity]
+		sl.mu.RLock()
+		if sl.pos == p && sl.rem.Add(-1) == 0 {
+			sl.val = zero
+		}
+		sl.mu.RUnlock()
+	}
+	s.next = until
+}
+
+func (t *topic[E]) close() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return
+	}
+	t.closed = true
+	t.isClosed.Store(true)
+	t.wakeAllLocked()
+}
+
+func (t *topic[E]) stats() Stats {
+	t.mu.Lock()
+	emitted := t.pos
+	t.mu.Unlock()
+	return Stats{
+		Type:        t.name,
+		Emitted:     emitted,
+		Dropped:     t.dropped.Load(),
+		Missed:      t.missed.Load(),
+		Subscribers: int(t.receivers.Load()),
+	}
+}
