@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"iter"
-	"sync"
 	"sync/atomic"
 )
 
@@ -17,14 +16,14 @@ type Subscription[E any] struct {
 	t *topic[E] // nil for a subscription made on a closed bus
 	waker
 
-	// closing is set first thing by Close, so a receive racing with it
-	// returns ErrClosed without waiting for mu.
+	// closing is set first thing by Close, so that a receive racing with
+	// it returns ErrClosed without taking the topic's lock.
 	closing atomic.Bool
 
-	mu       sync.Mutex // held by each receive and by Close; guards the fields below
-	next     uint64     // position of the next event to read
-	idx      uint64     // next % capacity
-	released bool       // Close has given up the subscription's claims
+	// Guarded by the topic's mu.
+	next     uint64 // position of the next event to read
+	idx      uint64 // next % capacity
+	released bool   // Close has given up the subscription's claims
 }
 
 // closedChan is a closed channel, returned by Ready of closed subscriptions
@@ -78,12 +77,6 @@ func (s *Subscription[E]) receive(park bool) (E, error) {
 		var zero E
 		return zero, ErrClosed
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.released {
-		var zero E
-		return zero, ErrClosed
-	}
 	return s.t.recv(s, park)
 }
 
@@ -110,11 +103,6 @@ func (s *Subscription[E]) receive(park bool) (E, error) {
 // on every call; do not close it.
 func (s *Subscription[E]) Ready() <-chan struct{} {
 	if s.closing.Load() {
-		return closedChan
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.released {
 		return closedChan
 	}
 	if s.t.ready(s) {
@@ -157,11 +145,6 @@ func (s *Subscription[E]) Len() int {
 	if s.closing.Load() {
 		return 0
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.released {
-		return 0
-	}
 	return s.t.pending(s)
 }
 
@@ -174,11 +157,5 @@ func (s *Subscription[E]) Close() {
 		return
 	}
 	s.notify() // wake a Recv parked on s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.released {
-		return
-	}
-	s.released = true
 	s.t.release(s)
 }
