@@ -1,0 +1,590 @@
+package fxbus_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/claviron/fxruntime/fxbus"
+)
+
+const timeout = 5 * time.Second
+
+func newBus(t *testing.T, opts ...fxbus.Option) *fxbus.Bus {
+	t.Helper()
+	b, err := fxbus.New(opts...)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(b.Close)
+	return b
+}
+
+// recvWithin receives one event or fails the test after timeout.
+func recvWithin[E any](t *testing.T, s *fxbus.Subscription[E]) (E, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	v, err := s.Recv(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Recv did not return within %v", timeout)
+	}
+	return v, err
+}
+
+func mustRecv[E any](t *testing.T, s *fxbus.Subscription[E]) E {
+	t.Helper()
+	v, err := s.TryRecv()
+	if err != nil {
+		t.Fatalf("TryRecv: %v", err)
+	}
+	return v
+}
+
+func TestNewOptions(t *testing.T) {
+	tests := []struct {
+		desc    string
+		give    []fxbus.Option
+		want    int
+		wantErr string
+	}{
+		{desc: "default", want: fxbus.DefaultCapacity},
+		{desc: "one", give: []fxbus.Option{fxbus.WithCapacity(1)}, want: 1},
+		{desc: "max", give: []fxbus.Option{fxbus.WithCapacity(fxbus.MaxCapacity)}, want: fxbus.MaxCapacity},
+		{desc: "zero", give: []fxbus.Option{fxbus.WithCapacity(0)}, wantErr: "capacity 0 is out of range: want 1 to 1048576"},
+		{desc: "negative", give: []fxbus.Option{fxbus.WithCapacity(-3)}, wantErr: "capacity -3 is out of range"},
+		{desc: "too large", give: []fxbus.Option{fxbus.WithCapacity(fxbus.MaxCapacity + 1)}, wantErr: "capacity 1048577 is out of range"},
+		{desc: "nil logger", give: []fxbus.Option{fxbus.WithLogger(nil)}, want: fxbus.DefaultCapacity},
+		{desc: "nil option", give: []fxbus.Option{nil}, want: fxbus.DefaultCapacity},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			b, err := fxbus.New(tt.give...)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("New error = %v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			if got := b.Capacity(); got != tt.want {
+				t.Errorf("Capacity() = %d, want %d", got, tt.want)
+			}
+			if b.Logger() == nil {
+				t.Error("Logger() = nil")
+			}
+		})
+	}
+}
+
+type named int
+
+func TestEventIdentity(t *testing.T) {
+	b := newBus(t)
+	ints := fxbus.Subscribe[int](b)
+	nameds := fxbus.Subscribe[named](b)
+	defer ints.Close()
+	defer nameds.Close()
+	if got := b.TypeCount(); got != 2 {
+		t.Fatalf("TypeCount() = %d, want 2", got)
+	}
+	if n := fxbus.Emit(b, named(7)); n != 1 {
+		t.Fatalf("Emit(named) = %d, want 1", n)
+	}
+	if _, err := ints.TryRecv(); !errors.Is(err, fxbus.ErrEmpty) {
+		t.Fatalf("int subscriber got %v, want ErrEmpty: named and int are different events", err)
+	}
+	if got := mustRecv(t, nameds); got != 7 {
+		t.Fatalf("named subscriber got %d, want 7", got)
+	}
+}
+
+func TestChannelCreation(t *testing.T) {
+	b := newBus(t)
+	if n := fxbus.Emit(b, "before"); n != 0 {
+		t.Fatalf("Emit with no channel = %d, want 0", n)
+	}
+	if got := b.TypeCount(); got != 0 {
+		t.Fatalf("Emit created a channel: TypeCount() = %d", got)
+	}
+	var wg sync.WaitGroup
+	subs := make([]*fxbus.Subscription[string], 8)
+	for i := range subs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			subs[i] = fxbus.Subscribe[string](b)
+		}()
+	}
+	wg.Wait()
+	if got := b.TypeCount(); got != 1 {
+		t.Fatalf("8 racing Subscribe made %d channels, want 1", got)
+	}
+	if n := fxbus.Emit(b, "after"); n != 8 {
+		t.Fatalf("Emit = %d, want 8 (one shared channel)", n)
+	}
+	for _, s := range subs {
+		if got := mustRecv(t, s); got != "after" {
+			t.Fatalf("got %q, want \"after\": no replay of older events", got)
+		}
+		s.Close()
+	}
+	if n := fxbus.Emit(b, "nobody"); n != 0 {
+		t.Fatalf("Emit with no live subscriber = %d, want 0", n)
+	}
+	st := fxbus.StatsOf[string](b)
+	want := fxbus.Stats{Type: "string", Emitted: 1, Dropped: 1}
+	if st != want {
+		t.Fatalf("StatsOf = %+v, want %+v", st, want)
+	}
+}
+
+func TestOrderAndNoReplay(t *testing.T) {
+	b := newBus(t, fxbus.WithCapacity(8))
+	first := fxbus.Subscribe[int](b)
+	defer first.Close()
+	fxbus.Emit(b, 1)
+	fxbus.Emit(b, 2)
+	late := fxbus.Subscribe[int](b)
+	defer late.Close()
+	fxbus.Emit(b, 3)
+	if got := first.Len(); got != 3 {
+		t.Fatalf("first.Len() = %d, want 3", got)
+	}
+	for _, want := range []int{1, 2, 3} {
+		if got := mustRecv(t, first); got != want {
+			t.Fatalf("first got %d, want %d", got, want)
+		}
+	}
+	if got := mustRecv(t, late); got != 3 {
+		t.Fatalf("late subscriber got %d, want 3 (nothing from before it subscribed)", got)
+	}
+	if _, err := late.TryRecv(); !errors.Is(err, fxbus.ErrEmpty) {
+		t.Fatalf("TryRecv on empty = %v, want ErrEmpty", err)
+	}
+}
+
+func TestLagging(t *testing.T) {
+	tests := []struct {
+		desc     string
+		capacity int
+		emit     int
+		wantLag  uint64 // 0: no lag expected
+		wantNext []int
+	}{
+		{desc: "exactly capacity", capacity: 4, emit: 4, wantNext: []int{0, 1, 2, 3}},
+		{desc: "one over", capacity: 4, emit: 5, wantLag: 1, wantNext: []int{1, 2, 3, 4}},
+		{desc: "far behind", capacity: 3, emit: 100, wantLag: 97, wantNext: []int{97, 98, 99}},
+		{desc: "capacity one", capacity: 1, emit: 10, wantLag: 9, wantNext: []int{9}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			b := newBus(t, fxbus.WithCapacity(tt.capacity))
+			s := fxbus.Subscribe[int](b)
+			defer s.Close()
+			for i := range tt.emit {
+				fxbus.Emit(b, i)
+			}
+			if got := s.Len(); got != tt.emit {
+				t.Fatalf("Len() = %d, want %d (lagged events included)", got, tt.emit)
+			}
+			if tt.wantLag > 0 {
+				_, err := s.TryRecv()
+				var lag *fxbus.LaggedError
+				if !errors.As(err, &lag) || !errors.Is(err, fxbus.ErrLagged) {
+					t.Fatalf("TryRecv = %v, want *LaggedError", err)
+				}
+				if lag.Missed != tt.wantLag {
+					t.Fatalf("Missed = %d, want %d", lag.Missed, tt.wantLag)
+				}
+				if !strings.Contains(err.Error(), "missed") {
+					t.Errorf("error text %q does not say what was missed", err)
+				}
+			}
+			for _, want := range tt.wantNext {
+				if got := mustRecv(t, s); got != want {
+					t.Fatalf("got %d, want %d", got, want)
+				}
+			}
+			if _, err := s.TryRecv(); !errors.Is(err, fxbus.ErrEmpty) {
+				t.Fatalf("after catching up: %v, want ErrEmpty", err)
+			}
+			if got := fxbus.StatsOf[int](b).Missed; got != tt.wantLag {
+				t.Fatalf("Stats.Missed = %d, want %d", got, tt.wantLag)
+			}
+		})
+	}
+}
+
+func TestLagThroughRecv(t *testing.T) {
+	b := newBus(t, fxbus.WithCapacity(2))
+	s := fxbus.Subscribe[int](b)
+	defer s.Close()
+	for i := range 5 {
+		fxbus.Emit(b, i)
+	}
+	_, err := recvWithin(t, s)
+	var lag *fxbus.LaggedError
+	if !errors.As(err, &lag) || lag.Missed != 3 {
+		t.Fatalf("Recv = %v, want LaggedError{Missed: 3}", err)
+	}
+	if v, err := recvWithin(t, s); v != 3 || err != nil {
+		t.Fatalf("Recv = %d, %v; want 3", v, err)
+	}
+}
+
+func TestRecvBlocks(t *testing.T) {
+	t.Run("until an event", func(t *testing.T) {
+		b := newBus(t)
+		s := fxbus.Subscribe[int](b)
+		defer s.Close()
+		got := make(chan int)
+		go func() {
+			v, _ := recvWithin(t, s)
+			got <- v
+		}()
+		waitParked(t, s)
+		fxbus.Emit(b, 42)
+		if v := <-got; v != 42 {
+			t.Fatalf("Recv = %d, want 42", v)
+		}
+	})
+	t.Run("until ctx is done", func(t *testing.T) {
+		b := newBus(t)
+		s := fxbus.Subscribe[int](b)
+		defer s.Close()
+		ctx, cancel := context.WithCancel(context.Background())
+		errc := make(chan error)
+		go func() {
+			_, err := s.Recv(ctx)
+			errc <- err
+		}()
+		waitParked(t, s)
+		cancel()
+		if err := waitErr(t, errc); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Recv = %v, want context.Canceled", err)
+		}
+	})
+	t.Run("done ctx consumes nothing", func(t *testing.T) {
+		b := newBus(t)
+		s := fxbus.Subscribe[int](b)
+		defer s.Close()
+		fxbus.Emit(b, 1)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := s.Recv(ctx); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Recv = %v, want context.Canceled", err)
+		}
+		if got := mustRecv(t, s); got != 1 {
+			t.Fatalf("event lost after a cancelled Recv: got %d", got)
+		}
+	})
+	t.Run("until the bus closes", func(t *testing.T) {
+		b := newBus(t)
+		s := fxbus.Subscribe[int](b)
+		errc := make(chan error)
+		go func() {
+			_, err := recvWithin(t, s)
+			errc <- err
+		}()
+		waitParked(t, s)
+		b.Close()
+		if err := waitErr(t, errc); !errors.Is(err, fxbus.ErrClosed) {
+			t.Fatalf("Recv = %v, want ErrClosed", err)
+		}
+	})
+	t.Run("until the subscription closes", func(t *testing.T) {
+		b := newBus(t)
+		s := fxbus.Subscribe[int](b)
+		errc := make(chan error)
+		go func() {
+			_, err := recvWithin(t, s)
+			errc <- err
+		}()
+		waitParked(t, s)
+		s.Close()
+		if err := waitErr(t, errc); !errors.Is(err, fxbus.ErrClosed) {
+			t.Fatalf("Recv = %v, want ErrClosed", err)
+		}
+	})
+}
+
+// waitParked waits until s has no event and a Recv on it is likely parked.
+// The tests do not depend on the Recv being parked already: an event or a
+// close sent before it parks is seen all the same.
+func waitParked[E any](t *testing.T, s *fxbus.Subscription[E]) {
+	t.Helper()
+	select {
+	case <-time.After(10 * time.Millisecond):
+	case <-s.Ready():
+		t.Fatal("Ready fired on an idle subscription")
+	}
+}
+
+func waitErr(t *testing.T, errc <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-errc:
+		return err
+	case <-time.After(timeout):
+		t.Fatalf("no result within %v", timeout)
+		return nil
+	}
+}
+
+func TestBusClose(t *testing.T) {
+	b := newBus(t)
+	s := fxbus.Subscribe[int](b)
+	defer s.Close()
+	fxbus.Emit(b, 1)
+	fxbus.Emit(b, 2)
+	b.Close()
+	b.Close() // idempotent
+	if n := fxbus.Emit(b, 3); n != 0 {
+		t.Fatalf("Emit after Close = %d, want 0", n)
+	}
+	for _, want := range []int{1, 2} {
+		if v, err := recvWithin(t, s); err != nil || v != want {
+			t.Fatalf("drain after close: %d, %v; want %d", v, err, want)
+		}
+	}
+	if _, err := s.TryRecv(); !errors.Is(err, fxbus.ErrClosed) {
+		t.Fatalf("TryRecv after drain = %v, want ErrClosed", err)
+	}
+	late := fxbus.Subscribe[int](b)
+	if _, err := recvWithin(t, late); !errors.Is(err, fxbus.ErrClosed) {
+		t.Fatalf("Recv on a subscription made after Close = %v, want ErrClosed", err)
+	}
+	fresh := fxbus.Subscribe[string](b) // a type with no ring yet
+	if _, err := fresh.TryRecv(); !errors.Is(err, fxbus.ErrClosed) {
+		t.Fatalf("TryRecv on a new type after Close = %v, want ErrClosed", err)
+	}
+	select {
+	case <-fresh.Ready():
+	default:
+		t.Fatal("Ready of a closed subscription does not fire")
+	}
+	late.Close()
+	fresh.Close()
+	if got := fxbus.StatsOf[int](b).Dropped; got != 0 {
+		t.Errorf("an Emit after Close counted as dropped: %d", got)
+	}
+}
+
+func TestSubscriptionClose(t *testing.T) {
+	b := newBus(t)
+	a := fxbus.Subscribe[int](b)
+	c := fxbus.Subscribe[int](b)
+	defer c.Close()
+	if got := fxbus.SubscriberCount[int](b); got != 2 {
+		t.Fatalf("SubscriberCount = %d, want 2", got)
+	}
+	fxbus.Emit(b, 1)
+	a.Close()
+	a.Close() // idempotent
+	if got := fxbus.SubscriberCount[int](b); got != 1 {
+		t.Fatalf("SubscriberCount after Close = %d, want 1", got)
+	}
+	if n := fxbus.Emit(b, 2); n != 1 {
+		t.Fatalf("Emit = %d, want 1: a closed subscription must not count", n)
+	}
+	if _, err := a.TryRecv(); !errors.Is(err, fxbus.ErrClosed) {
+		t.Fatalf("TryRecv after Close = %v, want ErrClosed", err)
+	}
+	if got := a.Len(); got != 0 {
+		t.Fatalf("Len after Close = %d, want 0", got)
+	}
+	for _, want := range []int{1, 2} {
+		if got := mustRecv(t, c); got != want {
+			t.Fatalf("other subscriber got %d, want %d", got, want)
+		}
+	}
+}
+
+func TestCloseFromManyGoroutines(t *testing.T) {
+	b := newBus(t)
+	s := fxbus.Subscribe[int](b)
+	fxbus.Emit(b, 1)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.Close()
+		}()
+	}
+	wg.Wait()
+	if got := fxbus.SubscriberCount[int](b); got != 0 {
+		t.Fatalf("SubscriberCount = %d after 8 concurrent Close, want 0", got)
+	}
+}
+
+func TestReady(t *testing.T) {
+	b := newBus(t)
+	s := fxbus.Subscribe[int](b)
+	defer s.Close()
+	select {
+	case <-s.Ready():
+		t.Fatal("Ready fired with nothing to read")
+	default:
+	}
+	fxbus.Emit(b, 5)
+	select {
+	case <-s.Ready():
+	case <-time.After(timeout):
+		t.Fatal("Ready did not fire after Emit")
+	}
+	if got := mustRecv(t, s); got != 5 {
+		t.Fatalf("got %d, want 5", got)
+	}
+	// Arming with an event already waiting fires at once.
+	fxbus.Emit(b, 6)
+	select {
+	case <-s.Ready():
+	case <-time.After(timeout):
+		t.Fatal("Ready did not fire with an event waiting")
+	}
+	mustRecv(t, s)
+
+	// In a select beside other channels, the bus close ends the loop.
+	other := make(chan int)
+	done := make(chan []int)
+	go func() {
+		var got []int
+		for {
+			select {
+			case <-s.Ready():
+				for {
+					v, err := s.TryRecv()
+					if errors.Is(err, fxbus.ErrEmpty) {
+						break
+					}
+					if err != nil {
+						done <- got
+						return
+					}
+					got = append(got, v)
+				}
+			case v := <-other:
+				got = append(got, -v)
+			}
+		}
+	}()
+	fxbus.Emit(b, 7)
+	other <- 1
+	fxbus.Emit(b, 8)
+	b.Close()
+	select {
+	case got := <-done:
+		if len(got) != 3 || got[len(got)-1] != 8 {
+			t.Fatalf("select loop saw %v, want 7, -1 and 8 with 8 last", got)
+		}
+	case <-time.After(timeout):
+		t.Fatal("select loop did not end on bus close")
+	}
+}
+
+func TestAll(t *testing.T) {
+	b := newBus(t, fxbus.WithCapacity(2))
+	s := fxbus.Subscribe[int](b)
+	defer s.Close()
+	for i := range 4 {
+		fxbus.Emit(b, i)
+	}
+	b.Close()
+	var got []int
+	var lags []uint64
+	for v, err := range s.All(context.Background()) {
+		var lag *fxbus.LaggedError
+		if errors.As(err, &lag) {
+			lags = append(lags, lag.Missed)
+			continue
+		}
+		if err != nil {
+			t.Fatalf("All yielded %v", err)
+		}
+		got = append(got, v)
+	}
+	if len(lags) != 1 || lags[0] != 2 || len(got) != 2 || got[0] != 2 || got[1] != 3 {
+		t.Fatalf("All gave events %v and lags %v; want [2 3] and [2]", got, lags)
+	}
+
+	t.Run("break", func(t *testing.T) {
+		b := newBus(t)
+		s := fxbus.Subscribe[int](b)
+		defer s.Close()
+		fxbus.Emit(b, 1)
+		fxbus.Emit(b, 2)
+		for v := range s.All(context.Background()) {
+			if v != 1 {
+				t.Fatalf("got %d, want 1", v)
+			}
+			break
+		}
+		if got := mustRecv(t, s); got != 2 {
+			t.Fatalf("after break: %d, want 2", got)
+		}
+	})
+	t.Run("ctx done", func(t *testing.T) {
+		b := newBus(t)
+		s := fxbus.Subscribe[int](b)
+		defer s.Close()
+		ctx, cancel := context.WithCancel(context.Background())
+		fxbus.Emit(b, 1)
+		n := 0
+		for range s.All(ctx) {
+			n++
+			cancel()
+		}
+		if n != 1 || ctx.Err() == nil {
+			t.Fatalf("loop ran %d times, want 1, then ended on ctx", n)
+		}
+	})
+}
+
+func TestNilBus(t *testing.T) {
+	if n := fxbus.Emit[int](nil, 1); n != 0 {
+		t.Fatalf("Emit on nil bus = %d", n)
+	}
+	var e fxbus.Emitter[int]
+	if n := e.Emit(1); n != 0 {
+		t.Fatalf("zero Emitter.Emit = %d", n)
+	}
+}
+
+func TestStats(t *testing.T) {
+	b := newBus(t, fxbus.WithCapacity(2))
+	si := fxbus.Subscribe[int](b)
+	ss := fxbus.Subscribe[string](b)
+	defer ss.Close()
+	for i := range 5 {
+		fxbus.Emit(b, i)
+	}
+	if _, err := si.TryRecv(); !errors.Is(err, fxbus.ErrLagged) {
+		t.Fatal(err)
+	}
+	si.Close()
+	fxbus.Emit(b, 9)
+	want := []fxbus.Stats{
+		{Type: "int", Emitted: 5, Dropped: 1, Missed: 3, Subscribers: 0},
+		{Type: "string", Emitted: 0, Subscribers: 1},
+	}
+	got := b.Stats()
+	if len(got) != len(want) {
+		t.Fatalf("Stats() = %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("Stats()[%d] = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if got := fxbus.StatsOf[float64](b); got != (fxbus.Stats{Type: "float64"}) {
+		t.Errorf("StatsOf a type without ring = %+v", got)
+	}
+}
