@@ -11,9 +11,9 @@ import (
 	"github.com/claviron/fxruntime/fxbus"
 )
 
-const timeout = 5 * time.Second
+const waitLimit = 5 * time.Second
 
-func newBus(t *testing.T, opts ...fxbus.Option) *fxbus.Bus {
+func newTestBus(t *testing.T, opts ...fxbus.Option) *fxbus.Bus {
 	t.Helper()
 	b, err := fxbus.New(opts...)
 	if err != nil {
@@ -23,14 +23,14 @@ func newBus(t *testing.T, opts ...fxbus.Option) *fxbus.Bus {
 	return b
 }
 
-// recvWithin receives one event or fails the test after timeout.
+// recvWithin receives one event or fails the test after waitLimit.
 func recvWithin[E any](t *testing.T, s *fxbus.Subscription[E]) (E, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	v, err := s.Recv(ctx)
 	if errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Recv did not return within %v", timeout)
+		t.Fatalf("Recv did not return within %v", waitLimit)
 	}
 	return v, err
 }
@@ -86,7 +86,7 @@ func TestNewOptions(t *testing.T) {
 type named int
 
 func TestEventIdentity(t *testing.T) {
-	b := newBus(t)
+	b := newTestBus(t)
 	ints := fxbus.Subscribe[int](b)
 	nameds := fxbus.Subscribe[named](b)
 	defer ints.Close()
@@ -106,7 +106,7 @@ func TestEventIdentity(t *testing.T) {
 }
 
 func TestChannelCreation(t *testing.T) {
-	b := newBus(t)
+	b := newTestBus(t)
 	if n := fxbus.Emit(b, "before"); n != 0 {
 		t.Fatalf("Emit with no channel = %d, want 0", n)
 	}
@@ -146,7 +146,7 @@ func TestChannelCreation(t *testing.T) {
 }
 
 func TestOrderAndNoReplay(t *testing.T) {
-	b := newBus(t, fxbus.WithCapacity(8))
+	b := newTestBus(t, fxbus.WithCapacity(8))
 	first := fxbus.Subscribe[int](b)
 	defer first.Close()
 	fxbus.Emit(b, 1)
@@ -185,7 +185,7 @@ func TestLagging(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
-			b := newBus(t, fxbus.WithCapacity(tt.capacity))
+			b := newTestBus(t, fxbus.WithCapacity(tt.capacity))
 			s := fxbus.Subscribe[int](b)
 			defer s.Close()
 			for i := range tt.emit {
@@ -223,7 +223,7 @@ func TestLagging(t *testing.T) {
 }
 
 func TestLagThroughRecv(t *testing.T) {
-	b := newBus(t, fxbus.WithCapacity(2))
+	b := newTestBus(t, fxbus.WithCapacity(2))
 	s := fxbus.Subscribe[int](b)
 	defer s.Close()
 	for i := range 5 {
@@ -241,7 +241,7 @@ func TestLagThroughRecv(t *testing.T) {
 
 func TestRecvBlocks(t *testing.T) {
 	t.Run("until an event", func(t *testing.T) {
-		b := newBus(t)
+		b := newTestBus(t)
 		s := fxbus.Subscribe[int](b)
 		defer s.Close()
 		got := make(chan int)
@@ -256,7 +256,7 @@ func TestRecvBlocks(t *testing.T) {
 		}
 	})
 	t.Run("until ctx is done", func(t *testing.T) {
-		b := newBus(t)
+		b := newTestBus(t)
 		s := fxbus.Subscribe[int](b)
 		defer s.Close()
 		ctx, cancel := context.WithCancel(context.Background())
@@ -272,7 +272,7 @@ func TestRecvBlocks(t *testing.T) {
 		}
 	})
 	t.Run("done ctx consumes nothing", func(t *testing.T) {
-		b := newBus(t)
+		b := newTestBus(t)
 		s := fxbus.Subscribe[int](b)
 		defer s.Close()
 		fxbus.Emit(b, 1)
@@ -286,7 +286,7 @@ func TestRecvBlocks(t *testing.T) {
 		}
 	})
 	t.Run("until the bus closes", func(t *testing.T) {
-		b := newBus(t)
+		b := newTestBus(t)
 		s := fxbus.Subscribe[int](b)
 		errc := make(chan error)
 		go func() {
@@ -300,7 +300,7 @@ func TestRecvBlocks(t *testing.T) {
 		}
 	})
 	t.Run("until the subscription closes", func(t *testing.T) {
-		b := newBus(t)
+		b := newTestBus(t)
 		s := fxbus.Subscribe[int](b)
 		errc := make(chan error)
 		go func() {
@@ -332,14 +332,14 @@ func waitErr(t *testing.T, errc <-chan error) error {
 	select {
 	case err := <-errc:
 		return err
-	case <-time.After(timeout):
-		t.Fatalf("no result within %v", timeout)
+	case <-time.After(waitLimit):
+		t.Fatalf("no result within %v", waitLimit)
 		return nil
 	}
 }
 
 func TestBusClose(t *testing.T) {
-	b := newBus(t)
+	b := newTestBus(t)
 	s := fxbus.Subscribe[int](b)
 	defer s.Close()
 	fxbus.Emit(b, 1)
@@ -378,7 +378,7 @@ func TestBusClose(t *testing.T) {
 }
 
 func TestSubscriptionClose(t *testing.T) {
-	b := newBus(t)
+	b := newTestBus(t)
 	a := fxbus.Subscribe[int](b)
 	c := fxbus.Subscribe[int](b)
 	defer c.Close()
@@ -408,7 +408,7 @@ func TestSubscriptionClose(t *testing.T) {
 }
 
 func TestCloseFromManyGoroutines(t *testing.T) {
-	b := newBus(t)
+	b := newTestBus(t)
 	s := fxbus.Subscribe[int](b)
 	fxbus.Emit(b, 1)
 	var wg sync.WaitGroup
@@ -426,7 +426,7 @@ func TestCloseFromManyGoroutines(t *testing.T) {
 }
 
 func TestReady(t *testing.T) {
-	b := newBus(t)
+	b := newTestBus(t)
 	s := fxbus.Subscribe[int](b)
 	defer s.Close()
 	select {
@@ -437,7 +437,7 @@ func TestReady(t *testing.T) {
 	fxbus.Emit(b, 5)
 	select {
 	case <-s.Ready():
-	case <-time.After(timeout):
+	case <-time.After(waitLimit):
 		t.Fatal("Ready did not fire after Emit")
 	}
 	if got := mustRecv(t, s); got != 5 {
@@ -447,7 +447,7 @@ func TestReady(t *testing.T) {
 	fxbus.Emit(b, 6)
 	select {
 	case <-s.Ready():
-	case <-time.After(timeout):
+	case <-time.After(waitLimit):
 		t.Fatal("Ready did not fire with an event waiting")
 	}
 	mustRecv(t, s)
@@ -485,13 +485,13 @@ func TestReady(t *testing.T) {
 		if len(got) != 3 || got[len(got)-1] != 8 {
 			t.Fatalf("select loop saw %v, want 7, -1 and 8 with 8 last", got)
 		}
-	case <-time.After(timeout):
+	case <-time.After(waitLimit):
 		t.Fatal("select loop did not end on bus close")
 	}
 }
 
 func TestAll(t *testing.T) {
-	b := newBus(t, fxbus.WithCapacity(2))
+	b := newTestBus(t, fxbus.WithCapacity(2))
 	s := fxbus.Subscribe[int](b)
 	defer s.Close()
 	for i := range 4 {
@@ -516,7 +516,7 @@ func TestAll(t *testing.T) {
 	}
 
 	t.Run("break", func(t *testing.T) {
-		b := newBus(t)
+		b := newTestBus(t)
 		s := fxbus.Subscribe[int](b)
 		defer s.Close()
 		fxbus.Emit(b, 1)
@@ -532,10 +532,11 @@ func TestAll(t *testing.T) {
 		}
 	})
 	t.Run("ctx done", func(t *testing.T) {
-		b := newBus(t)
+		b := newTestBus(t)
 		s := fxbus.Subscribe[int](b)
 		defer s.Close()
 		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
 		fxbus.Emit(b, 1)
 		n := 0
 		for range s.All(ctx) {
@@ -559,7 +560,7 @@ func TestNilBus(t *testing.T) {
 }
 
 func TestStats(t *testing.T) {
-	b := newBus(t, fxbus.WithCapacity(2))
+	b := newTestBus(t, fxbus.WithCapacity(2))
 	si := fxbus.Subscribe[int](b)
 	ss := fxbus.Subscribe[string](b)
 	defer ss.Close()

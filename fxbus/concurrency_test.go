@@ -24,7 +24,7 @@ func TestConcurrentAccounting(t *testing.T) {
 	const emitters, perEmitter = 4, 5000
 	for _, capacity := range []int{1, 16, 1024} {
 		t.Run(fmt.Sprintf("capacity=%d", capacity), func(t *testing.T) {
-			b := newBus(t, fxbus.WithCapacity(capacity))
+			b := newTestBus(t, fxbus.WithCapacity(capacity))
 			type result struct {
 				delivered, missed uint64
 				err               error

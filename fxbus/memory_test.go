@@ -12,8 +12,8 @@ import (
 
 type payload struct{ buf [64]byte }
 
-// collected reports whether the value behind w has been garbage collected.
-func collected(w weak.Pointer[payload]) bool {
+// isCollected reports whether the value behind w has been garbage isCollected.
+func isCollected(w weak.Pointer[payload]) bool {
 	for range 3 {
 		runtime.GC()
 	}
@@ -35,21 +35,21 @@ func TestMemoryReleased(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
-			b := newBus(t, fxbus.WithCapacity(8))
+			b := newTestBus(t, fxbus.WithCapacity(8))
 			subs := []*fxbus.Subscription[*payload]{
 				fxbus.Subscribe[*payload](b),
 				fxbus.Subscribe[*payload](b),
 			}
 			w := emitWeak(b)
-			if collected(w) {
-				t.Fatal("event collected while subscribers still had to read it")
+			if isCollected(w) {
+				t.Fatal("event isCollected while subscribers still had to read it")
 			}
 			tt.give[0](t, subs[0])
-			if collected(w) {
-				t.Fatal("event collected while one subscriber still had to read it")
+			if isCollected(w) {
+				t.Fatal("event isCollected while one subscriber still had to read it")
 			}
 			tt.give[1](t, subs[1])
-			if !collected(w) {
+			if !isCollected(w) {
 				t.Fatal("bus still holds the event after every subscriber received it or closed")
 			}
 			for _, s := range subs {
@@ -70,13 +70,13 @@ func emitWeak(b *fxbus.Bus) weak.Pointer[payload] {
 }
 
 func TestMemoryReleasedAfterLag(t *testing.T) {
-	b := newBus(t, fxbus.WithCapacity(2))
+	b := newTestBus(t, fxbus.WithCapacity(2))
 	s := fxbus.Subscribe[*payload](b)
 	defer s.Close()
 	w := emitWeak(b)
 	fxbus.Emit(b, &payload{})
 	fxbus.Emit(b, &payload{}) // overwrites the first
-	if !collected(w) {
+	if !isCollected(w) {
 		t.Fatal("an overwritten event is still referenced")
 	}
 	if _, err := s.TryRecv(); !errors.Is(err, fxbus.ErrLagged) {
@@ -85,7 +85,7 @@ func TestMemoryReleasedAfterLag(t *testing.T) {
 }
 
 func TestAllocs(t *testing.T) {
-	b := newBus(t)
+	b := newTestBus(t)
 	ev := event16{a: 1, b: 2}
 	t.Run("emit without channel", func(t *testing.T) {
 		if n := testing.AllocsPerRun(100, func() { fxbus.Emit(b, ev) }); n != 0 {
