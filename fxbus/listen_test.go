@@ -1,0 +1,182 @@
+package fxbus_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxtest"
+
+	"github.com/claviron/fxruntime/fxbus"
+)
+
+type tick struct{ n int }
+
+// recorder is a handler that records what it saw and can be told to fail.
+type recorder struct {
+	mu       sync.Mutex
+	got      []int
+	shutdown int
+	seen     chan int
+}
+
+func newRecorder() *recorder { return &recorder{seen: make(chan int, 1024)} }
+
+func (r *recorder) onTick(_ context.Context, ev tick) error {
+	r.mu.Lock()
+	r.got = append(r.got, ev.n)
+	r.mu.Unlock()
+	defer func() { r.seen <- ev.n }()
+	switch ev.n {
+	case -1:
+		return errors.New("tick refused")
+	case -2:
+		panic("tick exploded")
+	}
+	return nil
+}
+
+func (r *recorder) onShutdown(context.Context, fxbus.ShutdownInitiated) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.shutdown++
+	return nil
+}
+
+func (r *recorder) wait(t *testing.T, n int) {
+	t.Helper()
+	select {
+	case got := <-r.seen:
+		if got != n {
+			t.Fatalf("handler saw %d, want %d", got, n)
+		}
+	case <-time.After(waitLimit):
+		t.Fatalf("handler did not see %d", n)
+	}
+}
+
+func TestListen(t *testing.T) {
+	logs := newObserved(t)
+	rec := newRecorder()
+	var bus *fxbus.Bus
+	app := fxtest.New(t,
+		fx.NopLogger,
+		fxbus.Module,
+		fx.Supply(logs.logger),
+		fx.Populate(&bus),
+		fx.Invoke(func(lc fx.Lifecycle, b *fxbus.Bus) {
+			fxbus.Listen(lc, b, rec.onTick)
+			// Emitted before start: not missed, since Listen subscribed
+			// at construction.
+			fxbus.Emit(b, tick{n: 1})
+		}),
+		fxbus.Handle(rec.onShutdown),
+	)
+	app.RequireStart()
+	rec.wait(t, 1)
+	fxbus.Emit(bus, tick{n: -1}) // error: logged, handler goes on
+	rec.wait(t, -1)
+	fxbus.Emit(bus, tick{n: -2}) // panic: logged with stack, handler goes on
+	rec.wait(t, -2)
+	fxbus.Emit(bus, tick{n: 2})
+	rec.wait(t, 2)
+	for i := 3; i < 10; i++ { // buffered at stop: all handled before OnStop returns
+		fxbus.Emit(bus, tick{n: i})
+	}
+	app.RequireStop()
+
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	want := []int{1, -1, -2, 2, 3, 4, 5, 6, 7, 8, 9}
+	if len(rec.got) != len(want) {
+		t.Fatalf("handler saw %v, want %v", rec.got, want)
+	}
+	for i := range want {
+		if rec.got[i] != want[i] {
+			t.Fatalf("handler saw %v, want %v", rec.got, want)
+		}
+	}
+	if rec.shutdown != 1 {
+		t.Fatalf("ShutdownInitiated handled %d times, want 1", rec.shutdown)
+	}
+	failed := logs.entries("fxbus: handler failed")
+	if len(failed) != 1 || !strings.Contains(failed[0].ContextMap()["error"].(string), "tick refused") {
+		t.Fatalf("handler error log: %+v", failed)
+	}
+	if h := failed[0].ContextMap()["handler"].(string); !strings.Contains(h, "onTick") {
+		t.Errorf("log names handler %q, want onTick", h)
+	}
+	panicked := logs.entries("fxbus: handler panicked")
+	if len(panicked) != 1 {
+		t.Fatalf("panic logs: %d, want 1", len(panicked))
+	}
+	if stack := panicked[0].ContextMap()["stack"].(string); !strings.Contains(stack, "onTick") {
+		t.Errorf("panic log has no stack naming the handler: %q", stack)
+	}
+}
+
+func TestListenLag(t *testing.T) {
+	logs := newObserved(t)
+	release := make(chan struct{})
+	started := make(chan struct{})
+	var once sync.Once
+	var bus *fxbus.Bus
+	app := fxtest.New(t,
+		fx.NopLogger,
+		fxbus.Module,
+		fx.Supply(logs.logger, fxbus.Config{Capacity: 2}),
+		fx.Populate(&bus),
+		fxbus.Handle(func(_ context.Context, ev tick) error {
+			once.Do(func() { close(started) })
+			<-release // the first event blocks the handler
+			return nil
+		}),
+	)
+	app.RequireStart()
+	fxbus.Emit(bus, tick{n: 0})
+	<-started
+	for i := 1; i <= 5; i++ {
+		fxbus.Emit(bus, tick{n: i})
+	}
+	close(release)
+	app.RequireStop()
+	lagged := logs.entries("fxbus: handler lagged behind and missed events")
+	if len(lagged) != 1 {
+		t.Fatalf("lag logs: %d, want 1", len(lagged))
+	}
+	if got := lagged[0].ContextMap()["missed"]; got != uint64(3) {
+		t.Fatalf("lag log missed = %v, want 3", got)
+	}
+}
+
+func TestListenStopDeadline(t *testing.T) {
+	block := make(chan struct{})
+	handlerDone := make(chan struct{})
+	bus := newTestBus(t)
+	// fx.App.Stop reports only ctx.Err() when its deadline passes, so the
+	// hook's own error is checked on a bare lifecycle.
+	lc := fxtest.NewLifecycle(t)
+	fxbus.Listen(lc, bus, func(ctx context.Context, ev tick) error {
+		defer close(handlerDone)
+		<-ctx.Done() // stops only when cancelled
+		<-block
+		return nil
+	})
+	if err := lc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	fxbus.Emit(bus, tick{})
+	stopCtx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err := lc.Stop(stopCtx)
+	if err == nil || !strings.Contains(err.Error(), "did not finish before the stop deadline") ||
+		!strings.Contains(err.Error(), "fxbus_test.tick") || !strings.Contains(err.Error(), "TestListenStopDeadline") {
+		t.Fatalf("Stop = %v, want an error naming the handler and its event type", err)
+	}
+	close(block) // let the handler return, for goleak
+	<-handlerDone
+}
