@@ -1,0 +1,112 @@
+// Package fxbus is a process-local, typed publish/subscribe bus for Go
+// programs, with an Uber Fx module that ties it to the application's
+// lifecycle.
+//
+// Any package defines its own event type, any Go type, and emits or
+// subscribes to it without touching this package:
+//
+//	type OrderPlaced struct{ ID string }
+//
+//	sub := fxbus.Subscribe[OrderPlaced](bus)
+//	defer sub.Close()
+//	fxbus.Emit(bus, OrderPlaced{ID: "42"})
+//	ev, err := sub.Recv(ctx)
+//
+// It is a Go port of the events module of the Rust crate runtime-rs, which
+// rides on tokio's sync::broadcast; the semantics are the same.
+//
+// # Rings
+//
+// Each event type has one bounded broadcast ring, created by the first
+// [Subscribe] of that type. The type is the static type E, so
+// `type Celsius float64` and float64 are different events. The ring retains
+// the last capacity events of its type ([WithCapacity], default
+// [DefaultCapacity]); every subscriber reads them at its own pace from its
+// own position, so an event is stored once whatever the number of
+// subscribers.
+//
+// [Emit] never blocks and never allocates. Emitting a type nobody subscribed
+// to, or whose subscribers have all closed, does nothing and returns 0.
+// Otherwise Emit returns the number of subscribers the event was queued
+// for; its cost does not grow with that number, except for waking the
+// subscribers that are parked waiting.
+//
+// # Ordering and lag
+//
+// A subscriber sees every event emitted after [Subscribe] returned, in emit
+// order, and none emitted before it. Events from one goroutine keep their
+// order; events from several goroutines are ordered as they reached the
+// ring.
+//
+// A subscriber that falls more than capacity events behind has lost the
+// oldest ones: its next receive returns a [*LaggedError] with the number
+// missed (errors.Is(err, [ErrLagged])), and the receive after that returns
+// the oldest event still retained. So every event is, for each subscriber
+// that was live when it was emitted, either delivered or counted as missed:
+// nothing is dropped silently. Choose the capacity from the longest burst a
+// subscriber must absorb; [Bus.Stats] tells how many events were missed.
+//
+// # Receiving
+//
+// [Subscription.Recv] blocks until an event, the close of the bus or of the
+// subscription, or the end of its context. [Subscription.TryRecv] never
+// blocks. [Subscription.Ready] returns a channel to wait on in a select
+// next to other channels, and [Subscription.All] an iterator for range
+// loops. One goroutine at a time may receive from a subscription.
+//
+// # Closing and memory
+//
+// [Bus.Close] wakes every parked receiver. Subscribers first drain what was
+// buffered for them, then get [ErrClosed]; later emits return 0 and later
+// subscriptions are closed from the start. [Subscription.Close] stops
+// counting the subscriber and releases its claim on every event it had not
+// read. Once every subscriber that was live when an event was emitted has
+// received it or closed, the bus holds no reference to it and the garbage
+// collector can take it. Both Close methods are idempotent.
+//
+// # Fx
+//
+// [Module] provides one *Bus to an Fx application, built from an optional
+// [Config] and *zap.Logger in the graph. [Listen] and [Handle] run a handler
+// for a type for the life of the app; [ProvideEmitter] and
+// [ProvideSubscription] make who emits and who listens to what visible in
+// the Fx graph.
+//
+// # Shutdown
+//
+// [Module] emits the built-in [ShutdownInitiated] event before the first
+// OnStop hook of any module runs, so that every subscriber has it in its
+// buffer when its own module starts to stop, and closes the bus after every
+// other OnStop hook, so that events emitted while stopping still arrive.
+// This holds for app.Stop, for a signal under app.Run and for
+// fx.Shutdowner, whatever the order in which modules are given to fx.New.
+// The lifecycle package announces the same event, with a cause, when it
+// starts a shutdown; [Bus.AnnounceShutdown] makes sure one stop gives one
+// event.
+//
+// How: Fx runs OnStop hooks in the reverse order of their OnStart hooks,
+// and offers no hook that runs before all of them. Module therefore
+// decorates fx.Lifecycle in the root scope: every hook appended through it
+// gets its OnStop preceded by the announcement, and the first one to run
+// announces. The decorator also appends the application's very first hook
+// to the undecorated lifecycle; it stops last and closes the bus. The
+// costs:
+//
+//   - Pass Module at the top level of fx.New. Inside a user's fx.Module it
+//     decorates only that module's scope.
+//   - fx.Lifecycle can no longer be decorated or replaced at the root by the
+//     application (Fx refuses a second decoration of a type in one scope).
+//   - Fx's event log names this package as the caller of every hook (Fx
+//     records the caller when a hook is appended), and names a wrapper as
+//     the OnStop function of hooks built as plain fx.Hook values; hooks
+//     built with fx.StopHook, fx.StartHook or fx.StartStopHook keep their
+//     function names.
+//   - Hooks appended to an fx.Lifecycle obtained some other way than from
+//     the graph (none are, in ordinary Fx code) are not covered.
+//
+// # Logging
+//
+// Emit logs at debug level with the event type; with debug disabled the
+// check costs one call and allocates nothing. Handlers run by [Listen] log
+// their errors, panics (with the stack) and lags at error and warn level.
+package fxbus
