@@ -1,0 +1,1652 @@
+package fxbus_test
+
+// Outside contract tests for fxbus, written from /work/shared/DESIGN.md ("fxbus: the
+// contract", its semantics table and "Fx integration") and the exported API
+// only. Every blocking call is bounded by a timeout so a bug fails, not hangs.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+	"weak"
+
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxtest"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/claviron/fxruntime/fxbus"
+)
+
+const ctTimeout = 5 * time.Second
+
+// Event types owned by this file; ct prefix avoids clashes with other tests.
+type (
+	ctA       int // same underlying type as int, but a different event
+	ctAlias   = int
+	ctMsg     struct{ N int }
+	ctSeq     struct{ Emitter, Seq int }
+	ctRace    struct{ N int }
+	ctProbe   struct{ N int }
+	ctPayload struct {
+		buf [256]byte
+		id  int
+	}
+	ctStopping struct{ Hook string }
+	ctOrder    struct{ ID int }
+	ctHandled  struct{ N int }
+)
+
+type ctErr struct{}
+
+func (ctErr) Error() string { return "ctErr" }
+
+// ---------------------------------------------------------------------------
+// helpers
+
+func ctNewBus(t *testing.T, opts ...fxbus.Option) *fxbus.Bus {
+	t.Helper()
+	b, err := fxbus.New(opts...)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	if b == nil {
+		t.Fatal("New returned a nil bus and no error")
+	}
+	t.Cleanup(b.Close)
+	return b
+}
+
+// ctWithin runs f and fails the test if it does not return within ctTimeout.
+func ctWithin(t *testing.T, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	select {
+	case <-done:
+	case <-time.After(ctTimeout):
+		t.Fatalf("%s did not return within %v", what, ctTimeout)
+	}
+}
+
+type ctResult[E any] struct {
+	ev  E
+	err error
+}
+
+// ctRecvAsync starts s.Recv(ctx) on another goroutine.
+func ctRecvAsync[E any](ctx context.Context, s *fxbus.Subscription[E]) <-chan ctResult[E] {
+	ch := make(chan ctResult[E], 1)
+	go func() {
+		ev, err := s.Recv(ctx)
+		ch <- ctResult[E]{ev, err}
+	}()
+	return ch
+}
+
+func ctAwait[E any](t *testing.T, ch <-chan ctResult[E]) (E, error) {
+	t.Helper()
+	select {
+	case r := <-ch:
+		return r.ev, r.err
+	case <-time.After(ctTimeout):
+		t.Fatalf("Recv did not return within %v", ctTimeout)
+	}
+	var zero E
+	return zero, nil
+}
+
+// ctRecv is a Recv bounded by ctTimeout.
+func ctRecv[E any](t *testing.T, s *fxbus.Subscription[E]) (E, error) {
+	t.Helper()
+	return ctAwait(t, ctRecvAsync(context.Background(), s))
+}
+
+type ctRecvMode struct {
+	name string
+	fn   func(t *testing.T, s *fxbus.Subscription[int]) (int, error)
+}
+
+var ctRecvModes = []ctRecvMode{
+	{"TryRecv", func(t *testing.T, s *fxbus.Subscription[int]) (int, error) { return s.TryRecv() }},
+	{"Recv", func(t *testing.T, s *fxbus.Subscription[int]) (int, error) { t.Helper(); return ctRecv(t, s) }},
+}
+
+func ctWantEvent[E comparable](t *testing.T, what string, got E, err error, want E) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: got error %v, want event %v", what, err, want)
+	}
+	if got != want {
+		t.Fatalf("%s: got event %v, want %v", what, got, want)
+	}
+}
+
+func ctWantErr[E any](t *testing.T, what string, got E, err, target error) {
+	t.Helper()
+	if !errors.Is(err, target) {
+		t.Fatalf("%s: got (%v, %v), want error %v", what, got, err, target)
+	}
+}
+
+func ctWantLag(t *testing.T, what string, err error, missed uint64) {
+	t.Helper()
+	if !errors.Is(err, fxbus.ErrLagged) {
+		t.Fatalf("%s: got %v, want an error matching ErrLagged", what, err)
+	}
+	var lagged *fxbus.LaggedError
+	if !errors.As(err, &lagged) {
+		t.Fatalf("%s: errors.As(%v, *LaggedError) failed", what, err)
+	}
+	if lagged.Missed != missed {
+		t.Fatalf("%s: LaggedError.Missed = %d, want %d", what, lagged.Missed, missed)
+	}
+}
+
+func ctEmitN(t *testing.T, b *fxbus.Bus, from, to, wantCount int) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		if n := fxbus.Emit(b, i); n != wantCount {
+			t.Fatalf("Emit(%d) = %d, want %d", i, n, wantCount)
+		}
+	}
+}
+
+func ctWaitGroup(t *testing.T, what string, wg *sync.WaitGroup) {
+	t.Helper()
+	ctWithin(t, what, wg.Wait)
+}
+
+// ---------------------------------------------------------------------------
+// New and options
+
+func TestContractNew(t *testing.T) {
+	t.Run("invalid capacity is an error naming the value", func(t *testing.T) {
+		for _, tt := range []struct {
+			desc string
+			give int
+			want string
+		}{
+			{desc: "zero", give: 0, want: "0"},
+			{desc: "negative", give: -3, want: "-3"},
+		} {
+			t.Run(tt.desc, func(t *testing.T) {
+				b, err := fxbus.New(fxbus.WithCapacity(tt.give))
+				if err == nil {
+					if b != nil {
+						b.Close()
+					}
+					t.Fatalf("New(WithCapacity(%d)) succeeded, want an error", tt.give)
+				}
+				if !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("New(WithCapacity(%d)) error %q does not name the value %q", tt.give, err, tt.want)
+				}
+			})
+		}
+	})
+
+	t.Run("default capacity is 64", func(t *testing.T) {
+		ctAssertCapacity(t, ctNewBus(t), 64)
+	})
+
+	t.Run("nil logger is accepted", func(t *testing.T) {
+		b := ctNewBus(t, fxbus.WithLogger(nil))
+		s := fxbus.Subscribe[int](b)
+		defer s.Close()
+		if n := fxbus.Emit(b, 1); n != 1 {
+			t.Fatalf("Emit = %d, want 1", n)
+		}
+	})
+}
+
+// ctAssertCapacity checks the retained-events count by behaviour: emitting
+// want+5 events to one subscriber must report exactly 5 missed.
+func ctAssertCapacity(t *testing.T, b *fxbus.Bus, want int) {
+	t.Helper()
+	s := fxbus.Subscribe[ctProbe](b)
+	defer s.Close()
+	for i := 0; i < want+5; i++ {
+		if n := fxbus.Emit(b, ctProbe{i}); n != 1 {
+			t.Fatalf("Emit = %d, want 1", n)
+		}
+	}
+	_, err := s.TryRecv()
+	ctWantLag(t, fmt.Sprintf("capacity %d: first receive after %d emits", want, want+5), err, 5)
+	ev, err := s.TryRecv()
+	ctWantEvent(t, "oldest retained", ev, err, ctProbe{5})
+}
+
+// ---------------------------------------------------------------------------
+// The semantics table, one subtest per row.
+
+func TestContractSemantics(t *testing.T) {
+	t.Run("event identity", ctTestEventIdentity)
+	t.Run("channel creation", ctTestChannelCreation)
+	t.Run("Emit with no channel or no live subscriber", ctTestEmitNoSubscriber)
+	t.Run("Emit", ctTestEmit)
+	t.Run("what a subscriber sees", ctTestWhatSubscriberSees)
+	t.Run("capacity", ctTestCapacity)
+	t.Run("lagging", ctTestLagging)
+	t.Run("TryRecv with nothing waiting", ctTestTryRecvEmpty)
+	t.Run("Recv", ctTestRecv)
+	t.Run("Bus.Close", ctTestBusClose)
+	t.Run("Subscription.Close", ctTestSubscriptionClose)
+	t.Run("memory", ctTestMemory)
+	t.Run("concurrency", ctTestConcurrency)
+	t.Run("logging", ctTestLogging)
+	t.Run("Len", ctTestLen)
+}
+
+func ctTestEventIdentity(t *testing.T) {
+	b := ctNewBus(t)
+	subInt := fxbus.Subscribe[int](b)
+	subA := fxbus.Subscribe[ctA](b)
+	subErr := fxbus.Subscribe[error](b)
+
+	t.Run("int does not reach type A int", func(t *testing.T) {
+		if n := fxbus.Emit(b, 7); n != 1 {
+			t.Fatalf("Emit[int] = %d, want 1", n)
+		}
+		ev, err := subInt.TryRecv()
+		ctWantEvent(t, "int subscriber", ev, err, 7)
+		a, err := subA.TryRecv()
+		ctWantErr(t, "A subscriber after Emit[int]", a, err, fxbus.ErrEmpty)
+	})
+	t.Run("type A int does not reach int", func(t *testing.T) {
+		if n := fxbus.Emit(b, ctA(8)); n != 1 {
+			t.Fatalf("Emit[A] = %d, want 1", n)
+		}
+		a, err := subA.TryRecv()
+		ctWantEvent(t, "A subscriber", a, err, ctA(8))
+		ev, err := subInt.TryRecv()
+		ctWantErr(t, "int subscriber after Emit[A]", ev, err, fxbus.ErrEmpty)
+	})
+	t.Run("an alias is the same type", func(t *testing.T) {
+		if n := fxbus.Emit[ctAlias](b, 9); n != 1 {
+			t.Fatalf("Emit[alias of int] = %d, want 1", n)
+		}
+		ev, err := subInt.TryRecv()
+		ctWantEvent(t, "int subscriber", ev, err, 9)
+	})
+	t.Run("the static type decides, not the dynamic one", func(t *testing.T) {
+		var e error = ctErr{}
+		if n := fxbus.Emit(b, e); n != 1 { // E = error
+			t.Fatalf("Emit[error] = %d, want 1", n)
+		}
+		if n := fxbus.Emit(b, ctErr{}); n != 0 { // E = ctErr: nobody subscribed
+			t.Fatalf("Emit[ctErr] = %d, want 0", n)
+		}
+		got, err := subErr.TryRecv()
+		ctWantEvent[error](t, "error subscriber", got, err, ctErr{})
+		got, err = subErr.TryRecv()
+		ctWantErr(t, "error subscriber after Emit[ctErr]", got, err, fxbus.ErrEmpty)
+	})
+	t.Run("one channel per static type", func(t *testing.T) {
+		if got := b.TypeCount(); got != 3 {
+			t.Fatalf("TypeCount = %d, want 3 (int, A, error)", got)
+		}
+		for _, c := range []struct {
+			desc string
+			got  int
+		}{
+			{"int", fxbus.SubscriberCount[int](b)},
+			{"A", fxbus.SubscriberCount[ctA](b)},
+			{"alias", fxbus.SubscriberCount[ctAlias](b)},
+			{"error", fxbus.SubscriberCount[error](b)},
+		} {
+			if c.got != 1 {
+				t.Errorf("SubscriberCount[%s] = %d, want 1", c.desc, c.got)
+			}
+		}
+	})
+}
+
+func ctTestChannelCreation(t *testing.T) {
+	t.Run("created on first Subscribe only", func(t *testing.T) {
+		b := ctNewBus(t)
+		steps := []struct {
+			desc string
+			give func()
+			want int
+		}{
+			{"fresh bus", func() {}, 0},
+			{"Emit without subscriber", func() { fxbus.Emit(b, ctMsg{1}) }, 0},
+			{"SubscriberCount", func() { fxbus.SubscriberCount[ctMsg](b) }, 0},
+			{"first Subscribe", func() { fxbus.Subscribe[ctMsg](b) }, 1},
+			{"second Subscribe same type", func() { fxbus.Subscribe[ctMsg](b) }, 1},
+			{"Subscribe another type", func() { fxbus.Subscribe[ctA](b) }, 2},
+		}
+		for _, st := range steps {
+			st.give()
+			if got := b.TypeCount(); got != st.want {
+				t.Fatalf("after %s: TypeCount = %d, want %d", st.desc, got, st.want)
+			}
+		}
+	})
+
+	t.Run("race-safe: concurrent first Subscribes make one channel", func(t *testing.T) {
+		const n = 32
+		b := ctNewBus(t)
+		subs := make([]*fxbus.Subscription[ctRace], n)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range subs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				subs[i] = fxbus.Subscribe[ctRace](b)
+			}()
+		}
+		close(start)
+		ctWaitGroup(t, "concurrent Subscribe", &wg)
+		if got := b.TypeCount(); got != 1 {
+			t.Fatalf("TypeCount = %d, want 1", got)
+		}
+		if got := fxbus.SubscriberCount[ctRace](b); got != n {
+			t.Fatalf("SubscriberCount = %d, want %d", got, n)
+		}
+		if got := fxbus.Emit(b, ctRace{42}); got != n {
+			t.Fatalf("Emit = %d, want %d", got, n)
+		}
+		for i, s := range subs {
+			ev, err := s.TryRecv()
+			ctWantEvent(t, fmt.Sprintf("subscriber %d", i), ev, err, ctRace{42})
+			ev, err = s.TryRecv()
+			ctWantErr(t, fmt.Sprintf("subscriber %d second receive", i), ev, err, fxbus.ErrEmpty)
+		}
+	})
+}
+
+func ctTestEmitNoSubscriber(t *testing.T) {
+	for _, tt := range []struct {
+		desc  string
+		setup func(b *fxbus.Bus)
+	}{
+		{"no channel", func(*fxbus.Bus) {}},
+		{"channel but every subscriber closed", func(b *fxbus.Bus) {
+			s1 := fxbus.Subscribe[ctMsg](b)
+			s2 := fxbus.Subscribe[ctMsg](b)
+			s1.Close()
+			s2.Close()
+		}},
+	} {
+		t.Run(tt.desc, func(t *testing.T) {
+			b := ctNewBus(t)
+			tt.setup(b)
+			var n int
+			ctWithin(t, "Emit", func() { n = fxbus.Emit(b, ctMsg{1}) })
+			if n != 0 {
+				t.Fatalf("Emit = %d, want 0", n)
+			}
+			if allocs := testing.AllocsPerRun(100, func() { fxbus.Emit(b, ctMsg{2}) }); allocs != 0 {
+				t.Errorf("Emit allocates %v times per call, want 0", allocs)
+			}
+			// Nothing was kept for a later subscriber.
+			s := fxbus.Subscribe[ctMsg](b)
+			defer s.Close()
+			ev, err := s.TryRecv()
+			ctWantErr(t, "later subscriber", ev, err, fxbus.ErrEmpty)
+		})
+	}
+}
+
+func ctTestEmit(t *testing.T) {
+	t.Run("returns the number of live subscribers", func(t *testing.T) {
+		for _, tt := range []struct {
+			desc   string
+			give   int // subscribers
+			closed int // of which closed before Emit
+			want   int
+		}{
+			{desc: "one", give: 1, want: 1},
+			{desc: "three", give: 3, want: 3},
+			{desc: "three, one closed", give: 3, closed: 1, want: 2},
+			{desc: "thousand", give: 1000, want: 1000},
+		} {
+			t.Run(tt.desc, func(t *testing.T) {
+				b := ctNewBus(t)
+				subs := make([]*fxbus.Subscription[int], tt.give)
+				for i := range subs {
+					subs[i] = fxbus.Subscribe[int](b)
+				}
+				for _, s := range subs[:tt.closed] {
+					s.Close()
+				}
+				var n int
+				ctWithin(t, "Emit", func() { n = fxbus.Emit(b, 5) })
+				if n != tt.want {
+					t.Fatalf("Emit = %d, want %d", n, tt.want)
+				}
+				for i, s := range subs[tt.closed:] {
+					ev, err := s.TryRecv()
+					ctWantEvent(t, fmt.Sprintf("subscriber %d", i), ev, err, 5)
+					ev, err = s.TryRecv()
+					ctWantErr(t, fmt.Sprintf("subscriber %d again", i), ev, err, fxbus.ErrEmpty)
+				}
+			})
+		}
+	})
+
+	t.Run("never blocks on a subscriber that does not read", func(t *testing.T) {
+		b := ctNewBus(t, fxbus.WithCapacity(4))
+		s := fxbus.Subscribe[int](b)
+		defer s.Close()
+		ctWithin(t, "1000 Emits to a full ring", func() {
+			for i := 0; i < 1000; i++ {
+				if n := fxbus.Emit(b, i); n != 1 {
+					t.Errorf("Emit(%d) = %d, want 1", i, n)
+					return
+				}
+			}
+		})
+	})
+}
+
+func ctTestWhatSubscriberSees(t *testing.T) {
+	b := ctNewBus(t)
+	early := fxbus.Subscribe[int](b) // makes the channel exist before any emit
+	ctEmitN(t, b, 0, 3, 1)           // 0,1,2 before s1
+	s1 := fxbus.Subscribe[int](b)
+	ctEmitN(t, b, 3, 5, 2) // 3,4
+	s2 := fxbus.Subscribe[int](b)
+	ctEmitN(t, b, 5, 8, 3) // 5,6,7
+
+	for _, tt := range []struct {
+		desc string
+		give *fxbus.Subscription[int]
+		want []int
+	}{
+		{"subscribed before everything", early, []int{0, 1, 2, 3, 4, 5, 6, 7}},
+		{"subscribed after 3 events: no replay", s1, []int{3, 4, 5, 6, 7}},
+		{"subscribed after 5 events: no replay", s2, []int{5, 6, 7}},
+	} {
+		t.Run(tt.desc, func(t *testing.T) {
+			for _, w := range tt.want {
+				ev, err := tt.give.TryRecv()
+				ctWantEvent(t, "in emit order", ev, err, w)
+			}
+			ev, err := tt.give.TryRecv()
+			ctWantErr(t, "after the last", ev, err, fxbus.ErrEmpty)
+		})
+	}
+}
+
+func ctTestCapacity(t *testing.T) {
+	for _, tt := range []struct {
+		desc       string
+		capacity   int
+		emit       int
+		wantMissed uint64
+	}{
+		{desc: "cap 1, exactly full", capacity: 1, emit: 1},
+		{desc: "cap 1, one over", capacity: 1, emit: 2, wantMissed: 1},
+		{desc: "cap 4, exactly full", capacity: 4, emit: 4},
+		{desc: "cap 4, one over", capacity: 4, emit: 5, wantMissed: 1},
+		{desc: "cap 4, three over", capacity: 4, emit: 7, wantMissed: 3},
+		{desc: "cap 64, one over", capacity: 64, emit: 65, wantMissed: 1},
+	} {
+		t.Run(tt.desc, func(t *testing.T) {
+			b := ctNewBus(t, fxbus.WithCapacity(tt.capacity))
+			s := fxbus.Subscribe[int](b)
+			defer s.Close()
+			ctEmitN(t, b, 0, tt.emit, 1)
+			first := 0
+			if tt.wantMissed > 0 {
+				_, err := s.TryRecv()
+				ctWantLag(t, "first receive", err, tt.wantMissed)
+				first = int(tt.wantMissed)
+			}
+			got := 0
+			for i := first; i < tt.emit; i++ {
+				ev, err := s.TryRecv()
+				ctWantEvent(t, "retained event", ev, err, i)
+				got++
+			}
+			if want := min(tt.emit, tt.capacity); got != want {
+				t.Fatalf("retained %d events, want %d", got, want)
+			}
+			ev, err := s.TryRecv()
+			ctWantErr(t, "after the retained ones", ev, err, fxbus.ErrEmpty)
+		})
+	}
+}
+
+func ctTestLagging(t *testing.T) {
+	for _, mode := range ctRecvModes {
+		t.Run(mode.name, func(t *testing.T) {
+			for _, tt := range []struct {
+				desc       string
+				capacity   int
+				emit       int
+				wantMissed uint64
+				want       []int
+			}{
+				{desc: "cap 4, 10 emitted", capacity: 4, emit: 10, wantMissed: 6, want: []int{6, 7, 8, 9}},
+				{desc: "cap 1, 3 emitted", capacity: 1, emit: 3, wantMissed: 2, want: []int{2}},
+				{desc: "cap 3, 100 emitted", capacity: 3, emit: 100, wantMissed: 97, want: []int{97, 98, 99}},
+			} {
+				t.Run(tt.desc, func(t *testing.T) {
+					b := ctNewBus(t, fxbus.WithCapacity(tt.capacity))
+					s := fxbus.Subscribe[int](b)
+					defer s.Close()
+					ctEmitN(t, b, 0, tt.emit, 1)
+					_, err := mode.fn(t, s)
+					ctWantLag(t, "first receive", err, tt.wantMissed)
+					for _, w := range tt.want {
+						ev, err := mode.fn(t, s)
+						ctWantEvent(t, "resumes at the oldest retained", ev, err, w)
+					}
+					ev, err := s.TryRecv()
+					ctWantErr(t, "after the retained ones", ev, err, fxbus.ErrEmpty)
+				})
+			}
+
+			t.Run("lags again after resuming", func(t *testing.T) {
+				b := ctNewBus(t, fxbus.WithCapacity(4))
+				s := fxbus.Subscribe[int](b)
+				defer s.Close()
+				ctEmitN(t, b, 0, 10, 1)
+				_, err := mode.fn(t, s)
+				ctWantLag(t, "first lag", err, 6)
+				ev, err := mode.fn(t, s)
+				ctWantEvent(t, "oldest retained", ev, err, 6)
+				// Unread: 7,8,9. Emit 10..15: ring keeps 12..15, 7..11 are lost.
+				ctEmitN(t, b, 10, 16, 1)
+				_, err = mode.fn(t, s)
+				ctWantLag(t, "second lag", err, 5)
+				for w := 12; w < 16; w++ {
+					ev, err := mode.fn(t, s)
+					ctWantEvent(t, "after second lag", ev, err, w)
+				}
+				ev, err = s.TryRecv()
+				ctWantErr(t, "after the retained ones", ev, err, fxbus.ErrEmpty)
+			})
+
+			t.Run("a lagging subscriber does not affect a reading one", func(t *testing.T) {
+				b := ctNewBus(t, fxbus.WithCapacity(2))
+				slow := fxbus.Subscribe[int](b)
+				fast := fxbus.Subscribe[int](b)
+				defer slow.Close()
+				defer fast.Close()
+				for i := 0; i < 6; i++ {
+					ctEmitN(t, b, i, i+1, 2)
+					ev, err := mode.fn(t, fast)
+					ctWantEvent(t, "fast subscriber", ev, err, i)
+				}
+				_, err := mode.fn(t, slow)
+				ctWantLag(t, "slow subscriber", err, 4)
+				for _, w := range []int{4, 5} {
+					ev, err := mode.fn(t, slow)
+					ctWantEvent(t, "slow subscriber after lag", ev, err, w)
+				}
+			})
+		})
+	}
+}
+
+func ctTestTryRecvEmpty(t *testing.T) {
+	b := ctNewBus(t)
+	s := fxbus.Subscribe[int](b)
+	defer s.Close()
+	ev, err := s.TryRecv()
+	ctWantErr(t, "fresh subscription", ev, err, fxbus.ErrEmpty)
+	if errors.Is(err, fxbus.ErrClosed) || errors.Is(err, fxbus.ErrLagged) {
+		t.Fatalf("ErrEmpty also matches another sentinel: %v", err)
+	}
+	ctEmitN(t, b, 1, 2, 1)
+	ev, err = s.TryRecv()
+	ctWantEvent(t, "after Emit", ev, err, 1)
+	ev, err = s.TryRecv()
+	ctWantErr(t, "after reading everything", ev, err, fxbus.ErrEmpty)
+}
+
+func ctTestRecv(t *testing.T) {
+	t.Run("returns a waiting event at once", func(t *testing.T) {
+		b := ctNewBus(t)
+		s := fxbus.Subscribe[int](b)
+		defer s.Close()
+		ctEmitN(t, b, 3, 4, 1)
+		ev, err := ctRecv(t, s)
+		ctWantEvent(t, "Recv", ev, err, 3)
+	})
+
+	t.Run("blocks until an event", func(t *testing.T) {
+		b := ctNewBus(t)
+		s := fxbus.Subscribe[int](b)
+		defer s.Close()
+		// Nothing waiting: a short deadline proves it blocked rather than returned.
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		ev, err := ctAwait(t, ctRecvAsync(ctx, s))
+		ctWantErr(t, "Recv with nothing emitted", ev, err, context.DeadlineExceeded)
+
+		ch := ctRecvAsync(context.Background(), s)
+		ctEmitN(t, b, 11, 12, 1)
+		ev, err = ctAwait(t, ch)
+		ctWantEvent(t, "blocked Recv", ev, err, 11)
+	})
+
+	t.Run("blocks until bus close", func(t *testing.T) {
+		b := ctNewBus(t)
+		s := fxbus.Subscribe[int](b)
+		ch := ctRecvAsync(context.Background(), s)
+		b.Close()
+		ev, err := ctAwait(t, ch)
+		ctWantErr(t, "Recv blocked across Bus.Close", ev, err, fxbus.ErrClosed)
+	})
+
+	t.Run("ctx done returns ctx.Err()", func(t *testing.T) {
+		for _, tt := range []struct {
+			desc string
+			give func() (context.Context, context.CancelFunc, func())
+			want error
+		}{
+			{"cancelled while blocked", func() (context.Context, context.CancelFunc, func()) {
+				ctx, cancel := context.WithCancel(context.Background())
+				return ctx, cancel, cancel
+			}, context.Canceled},
+			{"cancelled before the call", func() (context.Context, context.CancelFunc, func()) {
+				ctx, cancel := context.WithCancel(context.Background())
+				cancel()
+				return ctx, cancel, func() {}
+			}, context.Canceled},
+			{"deadline", func() (context.Context, context.CancelFunc, func()) {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+				return ctx, cancel, func() {}
+			}, context.DeadlineExceeded},
+			{"custom cause still returns ctx.Err()", func() (context.Context, context.CancelFunc, func()) {
+				ctx, cancel := context.WithCancelCause(context.Background())
+				return ctx, func() { cancel(nil) }, func() { cancel(errors.New("my cause")) }
+			}, context.Canceled},
+		} {
+			t.Run(tt.desc, func(t *testing.T) {
+				b := ctNewBus(t)
+				s := fxbus.Subscribe[int](b)
+				defer s.Close()
+				ctx, cancel, trigger := tt.give()
+				defer cancel()
+				ch := ctRecvAsync(ctx, s)
+				trigger()
+				ev, err := ctAwait(t, ch)
+				if err != tt.want || err != ctx.Err() { //nolint:errorlint // must be ctx.Err() itself
+					t.Fatalf("Recv = (%v, %v), want ctx.Err() = %v", ev, err, tt.want)
+				}
+				// The subscription remains usable.
+				ctEmitN(t, b, 1, 2, 1)
+				ev, err = ctRecv(t, s)
+				ctWantEvent(t, "Recv after ctx done", ev, err, 1)
+			})
+		}
+	})
+}
+
+func ctTestBusClose(t *testing.T) {
+	t.Run("wakes every waiting Recv", func(t *testing.T) {
+		b := ctNewBus(t)
+		var ints []<-chan ctResult[int]
+		for i := 0; i < 3; i++ {
+			ints = append(ints, ctRecvAsync(context.Background(), fxbus.Subscribe[int](b)))
+		}
+		msg := ctRecvAsync(context.Background(), fxbus.Subscribe[ctMsg](b))
+		b.Close()
+		for i, ch := range ints {
+			ev, err := ctAwait(t, ch)
+			ctWantErr(t, fmt.Sprintf("int Recv %d", i), ev, err, fxbus.ErrClosed)
+		}
+		ev, err := ctAwait(t, msg)
+		ctWantErr(t, "ctMsg Recv", ev, err, fxbus.ErrClosed)
+	})
+
+	t.Run("subscribers drain what is buffered, then ErrClosed", func(t *testing.T) {
+		for _, mode := range ctRecvModes {
+			t.Run(mode.name, func(t *testing.T) {
+				b := ctNewBus(t)
+				s := fxbus.Subscribe[int](b)
+				ctEmitN(t, b, 0, 3, 1)
+				b.Close()
+				for i := 0; i < 3; i++ {
+					ev, err := mode.fn(t, s)
+					ctWantEvent(t, "buffered event after close", ev, err, i)
+				}
+				for i := 0; i < 2; i++ {
+					ev, err := mode.fn(t, s)
+					ctWantErr(t, "after draining", ev, err, fxbus.ErrClosed)
+				}
+			})
+		}
+	})
+
+	t.Run("drain after close reports a lag first", func(t *testing.T) {
+		b := ctNewBus(t, fxbus.WithCapacity(2))
+		s := fxbus.Subscribe[int](b)
+		ctEmitN(t, b, 0, 5, 1)
+		b.Close()
+		_, err := s.TryRecv()
+		ctWantLag(t, "first receive after close", err, 3)
+		for _, w := range []int{3, 4} {
+			ev, err := s.TryRecv()
+			ctWantEvent(t, "retained after close", ev, err, w)
+		}
+		ev, err := s.TryRecv()
+		ctWantErr(t, "after draining", ev, err, fxbus.ErrClosed)
+	})
+
+	t.Run("later Emit returns 0", func(t *testing.T) {
+		b := ctNewBus(t)
+		s := fxbus.Subscribe[int](b)
+		b.Close()
+		if n := fxbus.Emit(b, 1); n != 0 {
+			t.Fatalf("Emit after Close = %d, want 0", n)
+		}
+		ev, err := s.TryRecv()
+		ctWantErr(t, "subscriber after Emit on closed bus", ev, err, fxbus.ErrClosed)
+	})
+
+	t.Run("later Subscribe gives a closed subscription", func(t *testing.T) {
+		b := ctNewBus(t)
+		b.Close()
+		s := fxbus.Subscribe[int](b)
+		defer s.Close()
+		ev, err := ctRecv(t, s)
+		ctWantErr(t, "Recv", ev, err, fxbus.ErrClosed)
+		ev, err = s.TryRecv()
+		ctWantErr(t, "TryRecv", ev, err, fxbus.ErrClosed)
+		if n := fxbus.Emit(b, 1); n != 0 {
+			t.Fatalf("Emit after Close = %d, want 0", n)
+		}
+	})
+
+	t.Run("idempotent, also concurrently", func(t *testing.T) {
+		b := ctNewBus(t)
+		s := fxbus.Subscribe[int](b)
+		var wg sync.WaitGroup
+		for i := 0; i < 8; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				b.Close()
+			}()
+		}
+		ctWaitGroup(t, "concurrent Bus.Close", &wg)
+		ctWithin(t, "another Bus.Close", b.Close)
+		ev, err := ctRecv(t, s)
+		ctWantErr(t, "Recv", ev, err, fxbus.ErrClosed)
+	})
+}
+
+func ctTestSubscriptionClose(t *testing.T) {
+	t.Run("idempotent", func(t *testing.T) {
+		b := ctNewBus(t)
+		s := fxbus.Subscribe[int](b)
+		ctWithin(t, "Close", s.Close)
+		ctWithin(t, "second Close", s.Close)
+		ev, err := s.TryRecv()
+		ctWantErr(t, "TryRecv", ev, err, fxbus.ErrClosed)
+	})
+
+	t.Run("from another goroutine wakes a blocked Recv", func(t *testing.T) {
+		b := ctNewBus(t)
+		s := fxbus.Subscribe[int](b)
+		ch := ctRecvAsync(context.Background(), s)
+		var wg sync.WaitGroup
+		for i := 0; i < 4; i++ { // several concurrent closers: idempotent under race
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.Close()
+			}()
+		}
+		ev, err := ctAwait(t, ch)
+		ctWantErr(t, "blocked Recv", ev, err, fxbus.ErrClosed)
+		ctWaitGroup(t, "concurrent Subscription.Close", &wg)
+		ev, err = ctRecv(t, s)
+		ctWantErr(t, "later Recv", ev, err, fxbus.ErrClosed)
+	})
+
+	t.Run("later receives return ErrClosed even with events buffered", func(t *testing.T) {
+		for _, mode := range ctRecvModes {
+			t.Run(mode.name, func(t *testing.T) {
+				b := ctNewBus(t)
+				s := fxbus.Subscribe[int](b)
+				ctEmitN(t, b, 0, 3, 1)
+				s.Close()
+				ev, err := mode.fn(t, s)
+				ctWantErr(t, "receive after Close", ev, err, fxbus.ErrClosed)
+			})
+		}
+	})
+
+	t.Run("no longer counted", func(t *testing.T) {
+		b := ctNewBus(t)
+		s1 := fxbus.Subscribe[int](b)
+		s2 := fxbus.Subscribe[int](b)
+		defer s2.Close()
+		steps := []struct {
+			desc      string
+			give      func()
+			wantCount int
+			wantEmit  int
+		}{
+			{"two live", func() {}, 2, 2},
+			{"one closed", s1.Close, 1, 1},
+			{"closed again", s1.Close, 1, 1},
+			{"both closed", s2.Close, 0, 0},
+		}
+		for _, st := range steps {
+			st.give()
+			if got := fxbus.SubscriberCount[int](b); got != st.wantCount {
+				t.Fatalf("%s: SubscriberCount = %d, want %d", st.desc, got, st.wantCount)
+			}
+			if got := fxbus.Emit(b, 1); got != st.wantEmit {
+				t.Fatalf("%s: Emit = %d, want %d", st.desc, got, st.wantEmit)
+			}
+		}
+	})
+
+	t.Run("does not affect other subscriptions", func(t *testing.T) {
+		b := ctNewBus(t)
+		s1 := fxbus.Subscribe[int](b)
+		s2 := fxbus.Subscribe[int](b)
+		defer s2.Close()
+		s1.Close()
+		ctEmitN(t, b, 4, 5, 1)
+		ev, err := ctRecv(t, s2)
+		ctWantEvent(t, "other subscription", ev, err, 4)
+	})
+}
+
+//go:noinline
+func ctEmitPayload(b *fxbus.Bus, id int) (weak.Pointer[ctPayload], int) {
+	p := &ctPayload{id: id}
+	return weak.Make(p), fxbus.Emit(b, p)
+}
+
+//go:noinline
+func ctReceivePayload(s *fxbus.Subscription[*ctPayload]) (int, error) {
+	p, err := s.TryRecv()
+	if err != nil {
+		return 0, err
+	}
+	return p.id, nil
+}
+
+func ctCollected(wp weak.Pointer[ctPayload]) bool {
+	for i := 0; i < 20; i++ {
+		runtime.GC()
+		if wp.Value() == nil {
+			return true
+		}
+	}
+	return false
+}
+
+func ctTestMemory(t *testing.T) {
+	t.Run("released once the only subscriber received it", func(t *testing.T) {
+		b := ctNewBus(t)
+		s := fxbus.Subscribe[*ctPayload](b)
+		defer s.Close()
+		wp, n := ctEmitPayload(b, 1)
+		if n != 1 {
+			t.Fatalf("Emit = %d, want 1", n)
+		}
+		if id, err := ctReceivePayload(s); err != nil || id != 1 {
+			t.Fatalf("TryRecv = (%d, %v), want 1", id, err)
+		}
+		if !ctCollected(wp) {
+			t.Fatal("event still referenced after its only subscriber received it")
+		}
+	})
+
+	t.Run("retained until the last live subscriber received or closed", func(t *testing.T) {
+		b := ctNewBus(t)
+		s1 := fxbus.Subscribe[*ctPayload](b)
+		s2 := fxbus.Subscribe[*ctPayload](b)
+		defer s1.Close()
+		wp, n := ctEmitPayload(b, 2)
+		if n != 2 {
+			t.Fatalf("Emit = %d, want 2", n)
+		}
+		if id, err := ctReceivePayload(s1); err != nil || id != 2 {
+			t.Fatalf("TryRecv = (%d, %v), want 2", id, err)
+		}
+		if ctCollected(wp) { // control: s2 still needs it
+			t.Fatal("event released while a subscriber had not received it")
+		}
+		s2.Close()
+		if !ctCollected(wp) {
+			t.Fatal("event still referenced after every subscriber received it or closed")
+		}
+	})
+
+	t.Run("released when the subscriber closes unread", func(t *testing.T) {
+		b := ctNewBus(t)
+		s := fxbus.Subscribe[*ctPayload](b)
+		wp, n := ctEmitPayload(b, 3)
+		if n != 1 {
+			t.Fatalf("Emit = %d, want 1", n)
+		}
+		s.Close()
+		if !ctCollected(wp) {
+			t.Fatal("event still referenced after its only subscriber closed")
+		}
+	})
+
+	t.Run("released when drained after Bus.Close", func(t *testing.T) {
+		b := ctNewBus(t)
+		s := fxbus.Subscribe[*ctPayload](b)
+		wp, _ := ctEmitPayload(b, 4)
+		b.Close()
+		if id, err := ctReceivePayload(s); err != nil || id != 4 {
+			t.Fatalf("TryRecv = (%d, %v), want 4", id, err)
+		}
+		if !ctCollected(wp) {
+			t.Fatal("event still referenced after it was drained")
+		}
+	})
+}
+
+func ctTestConcurrency(t *testing.T) {
+	for _, tt := range []struct {
+		desc        string
+		capacity    int
+		emitters    int
+		perEmitter  int
+		subscribers int
+		late        int
+		wantNoLag   bool
+	}{
+		{desc: "small ring, lagging expected", capacity: 8, emitters: 4, perEmitter: 2000, subscribers: 4, late: 2},
+		{desc: "ring holds everything, nothing missed", capacity: 1 << 14, emitters: 4, perEmitter: 2000, subscribers: 4, late: 2, wantNoLag: true},
+	} {
+		t.Run(tt.desc, func(t *testing.T) {
+			b := ctNewBus(t, fxbus.WithCapacity(tt.capacity))
+			total := uint64(tt.emitters * tt.perEmitter)
+
+			type tally struct {
+				delivered, missed uint64
+				err               error
+			}
+			consume := func(s *fxbus.Subscription[ctSeq], slow bool) tally {
+				var r tally
+				last := make([]int, tt.emitters)
+				for i := range last {
+					last[i] = -1
+				}
+				seen := make(map[ctSeq]bool)
+				ctx, cancel := context.WithTimeout(context.Background(), 2*ctTimeout)
+				defer cancel()
+				for {
+					ev, err := s.TryRecv()
+					if errors.Is(err, fxbus.ErrEmpty) {
+						ev, err = s.Recv(ctx)
+					}
+					var lagged *fxbus.LaggedError
+					switch {
+					case err == nil:
+					case errors.As(err, &lagged):
+						r.missed += lagged.Missed
+						continue
+					case errors.Is(err, fxbus.ErrClosed):
+						return r
+					default:
+						r.err = fmt.Errorf("unexpected error: %w", err)
+						return r
+					}
+					if ev.Emitter < 0 || ev.Emitter >= tt.emitters {
+						r.err = fmt.Errorf("unknown emitter in %+v", ev)
+						return r
+					}
+					if seen[ev] {
+						r.err = fmt.Errorf("duplicate %+v", ev)
+						return r
+					}
+					seen[ev] = true
+					if ev.Seq <= last[ev.Emitter] {
+						r.err = fmt.Errorf("emitter %d: seq %d after %d", ev.Emitter, ev.Seq, last[ev.Emitter])
+						return r
+					}
+					last[ev.Emitter] = ev.Seq
+					r.delivered++
+					if slow {
+						runtime.Gosched()
+					}
+				}
+			}
+
+			// Subscribers live for the whole run.
+			subs := make([]*fxbus.Subscription[ctSeq], tt.subscribers)
+			for i := range subs {
+				subs[i] = fxbus.Subscribe[ctSeq](b)
+			}
+			tallies := make([]tally, tt.subscribers+tt.late)
+			var readers sync.WaitGroup
+			for i, s := range subs {
+				readers.Add(1)
+				go func() {
+					defer readers.Done()
+					tallies[i] = consume(s, i%2 == 1)
+				}()
+			}
+
+			start := make(chan struct{})
+			// Late subscribers join while emitting.
+			for i := 0; i < tt.late; i++ {
+				readers.Add(1)
+				go func() {
+					defer readers.Done()
+					<-start
+					runtime.Gosched()
+					s := fxbus.Subscribe[ctSeq](b)
+					tallies[tt.subscribers+i] = consume(s, false)
+				}()
+			}
+
+			// Churn and readers of counters, concurrently with everything.
+			stopSide := make(chan struct{})
+			var side sync.WaitGroup
+			side.Add(2)
+			go func() {
+				defer side.Done()
+				for {
+					select {
+					case <-stopSide:
+						return
+					default:
+					}
+					s := fxbus.Subscribe[ctSeq](b)
+					_, _ = s.TryRecv()
+					_ = s.Len()
+					s.Close()
+				}
+			}()
+			go func() {
+				defer side.Done()
+				for {
+					select {
+					case <-stopSide:
+						return
+					default:
+					}
+					_ = fxbus.SubscriberCount[ctSeq](b)
+					_ = b.TypeCount()
+					for _, s := range subs {
+						_ = s.Len()
+					}
+					runtime.Gosched()
+				}
+			}()
+
+			var badEmit atomic.Int64
+			maxCount := tt.subscribers + tt.late + 1
+			var emitters sync.WaitGroup
+			for e := 0; e < tt.emitters; e++ {
+				emitters.Add(1)
+				go func() {
+					defer emitters.Done()
+					<-start
+					for seq := 0; seq < tt.perEmitter; seq++ {
+						n := fxbus.Emit(b, ctSeq{Emitter: e, Seq: seq})
+						if n < tt.subscribers || n > maxCount {
+							badEmit.Store(int64(n))
+						}
+					}
+				}()
+			}
+			close(start)
+			ctWaitGroup(t, "emitters", &emitters)
+			close(stopSide)
+			ctWaitGroup(t, "side goroutines", &side)
+			b.Close()
+			ctWaitGroup(t, "subscribers draining to ErrClosed", &readers)
+
+			if n := badEmit.Load(); n != 0 {
+				t.Errorf("Emit returned %d, want between %d and %d", n, tt.subscribers, maxCount)
+			}
+			for i, r := range tallies {
+				if r.err != nil {
+					t.Errorf("subscriber %d: %v", i, r.err)
+					continue
+				}
+				if i >= tt.subscribers { // late: saw a suffix only
+					if r.delivered+r.missed > total {
+						t.Errorf("late subscriber %d: delivered %d + missed %d > emitted %d", i, r.delivered, r.missed, total)
+					}
+					continue
+				}
+				if r.delivered+r.missed != total {
+					t.Errorf("subscriber %d: delivered %d + missed %d != emitted %d", i, r.delivered, r.missed, total)
+				}
+				if tt.wantNoLag && r.missed != 0 {
+					t.Errorf("subscriber %d: missed %d with a ring larger than the stream", i, r.missed)
+				}
+			}
+		})
+	}
+}
+
+func ctTestLogging(t *testing.T) {
+	t.Run("Emit logs at debug level with the event type", func(t *testing.T) {
+		core, logs := observer.New(zapcore.DebugLevel)
+		b := ctNewBus(t, fxbus.WithLogger(zap.New(core)))
+		s := fxbus.Subscribe[ctMsg](b)
+		defer s.Close()
+		fxbus.Emit(b, ctMsg{1})
+		typeName := reflect.TypeFor[ctMsg]().String()
+		entries := logs.FilterLevelExact(zapcore.DebugLevel).All()
+		if len(entries) == 0 {
+			t.Fatal("Emit logged nothing at debug level")
+		}
+		found := false
+		for _, e := range entries {
+			if strings.Contains(e.Message, typeName) {
+				found = true
+			}
+			for _, v := range e.ContextMap() {
+				if strings.Contains(fmt.Sprint(v), typeName) {
+					found = true
+				}
+			}
+		}
+		if !found {
+			t.Fatalf("no debug entry names the event type %q: %+v", typeName, entries)
+		}
+	})
+
+	t.Run("with debug disabled Emit allocates nothing", func(t *testing.T) {
+		core, logs := observer.New(zapcore.InfoLevel)
+		for _, tt := range []struct {
+			desc string
+			give []fxbus.Option
+			subs int
+		}{
+			{"default logger, one subscriber", nil, 1},
+			{"info-level logger, one subscriber", []fxbus.Option{fxbus.WithLogger(zap.New(core))}, 1},
+			{"info-level logger, 1000 subscribers", []fxbus.Option{fxbus.WithLogger(zap.New(core))}, 1000},
+		} {
+			t.Run(tt.desc, func(t *testing.T) {
+				b := ctNewBus(t, tt.give...)
+				for i := 0; i < tt.subs; i++ {
+					fxbus.Subscribe[ctMsg](b)
+				}
+				if allocs := testing.AllocsPerRun(200, func() { fxbus.Emit(b, ctMsg{3}) }); allocs != 0 {
+					t.Errorf("Emit allocates %v times per call, want 0", allocs)
+				}
+			})
+		}
+		if n := logs.Len(); n != 0 {
+			t.Errorf("info-level logger got %d entries from Emit, want 0", n)
+		}
+	})
+}
+
+func ctTestLen(t *testing.T) {
+	b := ctNewBus(t, fxbus.WithCapacity(4))
+	s := fxbus.Subscribe[int](b)
+	defer s.Close()
+	steps := []struct {
+		desc string
+		give func()
+		want int
+	}{
+		{"fresh", func() {}, 0},
+		{"3 emitted", func() { ctEmitN(t, b, 0, 3, 1) }, 3},
+		{"1 read", func() { _, _ = s.TryRecv() }, 2},
+		{"all read", func() { _, _ = s.TryRecv(); _, _ = s.TryRecv() }, 0},
+		{"10 emitted, lagged ones included", func() { ctEmitN(t, b, 0, 10, 1) }, 10},
+		{"lag reported", func() {
+			_, err := s.TryRecv()
+			ctWantLag(t, "lag", err, 6)
+		}, 4},
+		{"1 read after lag", func() { _, _ = s.TryRecv() }, 3},
+	}
+	for _, st := range steps {
+		st.give()
+		if got := s.Len(); got != st.want {
+			t.Fatalf("after %s: Len = %d, want %d", st.desc, got, st.want)
+		}
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Fx integration
+
+func ctFxTimeouts() fx.Option {
+	return fx.Options(fx.StartTimeout(ctTimeout), fx.StopTimeout(ctTimeout))
+}
+
+func TestContractFxModule(t *testing.T) {
+	t.Run("provides a singleton *Bus", func(t *testing.T) {
+		type needsBoth struct{ b *fxbus.Bus }
+		var fromLC, fromModule, fromPopulate, fromCtor *fxbus.Bus
+		app := fxtest.New(t,
+			ctFxTimeouts(),
+			fxbus.Module,
+			fx.Provide(func(lc fx.Lifecycle, b *fxbus.Bus) *needsBoth { return &needsBoth{b} }),
+			fx.Invoke(func(lc fx.Lifecycle, b *fxbus.Bus) { fromLC = b }),
+			fx.Module("user", fx.Invoke(func(b *fxbus.Bus) { fromModule = b })),
+			fx.Invoke(func(n *needsBoth) { fromCtor = n.b }),
+			fx.Populate(&fromPopulate),
+		)
+		app.RequireStart()
+		defer app.RequireStop()
+		for _, c := range []struct {
+			desc string
+			got  *fxbus.Bus
+		}{
+			{"root invoke with Lifecycle", fromLC},
+			{"invoke inside fx.Module", fromModule},
+			{"constructor with Lifecycle", fromCtor},
+		} {
+			if c.got == nil || c.got != fromPopulate {
+				t.Errorf("%s: got bus %p, want the populated one %p", c.desc, c.got, fromPopulate)
+			}
+		}
+		s := fxbus.Subscribe[ctMsg](fromModule)
+		defer s.Close()
+		if n := fxbus.Emit(fromLC, ctMsg{1}); n != 1 {
+			t.Fatalf("Emit on one injected bus reached %d subscribers of another, want 1", n)
+		}
+	})
+
+	t.Run("Config is honoured", func(t *testing.T) {
+		for _, tt := range []struct {
+			desc string
+			give []fx.Option
+			want int
+		}{
+			{"no Config: default", nil, 64},
+			{"Capacity 0: default", []fx.Option{fx.Supply(fxbus.Config{})}, 64},
+			{"Capacity 3", []fx.Option{fx.Supply(fxbus.Config{Capacity: 3})}, 3},
+			{"Capacity 200", []fx.Option{fx.Supply(fxbus.Config{Capacity: 200})}, 200},
+		} {
+			t.Run(tt.desc, func(t *testing.T) {
+				var b *fxbus.Bus
+				app := fxtest.New(t, ctFxTimeouts(), fxbus.Module, fx.Options(tt.give...), fx.Populate(&b))
+				app.RequireStart()
+				defer app.RequireStop()
+				ctAssertCapacity(t, b, tt.want)
+			})
+		}
+	})
+
+	t.Run("invalid Config capacity fails the app naming the value", func(t *testing.T) {
+		var b *fxbus.Bus
+		app := fx.New(fx.NopLogger, fxbus.Module, fx.Supply(fxbus.Config{Capacity: -7}), fx.Populate(&b))
+		if err := app.Err(); err == nil || !strings.Contains(err.Error(), "-7") {
+			t.Fatalf("fx.New error = %v, want one naming -7", err)
+		}
+	})
+
+	t.Run("logger from the graph", func(t *testing.T) {
+		core, logs := observer.New(zapcore.DebugLevel)
+		var b *fxbus.Bus
+		app := fxtest.New(t, ctFxTimeouts(), fxbus.Module, fx.Supply(zap.New(core)), fx.Populate(&b))
+		app.RequireStart()
+		defer app.RequireStop()
+		s := fxbus.Subscribe[ctMsg](b)
+		defer s.Close()
+		fxbus.Emit(b, ctMsg{1})
+		if logs.FilterLevelExact(zapcore.DebugLevel).Len() == 0 {
+			t.Fatal("the *zap.Logger supplied to the graph received no debug entry from Emit")
+		}
+	})
+}
+
+type ctHookObservation struct {
+	hook     string
+	shutdown bool  // ShutdownInitiated already queued when the hook ran
+	err      error // the receive error if not
+	extra    bool  // a second ShutdownInitiated already queued
+	emitted  int   // Emit's result from inside the hook
+	reason   string
+}
+
+type ctStopRecorder struct {
+	mu   sync.Mutex
+	obs  []ctHookObservation
+	want []string
+}
+
+func (r *ctStopRecorder) observe(hook string, b *fxbus.Bus, s *fxbus.Subscription[fxbus.ShutdownInitiated]) {
+	ev, err := s.TryRecv()
+	_, err2 := s.TryRecv()
+	o := ctHookObservation{
+		hook:     hook,
+		shutdown: err == nil,
+		err:      err,
+		extra:    err2 == nil,
+		emitted:  fxbus.Emit(b, ctStopping{hook}),
+		reason:   ev.Reason,
+	}
+	s.Close()
+	r.mu.Lock()
+	r.obs = append(r.obs, o)
+	r.mu.Unlock()
+}
+
+// otherModule is an application module with its own OnStop hooks, each with
+// its own ShutdownInitiated subscription made at construction.
+func (r *ctStopRecorder) otherModule(name string) fx.Option {
+	r.want = append(r.want, name+"/Hook", name+"/StopHook", name+"/StartStop", name+"/root")
+	return fx.Options(
+		fx.Module(name, fx.Invoke(func(lc fx.Lifecycle, b *fxbus.Bus) {
+			s1 := fxbus.Subscribe[fxbus.ShutdownInitiated](b)
+			lc.Append(fx.Hook{OnStop: func(context.Context) error {
+				r.observe(name+"/Hook", b, s1)
+				return nil
+			}})
+			s2 := fxbus.Subscribe[fxbus.ShutdownInitiated](b)
+			lc.Append(fx.StopHook(func() { r.observe(name+"/StopHook", b, s2) }))
+			s3 := fxbus.Subscribe[fxbus.ShutdownInitiated](b)
+			lc.Append(fx.Hook{
+				OnStart: func(context.Context) error { return nil },
+				OnStop: func(context.Context) error {
+					r.observe(name+"/StartStop", b, s3)
+					return nil
+				},
+			})
+		})),
+		// Also a hook registered at the root, outside any fx.Module.
+		fx.Invoke(func(lc fx.Lifecycle, b *fxbus.Bus) {
+			s := fxbus.Subscribe[fxbus.ShutdownInitiated](b)
+			lc.Append(fx.StopHook(func(context.Context) error {
+				r.observe(name+"/root", b, s)
+				return nil
+			}))
+		}),
+	)
+}
+
+type ctStopWatch struct {
+	bus      *fxbus.Bus
+	shutdown *fxbus.Subscription[fxbus.ShutdownInitiated]
+	stopping *fxbus.Subscription[ctStopping]
+}
+
+func (w *ctStopWatch) option() fx.Option {
+	return fx.Invoke(func(b *fxbus.Bus) {
+		w.bus = b
+		w.shutdown = fxbus.Subscribe[fxbus.ShutdownInitiated](b)
+		w.stopping = fxbus.Subscribe[ctStopping](b)
+	})
+}
+
+// checkAfterStop drains the watcher: exactly one ShutdownInitiated, every
+// event emitted by the hooks, then ErrClosed (the bus closed after the hooks).
+func (w *ctStopWatch) checkAfterStop(t *testing.T, wantStopping []string) fxbus.ShutdownInitiated {
+	t.Helper()
+	var got []fxbus.ShutdownInitiated
+	for {
+		ev, err := ctRecv(t, w.shutdown)
+		if errors.Is(err, fxbus.ErrClosed) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("ShutdownInitiated subscriber: %v", err)
+		}
+		got = append(got, ev)
+	}
+	if len(got) != 1 {
+		t.Fatalf("got %d ShutdownInitiated events for one stop, want 1: %+v", len(got), got)
+	}
+	seen := map[string]bool{}
+	for {
+		ev, err := ctRecv(t, w.stopping)
+		if errors.Is(err, fxbus.ErrClosed) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("stopping subscriber: %v", err)
+		}
+		seen[ev.Hook] = true
+	}
+	for _, h := range wantStopping {
+		if !seen[h] {
+			t.Errorf("event emitted in OnStop hook %s did not reach a subscriber", h)
+		}
+	}
+	if n := fxbus.Emit(w.bus, ctStopping{"after stop"}); n != 0 {
+		t.Errorf("Emit after stop = %d, want 0 (bus closed)", n)
+	}
+	return got[0]
+}
+
+func TestContractFxShutdown(t *testing.T) {
+	layouts := []struct {
+		desc   string
+		before []string // modules listed before fxbus.Module
+		after  []string // modules listed after
+	}{
+		{desc: "other module before fxbus.Module", before: []string{"early"}},
+		{desc: "other module after fxbus.Module", after: []string{"late"}},
+		{desc: "modules on both sides", before: []string{"early"}, after: []string{"late"}},
+	}
+	stops := []struct {
+		desc string
+		stop func(t *testing.T, app *fxtest.App, sd fx.Shutdowner)
+	}{
+		{"app.Stop", func(t *testing.T, app *fxtest.App, _ fx.Shutdowner) {
+			app.RequireStop()
+		}},
+		{"Shutdowner then Wait then Stop", func(t *testing.T, app *fxtest.App, sd fx.Shutdowner) {
+			wait := app.Wait()
+			if err := sd.Shutdown(); err != nil {
+				t.Fatalf("Shutdown: %v", err)
+			}
+			select {
+			case <-wait:
+			case <-time.After(ctTimeout):
+				t.Fatal("app.Wait did not fire after Shutdown")
+			}
+			app.RequireStop()
+		}},
+		{"Shutdowner then Done then Stop", func(t *testing.T, app *fxtest.App, sd fx.Shutdowner) {
+			done := app.Done()
+			if err := sd.Shutdown(); err != nil {
+				t.Fatalf("Shutdown: %v", err)
+			}
+			select {
+			case <-done:
+			case <-time.After(ctTimeout):
+				t.Fatal("app.Done did not fire after Shutdown")
+			}
+			app.RequireStop()
+		}},
+	}
+	for _, layout := range layouts {
+		for _, st := range stops {
+			t.Run(layout.desc+"/"+st.desc, func(t *testing.T) {
+				rec := &ctStopRecorder{}
+				watch := &ctStopWatch{}
+				var opts []fx.Option
+				opts = append(opts, ctFxTimeouts())
+				for _, m := range layout.before {
+					opts = append(opts, rec.otherModule(m))
+				}
+				opts = append(opts, fxbus.Module)
+				for _, m := range layout.after {
+					opts = append(opts, rec.otherModule(m))
+				}
+				var sd fx.Shutdowner
+				opts = append(opts, watch.option(), fx.Populate(&sd))
+
+				app := fxtest.New(t, opts...)
+				app.RequireStart()
+				st.stop(t, app, sd)
+
+				rec.mu.Lock()
+				obs := rec.obs
+				rec.mu.Unlock()
+				if len(obs) != len(rec.want) {
+					t.Fatalf("%d OnStop hooks ran, want %d", len(obs), len(rec.want))
+				}
+				for _, o := range obs {
+					if !o.shutdown {
+						t.Errorf("OnStop hook %s ran before ShutdownInitiated reached its subscriber (receive: %v)", o.hook, o.err)
+					}
+					if o.extra {
+						t.Errorf("OnStop hook %s found a second ShutdownInitiated", o.hook)
+					}
+					if o.emitted < 1 {
+						t.Errorf("Emit inside OnStop hook %s = %d, want >= 1 (bus still open)", o.hook, o.emitted)
+					}
+				}
+				watch.checkAfterStop(t, rec.want)
+			})
+		}
+	}
+
+	t.Run("announced even with no other OnStop hook", func(t *testing.T) {
+		watch := &ctStopWatch{}
+		app := fxtest.New(t, ctFxTimeouts(), fxbus.Module, watch.option())
+		app.RequireStart()
+		app.RequireStop()
+		watch.checkAfterStop(t, nil)
+	})
+
+	t.Run("an earlier AnnounceShutdown is the one event", func(t *testing.T) {
+		rec := &ctStopRecorder{}
+		watch := &ctStopWatch{}
+		app := fxtest.New(t, ctFxTimeouts(), rec.otherModule("m"), fxbus.Module, watch.option())
+		app.RequireStart()
+		if !watch.bus.AnnounceShutdown(fxbus.ShutdownInitiated{Reason: "test cause", ExitCode: 3}) {
+			t.Fatal("first AnnounceShutdown = false, want true")
+		}
+		if watch.bus.AnnounceShutdown(fxbus.ShutdownInitiated{Reason: "again"}) {
+			t.Fatal("second AnnounceShutdown = true, want false")
+		}
+		app.RequireStop()
+		for _, o := range rec.obs {
+			if !o.shutdown || o.reason != "test cause" || o.extra {
+				t.Errorf("hook %s: saw shutdown=%v reason=%q extra=%v, want the announced event only", o.hook, o.shutdown, o.reason, o.extra)
+			}
+		}
+		if ev := watch.checkAfterStop(t, rec.want); ev.Reason != "test cause" || ev.ExitCode != 3 {
+			t.Errorf("ShutdownInitiated = %+v, want the announced one", ev)
+		}
+	})
+}
+
+func TestContractFxHelpers(t *testing.T) {
+	t.Run("Handle keeps running after an error and a panic", func(t *testing.T) {
+		core, logs := observer.New(zapcore.DebugLevel)
+		got := make(chan int, 16)
+		var b *fxbus.Bus
+		app := fxtest.New(t, ctFxTimeouts(), fxbus.Module, fx.Supply(zap.New(core)), fx.Populate(&b),
+			fxbus.Handle(func(_ context.Context, ev ctHandled) error {
+				switch ev.N {
+				case 1:
+					panic("handler panic")
+				case 2:
+					return errors.New("handler error")
+				}
+				got <- ev.N
+				return nil
+			}),
+		)
+		app.RequireStart()
+		for i := 1; i <= 3; i++ {
+			if n := fxbus.Emit(b, ctHandled{i}); n != 1 {
+				t.Fatalf("Emit = %d, want 1 (Handle subscribes at construction)", n)
+			}
+		}
+		select {
+		case n := <-got:
+			if n != 3 {
+				t.Fatalf("handler recorded %d, want 3", n)
+			}
+		case <-time.After(ctTimeout):
+			t.Fatal("handler did not process the event after a panic and an error")
+		}
+		warnings := logs.Filter(func(e observer.LoggedEntry) bool { return e.Level >= zapcore.WarnLevel })
+		if n := warnings.Len(); n < 2 {
+			t.Errorf("handler error and panic: got %d entries at warn or above, want >= 2: %+v", n, logs.All())
+		}
+		app.RequireStop()
+	})
+
+	t.Run("Handle logs a lag with its count", func(t *testing.T) {
+		core, logs := observer.New(zapcore.DebugLevel)
+		first := make(chan struct{})
+		release := make(chan struct{})
+		var releaseOnce sync.Once
+		unblock := func() { releaseOnce.Do(func() { close(release) }) }
+		defer unblock()
+		last := make(chan struct{})
+		var b *fxbus.Bus
+		app := fxtest.New(t, ctFxTimeouts(), fxbus.Module, fx.Supply(zap.New(core), fxbus.Config{Capacity: 4}), fx.Populate(&b),
+			fxbus.Handle(func(_ context.Context, ev ctHandled) error {
+				switch ev.N {
+				case 0:
+					close(first)
+					<-release
+				case 7:
+					close(last)
+				}
+				return nil
+			}),
+		)
+		app.RequireStart()
+		defer app.RequireStop()
+		fxbus.Emit(b, ctHandled{0})
+		select {
+		case <-first:
+		case <-time.After(ctTimeout):
+			t.Fatal("handler did not get the first event")
+		}
+		for i := 1; i <= 7; i++ { // 7 behind with capacity 4: 3 missed
+			fxbus.Emit(b, ctHandled{i})
+		}
+		unblock()
+		select {
+		case <-last:
+		case <-time.After(ctTimeout):
+			t.Fatal("handler did not resume after the lag")
+		}
+		found := false
+		for _, e := range logs.FilterLevelExact(zapcore.WarnLevel).All() {
+			if strings.Contains(e.Message, "3") {
+				found = true
+			}
+			for _, v := range e.ContextMap() {
+				if fmt.Sprint(v) == "3" {
+					found = true
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no warning carries the lag count 3: %+v", logs.All())
+		}
+	})
+
+	t.Run("typed injection of Emitter and Subscription", func(t *testing.T) {
+		var em fxbus.Emitter[ctOrder]
+		var sub *fxbus.Subscription[ctOrder]
+		app := fxtest.New(t, ctFxTimeouts(), fxbus.Module,
+			fxbus.ProvideEmitter[ctOrder](),
+			fxbus.ProvideSubscription[ctOrder](),
+			fx.Invoke(func(e fxbus.Emitter[ctOrder], s *fxbus.Subscription[ctOrder]) { em, sub = e, s }),
+		)
+		app.RequireStart()
+		if n := em.Emit(ctOrder{9}); n != 1 {
+			t.Fatalf("Emitter.Emit = %d, want 1", n)
+		}
+		ev, err := ctRecv(t, sub)
+		ctWantEvent(t, "injected subscription", ev, err, ctOrder{9})
+		app.RequireStop()
+		ev, err = ctRecv(t, sub)
+		ctWantErr(t, "injected subscription after stop", ev, err, fxbus.ErrClosed)
+	})
+}
