@@ -359,4 +359,3 @@ func TestModuleUsesGraphLogger(t *testing.T) {
 		t.Fatalf("emit log type = %v, want int", got)
 	}
 }
-
