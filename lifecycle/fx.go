@@ -1,0 +1,154 @@
+package lifecycle
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/claviron/fxruntime/fxbus"
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+)
+
+// The value groups [Module] reads.
+const (
+	ProvidersGroup = "lifecycle.providers"
+	TasksGroup     = "lifecycle.tasks"
+	OptionsGroup   = "lifecycle.options"
+)
+
+// Module provides one [*Runtime] (and its [*Gate]) to an Fx application
+// and ties it to the application's lifecycle. Use it next to fxbus.Module,
+// both at the top level:
+//
+//	fx.New(fxbus.Module, lifecycle.Module, lifecycle.AsProvider(NewCache), ...)
+//
+// The runtime is built from an optional [Config], an optional *zap.Logger
+// (else the bus's), the providers and tasks of the [ProvidersGroup] and
+// [TasksGroup] value groups, and the options given with [With]. Its
+// OnStart hook calls [Runtime.Start] with the start context; its OnStop
+// hook calls [Runtime.Stop] with the stop context. The runtime's hook is
+// appended when the runtime is built, before the hooks of the components
+// that depend on it: they start after it and stop before it.
+//
+// [Runtime.InitiateShutdown] asks Fx to stop with fx.Shutdowner. When Fx
+// stops on its own (app.Stop, or a signal under app.Run), the runtime
+// follows fxbus.ShutdownInitiated from the bus and, at the latest, begins
+// its shutdown in its own OnStop hook.
+//
+// Module does not decorate fx.Lifecycle (fxbus.Module does).
+var Module fx.Option = fx.Module("lifecycle",
+	fx.Provide(provideRuntime, (*Runtime).Gate),
+	fx.Invoke(func(*Runtime) {}),
+)
+
+// params are what [Module] reads from the graph.
+type params struct {
+	fx.In
+
+	Lifecycle  fx.Lifecycle
+	Shutdowner fx.Shutdowner
+	Bus        *fxbus.Bus
+	Config     Config      `optional:"true"`
+	Logger     *zap.Logger `optional:"true"`
+	Providers  []Provider  `group:"lifecycle.providers"`
+	Tasks      []Task      `group:"lifecycle.tasks"`
+	Options    []Option    `group:"lifecycle.options"`
+	Main       *mainHooks  `optional:"true"` // supplied by Run only
+}
+
+// mainHooks are what [Run] tells the runtime it builds.
+type mainHooks struct {
+	forceExit func(code int)
+}
+
+func provideRuntime(p params) (*Runtime, error) {
+	opts := []Option{
+		WithConfig(p.Config),
+		WithLogger(p.Logger),
+		WithProviders(p.Providers...),
+		WithTasks(p.Tasks...),
+		withStopper(func(code int) {
+			// Non-blocking. It fails only when a receiver's channel is
+			// full, that is, when a stop was already requested.
+			_ = p.Shutdowner.Shutdown(fx.ExitCode(code))
+		}),
+	}
+	opts = append(opts, p.Options...)
+	if p.Main != nil {
+		opts = append(opts, WithForceExit(p.Main.forceExit)) // after the user's: Run must return the code
+	}
+	r, err := New(p.Bus, opts...)
+	if err != nil {
+		return nil, err
+	}
+	// Subscribed now, so that a stop announced by fxbus.Module is not
+	// missed; watched from OnStart.
+	sub := fxbus.Subscribe[fxbus.ShutdownInitiated](p.Bus)
+	p.Lifecycle.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error {
+			if err := r.Start(ctx); err != nil {
+				sub.Close()
+				return err
+			}
+			r.bg.Add(1)
+			go r.follow(sub)
+			return nil
+		},
+		OnStop: r.Stop,
+	})
+	return r, nil
+}
+
+// follow begins the runtime's shutdown as soon as the bus announces one,
+// so that a stop Fx began on its own cancels the token before the OnStop
+// hooks of the components that run before the runtime's.
+func (r *Runtime) follow(sub *fxbus.Subscription[fxbus.ShutdownInitiated]) {
+	defer r.bg.Done()
+	defer sub.Close()
+	select {
+	case <-sub.Ready():
+		if ev, err := sub.TryRecv(); err == nil {
+			r.beginShutdown(ev.Reason, ev.Cause, ev.ExitCode, false)
+		}
+	case <-r.ctx.Done():
+	}
+}
+
+// AsProvider registers the result of the constructor ctor as a [Provider]
+// of the runtime. ctor is an Fx constructor whose first result
+// implements Provider; the result goes into the [ProvidersGroup] only.
+// To also have the concrete type in the graph, provide it and use
+// [ProviderOf].
+func AsProvider(ctor any) fx.Option {
+	return fx.Provide(fx.Annotate(ctor,
+		fx.As(new(Provider)),
+		fx.ResultTags(fmt.Sprintf("group:%q", ProvidersGroup)),
+	))
+}
+
+// ProviderOf registers the T found in the graph as a [Provider].
+func ProviderOf[T Provider]() fx.Option {
+	return fx.Provide(fx.Annotate(
+		func(p T) Provider { return p },
+		fx.ResultTags(fmt.Sprintf("group:%q", ProvidersGroup)),
+	))
+}
+
+// AsTask registers the [Task] returned by the constructor ctor, an Fx
+// constructor (it may take dependencies and return an error too).
+func AsTask(ctor any) fx.Option {
+	return fx.Provide(fx.Annotate(ctor, fx.ResultTags(fmt.Sprintf("group:%q", TasksGroup))))
+}
+
+// With passes options to the runtime that [Module] builds. Fx gives value
+// groups in no set order: give each option once.
+func With(opts ...Option) fx.Option {
+	fxOpts := make([]fx.Option, len(opts))
+	for i, o := range opts {
+		fxOpts[i] = fx.Provide(fx.Annotate(
+			func() Option { return o },
+			fx.ResultTags(fmt.Sprintf("group:%q", OptionsGroup)),
+		))
+	}
+	return fx.Options(fxOpts...)
+}

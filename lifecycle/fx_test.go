@@ -1,0 +1,113 @@
+package lifecycle_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/claviron/fxruntime/fxbus"
+	"github.com/claviron/fxruntime/lifecycle"
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxtest"
+)
+
+// quiet are the options every Fx test app gets: no Fx log, no OS signals.
+func quiet() fx.Option {
+	return fx.Options(fx.NopLogger, lifecycle.With(lifecycle.WithoutSignals()))
+}
+
+func TestModule(t *testing.T) {
+	t.Run("InitiateShutdown asks Fx to stop with the exit code", func(t *testing.T) {
+		var rt *lifecycle.Runtime
+		var bus *fxbus.Bus
+		app := fxtest.New(t, fxbus.Module, lifecycle.Module, quiet(), fx.Populate(&rt, &bus))
+		events := subscribe[fxbus.ShutdownInitiated](t, bus)
+		app.RequireStart()
+		done := app.Wait()
+
+		rt.InitiateShutdown("maintenance", nil, 7)
+		sig := waitFor(t, done, "fx's shutdown signal")
+		if sig.ExitCode != 7 {
+			t.Fatalf("fx exit code = %d, want 7", sig.ExitCode)
+		}
+		app.RequireStop()
+		if ev := next(t, events); ev.Reason != "maintenance" || ev.ExitCode != 7 {
+			t.Fatalf("event = %+v", ev)
+		}
+		none(t, events) // fxbus's stop-time announcement did not add one
+		if rt.State() != lifecycle.StateStopped {
+			t.Fatalf("state = %v", rt.State())
+		}
+	})
+
+	t.Run("app.Stop alone cancels the token and emits one event", func(t *testing.T) {
+		var rt *lifecycle.Runtime
+		var bus *fxbus.Bus
+		app := fxtest.New(t, fxbus.Module, lifecycle.Module, quiet(), fx.Populate(&rt, &bus))
+		events := subscribe[fxbus.ShutdownInitiated](t, bus)
+		app.RequireStart().RequireStop()
+		if rt.Context().Err() == nil {
+			t.Fatal("token not cancelled by app.Stop")
+		}
+		if !errors.Is(rt.Cause(), lifecycle.ErrShutdown) || rt.ExitCode() != 0 {
+			t.Fatalf("cause %v, exit code %d", rt.Cause(), rt.ExitCode())
+		}
+		next(t, events)
+		none(t, events)
+	})
+
+	t.Run("tasks run on the runtime's context, not the start context", func(t *testing.T) {
+		var rt *lifecycle.Runtime
+		ctxs := make(chan context.Context, 1)
+		app := fxtest.New(t, fxbus.Module, lifecycle.Module, quiet(), fx.Populate(&rt),
+			lifecycle.AsTask(func() lifecycle.Task {
+				return lifecycle.Task{Name: "watcher", Run: func(ctx context.Context) error {
+					ctxs <- ctx
+					<-ctx.Done()
+					return ctx.Err()
+				}}
+			}),
+		)
+		app.RequireStart() // fxtest cancels the start context when Start returns
+		ctx := waitFor(t, ctxs, "the task to start")
+		if ctx.Err() != nil {
+			t.Fatalf("task context done after start: %v", ctx.Err())
+		}
+		app.RequireStop()
+		if !errors.Is(context.Cause(ctx), lifecycle.ErrShutdown) {
+			t.Fatalf("task context cause = %v, want a shutdown", context.Cause(ctx))
+		}
+	})
+
+	t.Run("components that depend on the runtime stop first", func(t *testing.T) {
+		rec := &recorder{}
+		app := fxtest.New(t, fxbus.Module, lifecycle.Module, quiet(),
+			lifecycle.AsProvider(func() lifecycle.Provider { return recorded(rec, "db", lifecycle.Normal) }),
+			fx.Invoke(func(lc fx.Lifecycle, rt *lifecycle.Runtime, g *lifecycle.Gate) {
+				if g != rt.Gate() {
+					t.Error("the graph's gate is not the runtime's")
+				}
+				lc.Append(fx.StartStopHook(
+					func() { rec.add("start:server") },
+					func() { rec.add("stop:server") },
+				))
+			}),
+		)
+		app.RequireStart().RequireStop()
+		want := "boot:db start:server stop:server stop:db"
+		if got := strings.Join(rec.get(), " "); got != want {
+			t.Fatalf("calls = %q, want %q", got, want)
+		}
+	})
+
+	t.Run("invalid config fails the app naming the field", func(t *testing.T) {
+		app := fx.New(fxbus.Module, lifecycle.Module, quiet(),
+			fx.Supply(lifecycle.Config{TaskTimeout: -time.Second}))
+		err := app.Err()
+		if err == nil || !strings.Contains(err.Error(), "Config.TaskTimeout") || !strings.Contains(err.Error(), "-1s") {
+			t.Fatalf("app.Err() = %v, want it to name Config.TaskTimeout and -1s", err)
+		}
+	})
+}

@@ -1,0 +1,91 @@
+package lifecycle
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/claviron/fxruntime/fxbus"
+	"go.uber.org/fx"
+)
+
+// Exit codes returned by [Main] and [Run] besides 0 and the codes asked
+// for with [Runtime.InitiateShutdown].
+const (
+	// ExitFailure: the application failed to build, start or stop.
+	ExitFailure = 1
+)
+
+// Main builds an Fx application from fxbus.Module, [Module] and opts, runs
+// it until shutdown, stops it, and returns the process exit code, so that
+// a command's main is:
+//
+//	func main() { os.Exit(lifecycle.Main(app.Module)) }
+//
+// The exit code is [ExitFailure] if the application fails to build, start
+// or stop; the code given to [Runtime.InitiateShutdown] (0 for a signal);
+// or [Config.ForceExitCode] when a second SIGINT or SIGTERM arrives during
+// shutdown, in which case Main returns without waiting for the stop.
+// Main is Run with a background context.
+func Main(opts ...fx.Option) int {
+	return Run(context.Background(), opts...)
+}
+
+// Run is [Main] with a context: when ctx is done the application shuts
+// down with ctx's cause.
+func Run(ctx context.Context, opts ...fx.Option) int {
+	forced := make(chan int, 1)
+	var rt *Runtime
+	app := fx.New(
+		fxbus.Module,
+		Module,
+		fx.Options(opts...),
+		fx.Supply(&mainHooks{forceExit: func(code int) {
+			select {
+			case forced <- code:
+			default: // already forced
+			}
+		}}),
+		fx.Populate(&rt),
+	)
+	if app.Err() != nil {
+		fmt.Fprintln(os.Stderr, "lifecycle: building the application:", app.Err())
+		return ExitFailure
+	}
+
+	startCtx, cancel := context.WithTimeout(context.Background(), app.StartTimeout())
+	defer cancel()
+	if err := app.Start(startCtx); err != nil {
+		return ExitFailure // fx logged it
+	}
+
+	// Wait for a shutdown from any side. app.Wait also makes Fx relay
+	// SIGINT and SIGTERM; the runtime sees them too, and the first to act
+	// wins: InitiateShutdown is idempotent.
+	select {
+	case <-rt.Done():
+	case sig := <-app.Wait():
+		rt.beginShutdown("fx: "+sig.String(), nil, sig.ExitCode, false)
+	case <-ctx.Done():
+		rt.InitiateShutdown("context done", context.Cause(ctx), 0)
+	case code := <-forced:
+		return code
+	}
+
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), app.StopTimeout())
+	defer cancelStop()
+	stopped := make(chan error, 1)
+	go func() { stopped <- app.Stop(stopCtx) }()
+	select {
+	case err := <-stopped:
+		if code := rt.ExitCode(); code != 0 {
+			return code
+		}
+		if err != nil {
+			return ExitFailure
+		}
+		return 0
+	case code := <-forced:
+		return code
+	}
+}

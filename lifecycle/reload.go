@@ -1,0 +1,168 @@
+package lifecycle
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// reloader coalesces reload requests: at most one run is in progress and
+// at most one is pending; every request made while a run is pending
+// shares that run's result.
+type reloader struct {
+	kick chan struct{} // capacity 1: the loop has a pending run to take
+
+	mu     sync.Mutex // guards next and closed
+	next   *reloadRun // the pending run; nil if none
+	closed error      // set when the loop has returned: requests fail with it
+}
+
+type reloadRun struct {
+	trigger string
+	done    chan struct{} // closed when err is set
+	err     error
+}
+
+func (rl *reloader) init() { rl.kick = make(chan struct{}, 1) }
+
+// request joins the pending run or creates it, and wakes the loop.
+func (rl *reloader) request(trigger string) *reloadRun {
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	if rl.closed != nil {
+		run := &reloadRun{trigger: trigger, done: make(chan struct{}), err: rl.closed}
+		close(run.done)
+		return run
+	}
+	if rl.next == nil {
+		rl.next = &reloadRun{trigger: trigger, done: make(chan struct{})}
+	}
+	select {
+	case rl.kick <- struct{}{}:
+	default: // already kicked
+	}
+	return rl.next
+}
+
+// take returns the pending run, if any, making the next request start a
+// new one.
+func (rl *reloader) take() *reloadRun {
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	run := rl.next
+	rl.next = nil
+	return run
+}
+
+// close fails the pending run and every later request with err.
+func (rl *reloader) close(err error) {
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	rl.closed = err
+	if rl.next != nil {
+		rl.next.err = err
+		close(rl.next.done)
+		rl.next = nil
+	}
+}
+
+// Reload reloads the providers: it first calls Validate on every
+// [Validator] in order and, if one fails, changes nothing and returns a
+// [*ReloadError] with Applied false; otherwise it calls Reload on every
+// [Reloader] in order, going on after failures, and returns a
+// [*ReloadError] listing them, or nil.
+//
+// Requests coalesce: a request made while a run is in progress shares the
+// next run with every other request made before that run starts, so a
+// burst of requests makes at most two runs and none misses a change made
+// before it. The run itself is bounded by [Config.ReloadTimeout] and
+// cancelled by shutdown; ctx only bounds how long Reload waits for it.
+//
+// Reload fails with [ErrNotRunning] before the runtime is running and with [ErrShutdown]
+// once shutdown has begun. SIGHUP calls it.
+func (r *Runtime) Reload(ctx context.Context) error {
+	return r.requestReload(ctx, "Reload")
+}
+
+func (r *Runtime) requestReload(ctx context.Context, trigger string) error {
+	if r.IsShuttingDown() {
+		return fmt.Errorf("lifecycle: reload: %w", ErrShutdown)
+	}
+	if !r.Ready() {
+		return fmt.Errorf("lifecycle: reload: %w", ErrNotRunning)
+	}
+	run := r.reload.request(trigger)
+	if ctx == nil { // fire and forget, for signals
+		return nil
+	}
+	select {
+	case <-run.done:
+		return run.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// reloadLoop runs the reload requests, one at a time, until shutdown.
+func (r *Runtime) reloadLoop() {
+	defer r.bg.Done()
+	for {
+		select {
+		case <-r.ctx.Done():
+			r.reload.close(fmt.Errorf("lifecycle: reload: %w", ErrShutdown))
+			return
+		case <-r.reload.kick:
+			if run := r.reload.take(); run != nil {
+				run.err = r.runReload(run.trigger)
+				close(run.done)
+			}
+		}
+	}
+}
+
+// runReload validates, then reloads, every provider in order.
+func (r *Runtime) runReload(trigger string) error {
+	if !r.state.CompareAndSwap(int32(StateRunning), int32(StateReloading)) {
+		return fmt.Errorf("lifecycle: reload: %w", ErrShutdown)
+	}
+	defer r.state.CompareAndSwap(int32(StateReloading), int32(StateRunning))
+
+	ctx, cancel := context.WithTimeout(r.ctx, r.cfg.ReloadTimeout)
+	defer cancel()
+	begin := time.Now()
+	emit(r, ReloadStarted{Trigger: trigger})
+	r.log.Info("lifecycle: reload started", zap.String("trigger", trigger))
+
+	var errs []*ProviderError
+	for _, p := range r.providers {
+		if v, ok := p.(Validator); ok {
+			if err := callBounded(ctx, v.Validate); err != nil {
+				errs = append(errs, &ProviderError{Provider: p.Name(), Phase: PhaseValidate, Err: err})
+			}
+		}
+	}
+	applied := len(errs) == 0
+	if applied {
+		for _, p := range r.providers {
+			if rl, ok := p.(Reloader); ok {
+				if err := callBounded(ctx, rl.Reload); err != nil {
+					errs = append(errs, &ProviderError{Provider: p.Name(), Phase: PhaseReload, Err: err})
+				}
+			}
+		}
+	}
+
+	d := time.Since(begin)
+	emit(r, ReloadCompleted{Duration: d, Applied: applied, Errors: errs})
+	if len(errs) == 0 {
+		r.log.Info("lifecycle: reload completed", zap.Duration("duration", d))
+		return nil
+	}
+	err := &ReloadError{Applied: applied, Errors: errs}
+	r.log.Error("lifecycle: reload completed with errors",
+		zap.Duration("duration", d), zap.Bool("applied", applied), zap.Error(err))
+	return err
+}

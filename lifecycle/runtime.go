@@ -1,0 +1,333 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/claviron/fxruntime/fxbus"
+	"go.uber.org/zap"
+)
+
+// Runtime runs an application's providers and supervised tasks from boot
+// to shutdown and announces each phase on a bus. Build it with [New], or
+// let [Module] build one per Fx application.
+//
+// Every method is safe for concurrent use. A runtime runs once: Start,
+// then Stop. The zero value is not usable.
+type Runtime struct {
+	// Set by New, never changed.
+	bus       *fxbus.Bus // may be nil: no events
+	log       *zap.Logger
+	cfg       Config // defaults applied
+	clock     Clock
+	signals   <-chan os.Signal // injected source; nil means os/signal
+	noSignals bool
+	forceExit func(code int)
+	stopper   func(code int) // asks the host to stop; nil without Fx
+	providers []Provider     // in boot order
+	gate      *Gate
+	ctx       context.Context // the shutdown token
+	cancel    context.CancelCauseFunc
+	running   chan struct{} // closed once, under mu, when the runtime first runs
+	reload    reloader
+	bg        sync.WaitGroup // counts the signal and reload goroutines
+	sigQuit   chan struct{}  // closed at the end of Stop: the signal goroutine returns
+	sigDone   chan struct{}  // set by Start (before Stop can read it); closed by the signal goroutine
+
+	// state holds a State. Written under mu, except for the
+	// Running<->Reloading swaps done with CompareAndSwap; read lock-free.
+	state atomic.Int32
+
+	mu       sync.Mutex     // guards the fields below
+	shutdown *ShutdownError // nil until shutdown begins
+	started  bool           // Start was called
+	stopped  bool           // Stop was called
+	spawned  bool           // tasks start at once rather than wait for Start
+	booted   []Provider     // booted providers, in boot order
+	tasks    map[string]*task
+	pending  []*task // registered before Start
+}
+
+// New returns a runtime that emits its events on bus (nil for none). It
+// fails, naming the value at fault, on an invalid option, a nil or
+// duplicate provider or task, or an invalid task.
+func New(bus *fxbus.Bus, opts ...Option) (*Runtime, error) {
+	var o options
+	for _, opt := range opts {
+		if isNil(opt) {
+			o.errs = append(o.errs, errors.New("lifecycle: New: nil Option"))
+			continue
+		}
+		opt.apply(&o)
+	}
+	if err := o.cfg.validate(); err != nil {
+		o.errs = append(o.errs, err)
+	}
+	providers, err := orderProviders(o.providers)
+	if err != nil {
+		o.errs = append(o.errs, err)
+	}
+	if len(o.errs) > 0 {
+		return nil, errors.Join(o.errs...)
+	}
+
+	r := &Runtime{
+		bus:       bus,
+		log:       o.log,
+		cfg:       o.cfg.withDefaults(),
+		clock:     o.clock,
+		signals:   o.signals,
+		noSignals: o.noSignals || o.cfg.DisableSignals,
+		forceExit: o.forceExit,
+		stopper:   o.stopper,
+		providers: providers,
+		gate:      new(Gate),
+		running:   make(chan struct{}),
+		sigQuit:   make(chan struct{}),
+		tasks:     make(map[string]*task),
+	}
+	if r.log == nil {
+		r.log = zap.NewNop()
+		if bus != nil {
+			r.log = bus.Logger()
+		}
+	}
+	if r.clock == nil {
+		r.clock = realClock{}
+	}
+	if r.forceExit == nil {
+		r.forceExit = os.Exit
+	}
+	r.ctx, r.cancel = context.WithCancelCause(context.Background())
+	r.reload.init()
+	var errs []error
+	for _, t := range o.tasks {
+		if err := r.addTask(t); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		r.cancel(nil)
+		return nil, errors.Join(errs...)
+	}
+	return r, nil
+}
+
+// Gate returns the runtime's gate for in-flight work. It refuses new work
+// once shutdown begins and is drained on stop.
+func (r *Runtime) Gate() *Gate { return r.gate }
+
+// Providers returns the provider names in boot order.
+func (r *Runtime) Providers() []string {
+	names := make([]string, len(r.providers))
+	for i, p := range r.providers {
+		names[i] = p.Name()
+	}
+	return names
+}
+
+// Start boots the providers in order within ctx (the start budget), then
+// starts the signal handling, the reload loop and the tasks, and moves the
+// runtime to [StateRunning]. If a provider fails to boot (or does not
+// return before ctx is done), those already booted are stopped in reverse
+// order, the runtime stops, and Start returns a [*ProviderError] naming the
+// provider. Start may be called once, and not concurrently with Stop.
+func (r *Runtime) Start(ctx context.Context) error {
+	r.mu.Lock()
+	switch {
+	case r.started:
+		r.mu.Unlock()
+		return errors.New("lifecycle: Start: runtime already started")
+	case r.shutdown != nil:
+		r.mu.Unlock()
+		return fmt.Errorf("lifecycle: Start: %w", ErrShutdown)
+	}
+	r.started = true
+	r.mu.Unlock()
+
+	begin := time.Now()
+	if err := r.bootAll(ctx); err != nil {
+		r.log.Error("lifecycle: boot failed", zap.Error(err))
+		r.beginShutdown("boot failed", err, 1, false)
+		r.mu.Lock()
+		r.state.Store(int32(StateStopped))
+		r.stopped = true // nothing left to stop
+		r.mu.Unlock()
+		return err
+	}
+
+	r.startSignals()
+	r.bg.Add(1)
+	go r.reloadLoop()
+	r.startTasks()
+	if r.setRunning() {
+		d := time.Since(begin)
+		names := r.Providers()
+		emit(r, Booted{Duration: d, Providers: names})
+		r.log.Info("lifecycle: booted", zap.Duration("duration", d), zap.Strings("providers", names))
+		emit(r, Ready{})
+		r.log.Info("lifecycle: ready")
+	}
+	return nil
+}
+
+// Stop shuts the runtime down, within ctx (the stop budget):
+//
+//  1. begin shutdown, if nothing did yet (see [Runtime.InitiateShutdown]);
+//  2. wait for the gate to drain, for at most [Config.GateTimeout];
+//  3. wait for the cancelled tasks, for at most [Config.TaskTimeout], and
+//     report those that did not return in a [*DrainError];
+//  4. stop the booted providers in reverse order;
+//  5. stop listening to signals and move to [StateStopped].
+//
+// Failures do not stop the sequence: Stop returns them joined. A second
+// Stop, or a Stop without Start, only cancels the token.
+func (r *Runtime) Stop(ctx context.Context) error {
+	r.beginShutdown("lifecycle: runtime stopping", nil, 0, false)
+	r.mu.Lock()
+	if !r.started || r.stopped {
+		r.mu.Unlock()
+		return nil
+	}
+	r.stopped = true
+	r.mu.Unlock()
+
+	begin := time.Now()
+	var errs []error
+	r.drainGate(ctx)
+	if err := r.drainTasks(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := r.waitBackground(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	r.mu.Lock()
+	booted := r.booted
+	r.booted = nil
+	r.mu.Unlock()
+	if err := r.stopProviders(ctx, booted); err != nil {
+		errs = append(errs, err)
+	}
+
+	err := errors.Join(errs...)
+	r.mu.Lock()
+	r.state.Store(int32(StateStopped))
+	r.mu.Unlock()
+	d := time.Since(begin)
+	emit(r, Stopped{Duration: d, Err: err})
+	if err != nil {
+		r.log.Error("lifecycle: stopped with errors", zap.Duration("duration", d), zap.Error(err))
+	} else {
+		r.log.Info("lifecycle: stopped", zap.Duration("duration", d))
+	}
+	r.stopSignals() // the signal goroutine stays until here: a second signal forces exit
+	return err
+}
+
+// budget returns a context for one step of Stop: at most limit, or when
+// limit is zero, frac of the time left before ctx's deadline.
+func budget(ctx context.Context, limit time.Duration, frac float64) (context.Context, context.CancelFunc) {
+	if limit == 0 {
+		left := DefaultStopTimeout
+		if dl, ok := ctx.Deadline(); ok {
+			left = time.Until(dl)
+		}
+		limit = time.Duration(float64(left) * frac)
+	}
+	return context.WithTimeout(ctx, limit)
+}
+
+// bootAll boots the providers in order, rolling back on failure.
+func (r *Runtime) bootAll(ctx context.Context) error {
+	for _, p := range r.providers {
+		b, ok := p.(Booter)
+		if !ok {
+			r.markBooted(p)
+			continue
+		}
+		begin := time.Now()
+		if err := callBounded(ctx, b.Boot); err != nil {
+			perr := &ProviderError{Provider: p.Name(), Phase: PhaseBoot, Err: err}
+			r.mu.Lock()
+			booted := r.booted
+			r.booted = nil
+			r.mu.Unlock()
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.RollbackTimeout)
+			defer cancel()
+			if rerr := r.stopProviders(rctx, booted); rerr != nil {
+				return errors.Join(perr, fmt.Errorf("lifecycle: rollback: %w", rerr))
+			}
+			return perr
+		}
+		d := time.Since(begin)
+		r.markBooted(p)
+		emit(r, ProviderBooted{Name: p.Name(), Priority: priorityOf(p), Duration: d})
+		r.log.Info("lifecycle: provider booted",
+			zap.String("provider", p.Name()), zap.Stringer("priority", priorityOf(p)), zap.Duration("duration", d))
+	}
+	return nil
+}
+
+func (r *Runtime) markBooted(p Provider) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.booted = append(r.booted, p)
+}
+
+// stopProviders stops booted in reverse order, going on after failures.
+func (r *Runtime) stopProviders(ctx context.Context, booted []Provider) error {
+	var errs []error
+	for i := len(booted) - 1; i >= 0; i-- {
+		p := booted[i]
+		s, ok := p.(Stopper)
+		if !ok {
+			continue
+		}
+		if err := callBounded(ctx, s.Stop); err != nil {
+			perr := &ProviderError{Provider: p.Name(), Phase: PhaseStop, Err: err}
+			r.log.Error("lifecycle: provider stop failed", zap.String("provider", p.Name()), zap.Error(err))
+			errs = append(errs, perr)
+			continue
+		}
+		r.log.Info("lifecycle: provider stopped", zap.String("provider", p.Name()))
+	}
+	return errors.Join(errs...)
+}
+
+// drainGate waits for the gate, closed by beginShutdown, to empty.
+func (r *Runtime) drainGate(ctx context.Context) {
+	gctx, cancel := budget(ctx, r.cfg.GateTimeout, 0.25)
+	defer cancel()
+	res := r.gate.Wait(gctx)
+	if res.Drained {
+		emit(r, GateDrained{Waited: res.Waited})
+		r.log.Info("lifecycle: gate drained", zap.Duration("waited", res.Waited))
+		return
+	}
+	emit(r, GateForced{Waited: res.Waited, Left: res.Left})
+	r.log.Warn("lifecycle: gate forced", zap.Duration("waited", res.Waited), zap.Int("left", res.Left))
+}
+
+// waitBackground waits for the reload goroutine, which returns once the
+// token is cancelled and any reload in progress ends.
+func (r *Runtime) waitBackground(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		r.bg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("lifecycle: reload in progress did not end before the stop deadline: %w", ctx.Err())
+	}
+}
+
+// emit emits ev on the runtime's bus.
+func emit[E any](r *Runtime, ev E) { fxbus.Emit(r.bus, ev) }

@@ -1,0 +1,87 @@
+package lifecycle
+
+import (
+	"context"
+
+	"github.com/claviron/fxruntime/fxbus"
+	"go.uber.org/zap"
+)
+
+// InitiateShutdown begins the runtime's shutdown and reports whether this
+// call did; later calls, from any goroutine, change nothing and return
+// false. reason is for people ("disk full"), cause is the error behind
+// it (may be nil), exitCode the exit code asked for the process (0 for
+// success).
+//
+// In order, the first call: moves the runtime to [StateShuttingDown] and
+// closes its [Gate]; emits fxbus.ShutdownInitiated on the bus, unless this
+// stop was already announced (fxbus.Module announces at the first OnStop
+// hook; there is one event per shutdown); cancels [Runtime.Context] with a
+// [*ShutdownError] as its cause; and, under Fx, asks the application to
+// stop with fx.Shutdowner and fx.ExitCode. It does not wait for the stop.
+func (r *Runtime) InitiateShutdown(reason string, cause error, exitCode int) bool {
+	return r.beginShutdown(reason, cause, exitCode, true)
+}
+
+// beginShutdown is InitiateShutdown; askHost is false when the host is
+// already stopping (fx's own stop, seen from a hook or the bus).
+func (r *Runtime) beginShutdown(reason string, cause error, exitCode int, askHost bool) bool {
+	r.mu.Lock()
+	if r.shutdown != nil {
+		r.mu.Unlock()
+		return false
+	}
+	se := &ShutdownError{Reason: reason, Err: cause, ExitCode: exitCode}
+	r.shutdown = se
+	if r.State() != StateStopped {
+		r.state.Store(int32(StateShuttingDown))
+	}
+	r.mu.Unlock()
+
+	r.gate.Close()
+	if r.bus != nil {
+		r.bus.AnnounceShutdown(fxbus.ShutdownInitiated{Reason: reason, Cause: cause, ExitCode: exitCode})
+	}
+	r.log.Info("lifecycle: shutdown initiated",
+		zap.String("reason", reason), zap.Error(cause), zap.Int("exit_code", exitCode))
+	r.cancel(se)
+	if askHost && r.stopper != nil {
+		r.stopper(exitCode)
+	}
+	return true
+}
+
+// IsShuttingDown reports whether shutdown has begun (or the runtime has
+// stopped). Safe from any goroutine; one atomic load.
+func (r *Runtime) IsShuttingDown() bool { return r.State() >= StateShuttingDown }
+
+// Context returns the runtime's shutdown token: a context that lives from
+// New until shutdown begins, then is cancelled with a [*ShutdownError] as
+// its cause. Supervised tasks run on it; derive long-lived work from it,
+// never from an OnStart context.
+func (r *Runtime) Context() context.Context { return r.ctx }
+
+// Done is Context().Done().
+func (r *Runtime) Done() <-chan struct{} { return r.ctx.Done() }
+
+// Cause returns why the runtime shut down, a [*ShutdownError], or nil
+// while it has not begun to.
+func (r *Runtime) Cause() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.shutdown == nil {
+		return nil
+	}
+	return r.shutdown
+}
+
+// ExitCode returns the exit code requested with the shutdown; 0 before
+// shutdown or when none was requested.
+func (r *Runtime) ExitCode() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.shutdown == nil {
+		return 0
+	}
+	return r.shutdown.ExitCode
+}

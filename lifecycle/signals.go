@@ -1,0 +1,71 @@
+package lifecycle
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+
+	"go.uber.org/zap"
+)
+
+// startSignals starts the goroutine that handles signals from Start to the
+// end of Stop: SIGHUP reloads; SIGINT, SIGTERM (or anything else sent on
+// an injected channel) initiates shutdown, and forces the exit when
+// shutdown has already begun.
+func (r *Runtime) startSignals() {
+	if r.noSignals {
+		return
+	}
+	src := r.signals
+	var own chan os.Signal
+	if src == nil {
+		// Buffered so that a burst is not lost while one is handled;
+		// os/signal drops what does not fit.
+		own = make(chan os.Signal, 4)
+		signal.Notify(own, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+		src = own
+	}
+	r.sigDone = make(chan struct{})
+	go func() {
+		defer close(r.sigDone)
+		if own != nil {
+			defer signal.Stop(own)
+		}
+		for {
+			select {
+			case <-r.sigQuit:
+				return
+			case sig := <-src:
+				r.handleSignal(sig)
+			}
+		}
+	}()
+}
+
+// stopSignals ends the signal goroutine and waits for it.
+func (r *Runtime) stopSignals() {
+	close(r.sigQuit)
+	if r.sigDone != nil {
+		<-r.sigDone
+	}
+}
+
+func (r *Runtime) handleSignal(sig os.Signal) {
+	emit(r, SignalReceived{Signal: sig})
+	r.log.Info("lifecycle: signal received", zap.Stringer("signal", sig))
+	if sig == syscall.SIGHUP {
+		// Fire and forget: the reload loop coalesces a burst.
+		if err := r.requestReload(nil, "signal: "+sig.String()); err != nil {
+			r.log.Warn("lifecycle: reload on signal refused", zap.Stringer("signal", sig), zap.Error(err))
+		}
+		return
+	}
+	if r.InitiateShutdown("signal: "+sig.String(), nil, 0) {
+		return
+	}
+	code := r.cfg.ForceExitCode
+	emit(r, ShutdownForced{Signal: sig, ExitCode: code})
+	r.log.Warn("lifecycle: second signal during shutdown, forcing exit",
+		zap.Stringer("signal", sig), zap.Int("exit_code", code))
+	r.forceExit(code)
+}

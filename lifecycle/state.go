@@ -1,0 +1,85 @@
+package lifecycle
+
+import (
+	"context"
+	"fmt"
+)
+
+// State is the runtime's readiness, what a health or readiness probe
+// reports. A runtime moves through the states in order, except that
+// Running and Reloading alternate, and a failed boot goes from Booting to
+// Stopped.
+type State int32
+
+// The states of a runtime.
+const (
+	// StateBooting: built, or booting its providers.
+	StateBooting State = iota
+	// StateRunning: booted, tasks started, serving.
+	StateRunning
+	// StateReloading: running, with a reload in progress.
+	StateReloading
+	// StateShuttingDown: shutdown has begun; new work is refused.
+	StateShuttingDown
+	// StateStopped: stop has finished, or boot failed.
+	StateStopped
+)
+
+// String returns the state's name in lower case: "running".
+func (s State) String() string {
+	switch s {
+	case StateBooting:
+		return "booting"
+	case StateRunning:
+		return "running"
+	case StateReloading:
+		return "reloading"
+	case StateShuttingDown:
+		return "shutting down"
+	case StateStopped:
+		return "stopped"
+	}
+	return fmt.Sprintf("state(%d)", int32(s))
+}
+
+// State returns the runtime's current state. It is safe to call from any
+// goroutine and costs one atomic load.
+func (r *Runtime) State() State { return State(r.state.Load()) }
+
+// Ready reports whether the runtime is running (or reloading): what a
+// readiness probe should answer.
+func (r *Runtime) Ready() bool {
+	s := r.State()
+	return s == StateRunning || s == StateReloading
+}
+
+// WaitRunning blocks until the runtime is running and returns nil; or
+// returns an error matching [ErrShutdown] if shutdown begins first, or
+// ctx.Err() if ctx is done first.
+func (r *Runtime) WaitRunning(ctx context.Context) error {
+	for {
+		if r.IsShuttingDown() {
+			return fmt.Errorf("lifecycle: wait for running: %w", ErrShutdown)
+		}
+		if r.Ready() {
+			return nil
+		}
+		select {
+		case <-r.running:
+		case <-r.ctx.Done():
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// setRunning moves a booting runtime to running, unless shutdown began.
+func (r *Runtime) setRunning() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.state.CompareAndSwap(int32(StateBooting), int32(StateRunning)) {
+		return false
+	}
+	close(r.running)
+	return true
+}

@@ -1,0 +1,359 @@
+package lifecycle
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Policy says what the runtime does when a task fails (returns an error
+// or panics) before shutdown. A task that returns nil is done, whatever
+// its policy; a task that returns after the runtime cancelled it is
+// stopped, not failed.
+type Policy int
+
+// The task policies. The zero value is Critical.
+const (
+	// Critical: the failure initiates shutdown, with the error as cause and
+	// [Config.TaskExitCode] (or the task's ExitCode) as exit code.
+	Critical Policy = iota
+	// Restart: run the task again after an exponential backoff with
+	// jitter; past its failure budget, escalate as Critical.
+	Restart
+	// Ignore: log the failure and let the task end.
+	Ignore
+)
+
+// String returns "critical", "restart" or "ignore".
+func (p Policy) String() string {
+	switch p {
+	case Critical:
+		return "critical"
+	case Restart:
+		return "restart"
+	case Ignore:
+		return "ignore"
+	}
+	return fmt.Sprintf("policy(%d)", int(p))
+}
+
+// RestartPolicy sets the backoff and failure budget of a task with the
+// [Restart] policy. Zero fields take [Config.Restart]'s, then the
+// defaults; negative values are errors.
+type RestartPolicy struct {
+	// Initial is the delay before the first restart; default 100ms.
+	Initial time.Duration
+	// Max caps the delay; default 30s.
+	Max time.Duration
+	// Multiplier grows the delay after each failure within the window;
+	// default 2, at least 1.
+	Multiplier float64
+	// Jitter spreads each delay uniformly over ±Jitter of it, from 0 to 1;
+	// default 0.2.
+	Jitter float64
+	// Budget is the number of failures tolerated within Window; the next
+	// one escalates. Default 5.
+	Budget int
+	// Window is the span over which failures count; default 1 minute.
+	Window time.Duration
+}
+
+var defaultRestart = RestartPolicy{
+	Initial:    100 * time.Millisecond,
+	Max:        30 * time.Second,
+	Multiplier: 2,
+	Jitter:     0.2,
+	Budget:     5,
+	Window:     time.Minute,
+}
+
+func (p RestartPolicy) validate(where string) error {
+	var errs []error
+	if p.Initial < 0 {
+		errs = append(errs, fmt.Errorf("lifecycle: %s.Initial must not be negative, got %v", where, p.Initial))
+	}
+	if p.Max < 0 {
+		errs = append(errs, fmt.Errorf("lifecycle: %s.Max must not be negative, got %v", where, p.Max))
+	}
+	if p.Multiplier != 0 && (p.Multiplier < 1 || math.IsNaN(p.Multiplier) || math.IsInf(p.Multiplier, 0)) {
+		errs = append(errs, fmt.Errorf("lifecycle: %s.Multiplier must be at least 1, got %v", where, p.Multiplier))
+	}
+	if p.Jitter < 0 || p.Jitter > 1 || math.IsNaN(p.Jitter) {
+		errs = append(errs, fmt.Errorf("lifecycle: %s.Jitter must be between 0 and 1, got %v", where, p.Jitter))
+	}
+	if p.Budget < 0 {
+		errs = append(errs, fmt.Errorf("lifecycle: %s.Budget must not be negative, got %d", where, p.Budget))
+	}
+	if p.Window < 0 {
+		errs = append(errs, fmt.Errorf("lifecycle: %s.Window must not be negative, got %v", where, p.Window))
+	}
+	if p.Initial > 0 && p.Max > 0 && p.Max < p.Initial {
+		errs = append(errs, fmt.Errorf("lifecycle: %s.Max (%v) must not be less than Initial (%v)", where, p.Max, p.Initial))
+	}
+	return errors.Join(errs...)
+}
+
+func (p RestartPolicy) withDefaults(d RestartPolicy) RestartPolicy {
+	if p.Initial == 0 {
+		p.Initial = d.Initial
+	}
+	if p.Max == 0 {
+		p.Max = max(d.Max, p.Initial)
+	}
+	if p.Multiplier == 0 {
+		p.Multiplier = d.Multiplier
+	}
+	if p.Jitter == 0 {
+		p.Jitter = d.Jitter
+	}
+	if p.Budget == 0 {
+		p.Budget = d.Budget
+	}
+	if p.Window == 0 {
+		p.Window = d.Window
+	}
+	return p
+}
+
+// delay returns the backoff before the restart that follows the n-th
+// failure within the window (n >= 1), with jitter.
+func (p RestartPolicy) delay(n int) time.Duration {
+	d := float64(p.Initial) * math.Pow(p.Multiplier, float64(n-1))
+	d = min(d, float64(p.Max))
+	if p.Jitter > 0 {
+		d *= 1 + p.Jitter*(2*rand.Float64()-1)
+	}
+	return time.Duration(d)
+}
+
+// TaskFunc is the body of a supervised task. It must return when ctx is
+// done; ctx's cause then says why (a [*ShutdownError]).
+type TaskFunc func(ctx context.Context) error
+
+// Task is a supervised background task. Register it with [AsTask] under
+// Fx, [WithTasks] with [New], or start it at run time with [Runtime.Go].
+type Task struct {
+	// Name identifies the task in events, logs and errors; unique among
+	// the runtime's live tasks, non-empty.
+	Name string
+	// Run is the task's body; required.
+	Run TaskFunc
+	// Policy says what a failure does; the zero value is Critical.
+	Policy Policy
+	// Restart configures the Restart policy.
+	Restart RestartPolicy
+	// ExitCode overrides [Config.TaskExitCode] when this task's failure
+	// initiates shutdown.
+	ExitCode int
+}
+
+// TaskOption configures a task started with [Runtime.Go].
+type TaskOption func(*Task)
+
+// WithPolicy sets the task's policy.
+func WithPolicy(p Policy) TaskOption { return func(t *Task) { t.Policy = p } }
+
+// WithRestart sets the [Restart] policy with its backoff and budget.
+func WithRestart(rp RestartPolicy) TaskOption {
+	return func(t *Task) { t.Policy, t.Restart = Restart, rp }
+}
+
+// WithExitCode sets the exit code requested when the task's failure
+// initiates shutdown.
+func WithExitCode(code int) TaskOption { return func(t *Task) { t.ExitCode = code } }
+
+func (t Task) validate() error {
+	var errs []error
+	if t.Name == "" {
+		errs = append(errs, errors.New("lifecycle: task has an empty name"))
+	}
+	if t.Run == nil {
+		errs = append(errs, fmt.Errorf("lifecycle: task %q: nil Run function", t.Name))
+	}
+	if t.Policy < Critical || t.Policy > Ignore {
+		errs = append(errs, fmt.Errorf("lifecycle: task %q: unknown policy %d", t.Name, int(t.Policy)))
+	}
+	if t.ExitCode < 0 {
+		errs = append(errs, fmt.Errorf("lifecycle: task %q: ExitCode must not be negative, got %d", t.Name, t.ExitCode))
+	}
+	if err := t.Restart.validate(fmt.Sprintf("task %q: Restart", t.Name)); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// task is a registered task and its goroutine's state.
+type task struct {
+	Task
+	done chan struct{} // closed when the goroutine returns
+}
+
+// Go starts a supervised task running fn on the runtime's context, with
+// the Critical policy unless an option says otherwise. Before Start, the
+// task waits for it. Go fails if the name is empty or taken by a live
+// task, fn is nil, an option is invalid, or shutdown has begun
+// ([ErrShutdown]). Safe from any goroutine.
+func (r *Runtime) Go(name string, fn TaskFunc, opts ...TaskOption) error {
+	t := Task{Name: name, Run: fn}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&t)
+		}
+	}
+	return r.addTask(t)
+}
+
+func (r *Runtime) addTask(t Task) error {
+	if err := t.validate(); err != nil {
+		return err
+	}
+	t.Restart = t.Restart.withDefaults(r.cfg.Restart)
+	if t.ExitCode == 0 {
+		t.ExitCode = r.cfg.TaskExitCode
+	}
+	tk := &task{Task: t, done: make(chan struct{})}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.shutdown != nil {
+		return fmt.Errorf("lifecycle: task %q: %w", t.Name, ErrShutdown)
+	}
+	if _, dup := r.tasks[t.Name]; dup {
+		return fmt.Errorf("lifecycle: task %q: %w", t.Name, ErrDuplicateName)
+	}
+	r.tasks[t.Name] = tk
+	if r.spawned {
+		go r.supervise(tk)
+	} else {
+		r.pending = append(r.pending, tk)
+	}
+	return nil
+}
+
+// startTasks starts the tasks registered before Start.
+func (r *Runtime) startTasks() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.spawned = true
+	for _, tk := range r.pending {
+		go r.supervise(tk)
+	}
+	r.pending = nil
+}
+
+// supervise runs one task until it ends for good.
+func (r *Runtime) supervise(tk *task) {
+	defer func() {
+		r.mu.Lock()
+		if r.tasks[tk.Name] == tk {
+			delete(r.tasks, tk.Name) // the name may be used again
+		}
+		r.mu.Unlock()
+		close(tk.done)
+	}()
+	log := r.log.With(zap.String("task", tk.Name))
+	var failures []time.Time // failure times within the window
+	for attempt := 1; ; attempt++ {
+		emit(r, TaskStarted{Name: tk.Name, Attempt: attempt})
+		log.Debug("lifecycle: task started", zap.Int("attempt", attempt))
+		err := safeCall(r.ctx, tk.Run)
+		if err == nil || r.ctx.Err() != nil {
+			r.taskStopped(log, tk, err)
+			return
+		}
+		terr := &TaskError{Task: tk.Name, Attempt: attempt, Err: err}
+		emit(r, TaskFailed{Name: tk.Name, Attempt: attempt, Policy: tk.Policy, Err: err})
+		log.Error("lifecycle: task failed",
+			zap.Int("attempt", attempt), zap.Stringer("policy", tk.Policy), zap.Error(err))
+
+		switch tk.Policy {
+		case Ignore:
+			r.taskStopped(log, tk, err)
+			return
+		case Critical:
+			r.InitiateShutdown(fmt.Sprintf("task %q failed", tk.Name), terr, tk.ExitCode)
+			r.taskStopped(log, tk, err)
+			return
+		}
+
+		now := r.clock.Now()
+		failures = append(failures, now)
+		for len(failures) > 0 && now.Sub(failures[0]) > tk.Restart.Window {
+			failures = failures[1:]
+		}
+		if len(failures) > tk.Restart.Budget {
+			berr := &BudgetError{Task: tk.Name, Failures: len(failures), Window: tk.Restart.Window, Last: terr}
+			log.Error("lifecycle: task restart budget exhausted, escalating", zap.Error(berr))
+			r.InitiateShutdown(fmt.Sprintf("task %q exhausted its restart budget", tk.Name), berr, tk.ExitCode)
+			r.taskStopped(log, tk, err)
+			return
+		}
+		d := tk.Restart.delay(len(failures))
+		emit(r, TaskRestarting{Name: tk.Name, Attempt: attempt + 1, Delay: d, Failures: len(failures)})
+		log.Warn("lifecycle: task restarting",
+			zap.Int("attempt", attempt+1), zap.Duration("delay", d), zap.Int("failures", len(failures)))
+		if r.clock.Sleep(r.ctx, d) != nil {
+			r.taskStopped(log, tk, err)
+			return
+		}
+	}
+}
+
+func (r *Runtime) taskStopped(log *zap.Logger, tk *task, err error) {
+	if r.ctx.Err() != nil && err != nil && errors.Is(err, context.Canceled) {
+		err = nil // returning the cancellation is the expected way out
+	}
+	emit(r, TaskStopped{Name: tk.Name, Err: err})
+	log.Info("lifecycle: task stopped", zap.Error(err))
+}
+
+// drainTasks waits, within the task budget, for the tasks cancelled by
+// the shutdown token, and reports those that did not return.
+func (r *Runtime) drainTasks(ctx context.Context) error {
+	r.mu.Lock()
+	live := make([]*task, 0, len(r.tasks))
+	for _, tk := range r.tasks {
+		live = append(live, tk)
+	}
+	r.mu.Unlock()
+
+	tctx, cancel := budget(ctx, r.cfg.TaskTimeout, 0.5)
+	defer cancel()
+	begin := time.Now()
+	var stragglers []Straggler
+	for _, tk := range live {
+		select {
+		case <-tk.done:
+		case <-tctx.Done():
+		}
+	}
+	waited := time.Since(begin)
+	for _, tk := range live {
+		select {
+		case <-tk.done:
+		default:
+			stragglers = append(stragglers, Straggler{Name: tk.Name, Waited: waited})
+		}
+	}
+	sortStragglers(stragglers)
+	emit(r, DrainCompleted{Duration: waited, Stragglers: stragglers})
+	if len(stragglers) == 0 {
+		r.log.Info("lifecycle: tasks drained", zap.Duration("duration", waited), zap.Int("tasks", len(live)))
+		return nil
+	}
+	err := &DrainError{Stragglers: stragglers}
+	r.log.Error("lifecycle: tasks did not return", zap.Duration("waited", waited), zap.Error(err))
+	return err
+}
+
+
+func sortStragglers(s []Straggler) {
+	slices.SortFunc(s, func(a, b Straggler) int { return cmp.Compare(a.Name, b.Name) })
+}
