@@ -353,7 +353,6 @@ func (r *Runtime) drainTasks(ctx context.Context) error {
 	return err
 }
 
-
 func sortStragglers(s []Straggler) {
 	slices.SortFunc(s, func(a, b Straggler) int { return cmp.Compare(a.Name, b.Name) })
 }
