@@ -31,11 +31,14 @@ const (
 type Bus struct {
 	capacity int
 	log      *zap.Logger
+	// quiet is set when log discards everything (zap.NewNop), so that Emit
+	// skips even asking the core whether debug is enabled.
+	quiet bool
 
-	// topics maps the reflect.Type of an event to its *topic[E]. The map
-	// is never mutated once published: a new type copies it under mu and
-	// stores the copy, so Emit reads it with one atomic load and no lock.
-	topics atomic.Pointer[map[reflect.Type]topicHandle]
+	// topics holds the ring of each event type that has one. It is
+	// replaced, never mutated, under mu; Emit reads it with one atomic load
+	// and no lock.
+	topics atomic.Pointer[registry]
 
 	mu     sync.Mutex // serialises topic creation and Close
 	closed bool       // guarded by mu
@@ -100,6 +103,7 @@ func New(opts ...Option) (*Bus, error) {
 			return nil, err
 		}
 	}
+	b.quiet = b.log.Core() == zapcore.NewNopCore()
 	return b, nil
 }
 
@@ -112,8 +116,8 @@ func (b *Bus) Logger() *zap.Logger { return b.log }
 // TypeCount returns the number of event types that have a ring, that is,
 // that were subscribed to at least once.
 func (b *Bus) TypeCount() int {
-	if m := b.topics.Load(); m != nil {
-		return len(*m)
+	if r := b.topics.Load(); r != nil {
+		return len(r.topics)
 	}
 	return 0
 }
@@ -131,24 +135,24 @@ func (b *Bus) Close() {
 	b.closed = true
 	// No topic can be added after this point (creation holds mu and checks
 	// closed), so the snapshot below is complete.
-	m := b.topics.Load()
+	r := b.topics.Load()
 	b.mu.Unlock()
-	if m == nil {
+	if r == nil {
 		return
 	}
-	for _, t := range *m {
+	for _, t := range r.topics {
 		t.close()
 	}
 }
 
 // Stats returns one [Stats] per event type with a ring, sorted by type name.
 func (b *Bus) Stats() []Stats {
-	m := b.topics.Load()
-	if m == nil {
+	r := b.topics.Load()
+	if r == nil {
 		return nil
 	}
-	out := make([]Stats, 0, len(*m))
-	for _, t := range *m {
+	out := make([]Stats, 0, len(r.topics))
+	for _, t := range r.topics {
 		out = append(out, t.stats())
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Type < out[j].Type })
@@ -200,10 +204,12 @@ func Emit[E any](b *Bus, event E) int {
 		return 0
 	}
 	n := 0
-	if t := lookup[E](b); t != nil {
-		n = t.send(event)
+	if r := b.topics.Load(); r != nil { // lookup, by hand: this is the hot path
+		if t := r.find(typeID[E]()); t != nil {
+			n = t.(*topic[E]).send(event)
+		}
 	}
-	if b.log.Core().Enabled(zapcore.DebugLevel) {
+	if !b.quiet && b.log.Core().Enabled(zapcore.DebugLevel) {
 		b.logEmit(reflect.TypeFor[E](), n)
 	}
 	return n
@@ -224,13 +230,9 @@ func (b *Bus) logEmit(typ reflect.Type, n int) {
 func Subscribe[E any](b *Bus) *Subscription[E] {
 	t := lookup[E](b)
 	if t == nil {
-		h := b.create(reflect.TypeFor[E](), func(typ reflect.Type) topicHandle {
-			return newTopic[E](typ, b.capacity)
-		})
-		if h == nil {
+		if t = create[E](b); t == nil {
 			return closedSubscription[E]()
 		}
-		t = h.(*topic[E])
 	}
 	return t.subscribe()
 }
@@ -245,45 +247,33 @@ func SubscriberCount[E any](b *Bus) int {
 
 // lookup returns the ring of E, or nil if E has none. Lock-free.
 func lookup[E any](b *Bus) *topic[E] {
-	m := b.topics.Load()
-	if m == nil {
+	r := b.topics.Load()
+	if r == nil {
 		return nil
 	}
-	if t, ok := (*m)[reflect.TypeFor[E]()]; ok {
+	if t := r.find(typeID[E]()); t != nil {
 		return t.(*topic[E])
 	}
 	return nil
 }
 
-// create returns the ring of typ, making it with mk if none exists yet, or
-// nil if the bus is closed.
-func (b *Bus) create(typ reflect.Type, mk func(reflect.Type) topicHandle) topicHandle {
+// create returns the ring of E, making it if none exists yet, or nil if
+// the bus is closed.
+func create[E any](b *Bus) *topic[E] {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	old := b.topics.Load()
-	if old != nil {
-		if t, ok := (*old)[typ]; ok {
-			return t // another goroutine won the race
-		}
+	id := typeID[E]()
+	r := b.topics.Load()
+	if r == nil {
+		r = &registry{}
+	}
+	if t := r.find(id); t != nil {
+		return t.(*topic[E]) // another goroutine won the race
 	}
 	if b.closed {
 		return nil
 	}
-	next := make(map[reflect.Type]topicHandle, 1+lenOf(old))
-	if old != nil {
-		for k, v := range *old {
-			next[k] = v
-		}
-	}
-	t := mk(typ)
-	next[typ] = t
-	b.topics.Store(&next)
+	t := newTopic[E](reflect.TypeFor[E](), b.capacity)
+	b.topics.Store(r.with(id, t))
 	return t
-}
-
-func lenOf(m *map[reflect.Type]topicHandle) int {
-	if m == nil {
-		return 0
-	}
-	return len(*m)
 }
