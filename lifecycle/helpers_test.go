@@ -2,6 +2,7 @@ package lifecycle_test
 
 import (
 	"context"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -153,3 +154,6 @@ func recorded(rec *recorder, name string, prio lifecycle.Priority) lifecycle.Pro
 		Boot: hook("boot"), Validate: hook("validate"), Reload: hook("reload"), Stop: hook("stop"),
 	})
 }
+
+// chanSignal is a signal source for WithSignals.
+type chanSignal = chan os.Signal

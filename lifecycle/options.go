@@ -182,13 +182,14 @@ func WithSignals(ch <-chan os.Signal) Option {
 			o.errs = append(o.errs, errors.New("lifecycle: WithSignals: nil channel (use WithoutSignals to disable signals)"))
 			return
 		}
-		o.signals = ch
+		o.signals, o.noSignals = ch, false
 	})
 }
 
 // WithoutSignals turns off signal handling, as [Config.DisableSignals].
+// Of WithSignals and WithoutSignals, the last given wins.
 func WithoutSignals() Option {
-	return optionFunc(func(o *options) { o.noSignals = true })
+	return optionFunc(func(o *options) { o.signals, o.noSignals = nil, true })
 }
 
 // WithForceExit replaces what the runtime does when a second interrupt or

@@ -1,0 +1,188 @@
+package lifecycle_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/claviron/fxruntime/lifecycle"
+)
+
+func TestReload(t *testing.T) {
+	t.Run("validates every provider, then reloads in order", func(t *testing.T) {
+		b := newBus(t)
+		started := subscribe[lifecycle.ReloadStarted](t, b)
+		completed := subscribe[lifecycle.ReloadCompleted](t, b)
+		rec := &recorder{}
+		rt := newRuntime(t, b, lifecycle.WithProviders(
+			recorded(rec, "web", lifecycle.Late), recorded(rec, "db", lifecycle.Early), recorded(rec, "cache", lifecycle.Normal)))
+		startRuntime(t, rt)
+		if err := rt.Reload(context.Background()); err != nil {
+			t.Fatalf("Reload = %v", err)
+		}
+		want := "boot:db boot:cache boot:web validate:db validate:cache validate:web reload:db reload:cache reload:web"
+		if got := strings.Join(rec.get(), " "); got != want {
+			t.Fatalf("calls = %q\nwant    %q", got, want)
+		}
+		if ev := next(t, started); ev.Trigger != "Reload" {
+			t.Fatalf("ReloadStarted = %+v", ev)
+		}
+		if ev := next(t, completed); !ev.Applied || len(ev.Errors) != 0 {
+			t.Fatalf("ReloadCompleted = %+v", ev)
+		}
+		if rt.State() != lifecycle.StateRunning {
+			t.Fatalf("state after reload = %v", rt.State())
+		}
+	})
+
+	t.Run("a validation failure changes nothing", func(t *testing.T) {
+		b := newBus(t)
+		completed := subscribe[lifecycle.ReloadCompleted](t, b)
+		rec := &recorder{}
+		bad := errors.New("port 0 is invalid")
+		rt := newRuntime(t, b, lifecycle.WithProviders(
+			recorded(rec, "a", lifecycle.Normal),
+			lifecycle.NewProvider("b", lifecycle.Normal, lifecycle.Hooks{
+				Validate: func(context.Context) error { return bad },
+				Reload:   func(context.Context) error { rec.add("reload:b"); return nil },
+			}),
+			recorded(rec, "c", lifecycle.Normal)))
+		startRuntime(t, rt)
+		err := rt.Reload(context.Background())
+		var re *lifecycle.ReloadError
+		if !errors.As(err, &re) || re.Applied || len(re.Errors) != 1 || re.Errors[0].Provider != "b" ||
+			re.Errors[0].Phase != lifecycle.PhaseValidate || !errors.Is(err, bad) {
+			t.Fatalf("Reload = %v, want a rejected reload naming b", err)
+		}
+		if got := strings.Join(rec.get(), " "); strings.Contains(got, "reload:") {
+			t.Fatalf("calls = %q: something was reloaded", got)
+		}
+		if ev := next(t, completed); ev.Applied || len(ev.Errors) != 1 {
+			t.Fatalf("ReloadCompleted = %+v", ev)
+		}
+	})
+
+	t.Run("reload errors are reported per provider and do not stop the others", func(t *testing.T) {
+		rec := &recorder{}
+		errA, errC := errors.New("a broke"), errors.New("c broke")
+		failing := func(name string, err error) lifecycle.Provider {
+			return lifecycle.NewProvider(name, lifecycle.Normal, lifecycle.Hooks{
+				Reload: func(context.Context) error { rec.add("reload:" + name); return err },
+			})
+		}
+		rt := newRuntime(t, nil, lifecycle.WithProviders(failing("a", errA), recorded(rec, "b", lifecycle.Normal), failing("c", errC)))
+		startRuntime(t, rt)
+		err := rt.Reload(context.Background())
+		var re *lifecycle.ReloadError
+		if !errors.As(err, &re) || !re.Applied || len(re.Errors) != 2 ||
+			re.Errors[0].Provider != "a" || re.Errors[1].Provider != "c" || !errors.Is(err, errA) || !errors.Is(err, errC) {
+			t.Fatalf("Reload = %v", err)
+		}
+		if got := strings.Join(rec.get(), " "); !strings.HasSuffix(got, "reload:a reload:b reload:c") {
+			t.Fatalf("calls = %q", got)
+		}
+	})
+
+	t.Run("concurrent requests coalesce", func(t *testing.T) {
+		entered := make(chan struct{}, 8)
+		release := make(chan struct{})
+		var runs atomic.Int32
+		rt := newRuntime(t, nil, lifecycle.WithProviders(lifecycle.NewProvider("slow", lifecycle.Normal, lifecycle.Hooks{
+			Reload: func(context.Context) error {
+				runs.Add(1)
+				entered <- struct{}{}
+				<-release
+				return nil
+			},
+		})))
+		startRuntime(t, rt)
+		first := make(chan error, 1)
+		go func() { first <- rt.Reload(context.Background()) }()
+		waitFor(t, entered, "the first reload")
+		if rt.State() != lifecycle.StateReloading {
+			t.Fatalf("state during reload = %v", rt.State())
+		}
+
+		const n = 10
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs <- rt.Reload(context.Background())
+			}()
+		}
+		close(release)
+		waitFor(t, first, "the first reload to return")
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("Reload = %v", err)
+			}
+		}
+		// Every request made during the first run shares the second: at
+		// most 2 runs in all (the last callers may arrive after run 2
+		// started and make a third, so allow it but no more).
+		if got := runs.Load(); got < 2 || got > 3 {
+			t.Fatalf("%d reload runs for %d requests, want 2 or 3", got, n+1)
+		}
+	})
+
+	t.Run("refused before running and while shutting down", func(t *testing.T) {
+		rt := newRuntime(t, nil)
+		if err := rt.Reload(context.Background()); !errors.Is(err, lifecycle.ErrNotRunning) {
+			t.Fatalf("Reload before Start = %v, want ErrNotRunning", err)
+		}
+		startRuntime(t, rt)
+		rt.InitiateShutdown("test", nil, 0)
+		if err := rt.Reload(context.Background()); !errors.Is(err, lifecycle.ErrShutdown) {
+			t.Fatalf("Reload during shutdown = %v, want ErrShutdown", err)
+		}
+	})
+
+	t.Run("the caller's context bounds the wait", func(t *testing.T) {
+		release := make(chan struct{})
+		rt := newRuntime(t, nil, lifecycle.WithProviders(lifecycle.NewProvider("slow", lifecycle.Normal, lifecycle.Hooks{
+			Reload: func(ctx context.Context) error {
+				select {
+				case <-release:
+				case <-ctx.Done():
+				}
+				return nil
+			},
+		})))
+		startRuntime(t, rt)
+		defer close(release)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := rt.Reload(ctx); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Reload = %v, want context.Canceled", err)
+		}
+	})
+
+	t.Run("SIGHUP reloads", func(t *testing.T) {
+		b := newBus(t)
+		completed := subscribe[lifecycle.ReloadCompleted](t, b)
+		started := subscribe[lifecycle.ReloadStarted](t, b)
+		rec := &recorder{}
+		osSigs := make(chanSignal)
+		rt := newRuntime(t, b, lifecycle.WithSignals(osSigs), lifecycle.WithProviders(recorded(rec, "config", lifecycle.Normal)))
+		startRuntime(t, rt)
+		osSigs <- syscall.SIGHUP
+		if ev := next(t, started); ev.Trigger != "signal: hangup" {
+			t.Fatalf("ReloadStarted = %+v", ev)
+		}
+		if ev := next(t, completed); !ev.Applied {
+			t.Fatalf("ReloadCompleted = %+v", ev)
+		}
+		if got := strings.Join(rec.get(), " "); got != "boot:config validate:config reload:config" {
+			t.Fatalf("calls = %q", got)
+		}
+	})
+}
