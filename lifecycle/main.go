@@ -35,6 +35,7 @@ func Main(opts ...fx.Option) int {
 // down with ctx's cause.
 func Run(ctx context.Context, opts ...fx.Option) int {
 	forced := make(chan int, 1)
+	requested := make(chan struct{}, 1)
 	var rt *Runtime
 	app := fx.New(
 		fxbus.Module,
@@ -47,6 +48,9 @@ func Run(ctx context.Context, opts ...fx.Option) int {
 			}
 		}}),
 		fx.Populate(&rt),
+		fx.Decorate(func(s fx.Shutdowner) fx.Shutdowner {
+			return &notifyingShutdowner{Shutdowner: s, requested: requested}
+		}),
 	)
 	if app.Err() != nil {
 		fmt.Fprintln(os.Stderr, "lifecycle: building the application:", app.Err())
@@ -59,13 +63,14 @@ func Run(ctx context.Context, opts ...fx.Option) int {
 		return ExitFailure // fx logged it
 	}
 
-	// Wait for a shutdown from any side. app.Wait also makes Fx relay
-	// SIGINT and SIGTERM; the runtime sees them too, and the first to act
-	// wins: InitiateShutdown is idempotent.
+	// Wait for a shutdown from any side. Run does not call app.Wait
+	// before a shutdown is requested: that would make Fx handle SIGINT and
+	// SIGTERM too, and the runtime handles them.
 	select {
 	case <-rt.Done():
-	case sig := <-app.Wait():
-		rt.beginShutdown("fx: "+sig.String(), nil, sig.ExitCode, false)
+	case <-requested: // fx.Shutdowner used directly; Wait has its code
+		sig := <-app.Wait()
+		rt.beginShutdown("fx: shutdown requested", nil, sig.ExitCode, false)
 	case <-ctx.Done():
 		rt.InitiateShutdown("context done", context.Cause(ctx), 0)
 	case code := <-forced:
@@ -88,4 +93,20 @@ func Run(ctx context.Context, opts ...fx.Option) int {
 	case code := <-forced:
 		return code
 	}
+}
+
+// notifyingShutdowner tells Run that fx.Shutdowner was called, without
+// making Fx listen to signals.
+type notifyingShutdowner struct {
+	fx.Shutdowner
+	requested chan struct{}
+}
+
+func (s *notifyingShutdowner) Shutdown(opts ...fx.ShutdownOption) error {
+	err := s.Shutdowner.Shutdown(opts...)
+	select {
+	case s.requested <- struct{}{}:
+	default: // already told
+	}
+	return err
 }

@@ -39,6 +39,10 @@ type Runtime struct {
 	sigQuit   chan struct{}  // closed at the end of Stop: the signal goroutine returns
 	sigDone   chan struct{}  // set by Start (before Stop can read it); closed by the signal goroutine
 
+	// stopSignalsSeen counts the interrupt and termination signals
+	// received; only the signal goroutine adds to it.
+	stopSignalsSeen atomic.Int32
+
 	// state holds a State. Written under mu, except for the
 	// Running<->Reloading swaps done with CompareAndSwap; read lock-free.
 	state atomic.Int32

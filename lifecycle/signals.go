@@ -10,8 +10,8 @@ import (
 
 // startSignals starts the goroutine that handles signals from Start to the
 // end of Stop: SIGHUP reloads; SIGINT, SIGTERM (or anything else sent on
-// an injected channel) initiates shutdown, and forces the exit when
-// shutdown has already begun.
+// an injected channel) initiates shutdown the first time, and forces the
+// exit the second time.
 func (r *Runtime) startSignals() {
 	if r.noSignals {
 		return
@@ -60,7 +60,10 @@ func (r *Runtime) handleSignal(sig os.Signal) {
 		}
 		return
 	}
-	if r.InitiateShutdown("signal: "+sig.String(), nil, 0) {
+	// Count the signals this runtime received, not the shutdowns: under
+	// app.Run, Fx relays the same signal and may begin the shutdown first.
+	if r.stopSignalsSeen.Add(1) == 1 {
+		r.InitiateShutdown("signal: "+sig.String(), nil, 0)
 		return
 	}
 	code := r.cfg.ForceExitCode

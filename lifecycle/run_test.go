@@ -1,0 +1,127 @@
+package lifecycle_test
+
+import (
+	"context"
+	"errors"
+	"syscall"
+	"testing"
+
+	"github.com/claviron/fxruntime/lifecycle"
+	"go.uber.org/fx"
+)
+
+// runApp runs lifecycle.Run on its own goroutine with injected signals and
+// returns the runtime once it runs, and the channel of Run's result.
+func runApp(t *testing.T, ctx context.Context, sigs chanSignal, opts ...fx.Option) (*lifecycle.Runtime, chan int) {
+	t.Helper()
+	rts := make(chan *lifecycle.Runtime, 1)
+	code := make(chan int, 1)
+	go func() {
+		code <- lifecycle.Run(ctx, fx.NopLogger, lifecycle.With(lifecycle.WithSignals(sigs)),
+			fx.Invoke(func(rt *lifecycle.Runtime) { rts <- rt }), fx.Options(opts...))
+	}()
+	select {
+	case rt := <-rts:
+		wctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		if err := rt.WaitRunning(wctx); err != nil && !errors.Is(err, lifecycle.ErrShutdown) {
+			t.Fatalf("WaitRunning: %v", err)
+		}
+		return rt, code
+	case c := <-code:
+		return nil, func() chan int { ch := make(chan int, 1); ch <- c; return ch }()
+	}
+}
+
+func TestRun(t *testing.T) {
+	t.Run("a signal exits 0", func(t *testing.T) {
+		sigs := make(chanSignal)
+		_, code := runApp(t, context.Background(), sigs)
+		sigs <- syscall.SIGTERM
+		if c := waitFor(t, code, "Run"); c != 0 {
+			t.Fatalf("exit code = %d, want 0", c)
+		}
+	})
+
+	t.Run("InitiateShutdown's exit code", func(t *testing.T) {
+		rt, code := runApp(t, context.Background(), make(chanSignal))
+		rt.InitiateShutdown("job done", nil, 5)
+		if c := waitFor(t, code, "Run"); c != 5 {
+			t.Fatalf("exit code = %d, want 5", c)
+		}
+	})
+
+	t.Run("a critical task's failure", func(t *testing.T) {
+		_, code := runApp(t, context.Background(), make(chanSignal),
+			fx.Invoke(func(rt *lifecycle.Runtime) error {
+				return rt.Go("worker", func(context.Context) error { return errors.New("fatal") })
+			}))
+		if c := waitFor(t, code, "Run"); c != lifecycle.DefaultTaskExitCode {
+			t.Fatalf("exit code = %d, want %d", c, lifecycle.DefaultTaskExitCode)
+		}
+	})
+
+	t.Run("context cancellation exits 0", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		_, code := runApp(t, ctx, make(chanSignal))
+		cancel()
+		if c := waitFor(t, code, "Run"); c != 0 {
+			t.Fatalf("exit code = %d, want 0", c)
+		}
+	})
+
+	t.Run("a start failure exits 1", func(t *testing.T) {
+		_, code := runApp(t, context.Background(), make(chanSignal),
+			lifecycle.AsProvider(func() lifecycle.Provider {
+				return lifecycle.NewProvider("db", lifecycle.Normal, lifecycle.Hooks{
+					Boot: func(context.Context) error { return errors.New("refused") },
+				})
+			}))
+		if c := waitFor(t, code, "Run"); c != lifecycle.ExitFailure {
+			t.Fatalf("exit code = %d, want 1", c)
+		}
+	})
+
+	t.Run("a build failure exits 1", func(t *testing.T) {
+		c := lifecycle.Run(context.Background(), fx.NopLogger, fx.Invoke(func(*testing.T) {}))
+		if c != lifecycle.ExitFailure {
+			t.Fatalf("exit code = %d, want 1", c)
+		}
+	})
+
+	t.Run("a second signal during shutdown returns the force code at once", func(t *testing.T) {
+		sigs := make(chanSignal)
+		stopping := make(chan struct{})
+		release := make(chan struct{})
+		_, code := runApp(t, context.Background(), sigs,
+			fx.Supply(lifecycle.Config{ForceExitCode: 7}),
+			lifecycle.AsProvider(func() lifecycle.Provider {
+				return lifecycle.NewProvider("slow", lifecycle.Normal, lifecycle.Hooks{
+					Stop: func(context.Context) error { close(stopping); <-release; return nil },
+				})
+			}))
+		sigs <- syscall.SIGINT
+		waitFor(t, stopping, "the provider's stop")
+		sigs <- syscall.SIGINT
+		if c := waitFor(t, code, "Run"); c != 7 {
+			t.Fatalf("exit code = %d, want 7", c)
+		}
+		close(release) // let the abandoned stop finish, for goleak
+	})
+}
+
+func TestRunShutdowner(t *testing.T) {
+	t.Run("fx.Shutdowner used directly gives its exit code", func(t *testing.T) {
+		var sd fx.Shutdowner
+		rt, code := runApp(t, context.Background(), make(chanSignal), fx.Populate(&sd))
+		if err := sd.Shutdown(fx.ExitCode(4)); err != nil {
+			t.Fatal(err)
+		}
+		if c := waitFor(t, code, "Run"); c != 4 {
+			t.Fatalf("exit code = %d, want 4", c)
+		}
+		if rt.ExitCode() != 4 {
+			t.Fatalf("runtime exit code = %d", rt.ExitCode())
+		}
+	})
+}
