@@ -250,14 +250,7 @@ func (r *Runtime) startTasks() {
 
 // supervise runs one task until it ends for good.
 func (r *Runtime) supervise(tk *task) {
-	defer func() {
-		r.mu.Lock()
-		if r.tasks[tk.Name] == tk {
-			delete(r.tasks, tk.Name) // the name may be used again
-		}
-		r.mu.Unlock()
-		close(tk.done)
-	}()
+	defer close(tk.done) // every return goes through taskStopped first
 	log := r.log.With(zap.String("task", tk.Name))
 	var failures []time.Time // failure times within the window
 	for attempt := 1; ; attempt++ {
@@ -306,7 +299,13 @@ func (r *Runtime) supervise(tk *task) {
 	}
 }
 
+// taskStopped frees the task's name, then reports that it ended.
 func (r *Runtime) taskStopped(log *zap.Logger, tk *task, err error) {
+	r.mu.Lock()
+	if r.tasks[tk.Name] == tk {
+		delete(r.tasks, tk.Name) // the name may be used again
+	}
+	r.mu.Unlock()
 	if r.ctx.Err() != nil && err != nil && errors.Is(err, context.Canceled) {
 		err = nil // returning the cancellation is the expected way out
 	}
