@@ -1,12 +1,115 @@
 // Package lifecycle is a runtime for Fx applications: it boots components
 // in a set order, supervises background tasks, reloads on demand or on
 // SIGHUP, admits and drains in-flight work, and shuts down gracefully,
-// announcing every phase as a typed event on an [fxbus.Bus].
+// announcing every phase as a typed event on an [fxbus.Bus] and in a zap
+// log entry.
 //
 // It is the Go port of the lifecycle half of the Rust crate runtime-rs;
-// dig and Fx are its service registry.
+// dig and Fx are its typed service registry.
+//
+// # Wiring
+//
+// Pass [Module] next to fxbus.Module, both at the top level of fx.New:
+//
+//	fx.New(
+//		fxbus.Module,
+//		lifecycle.Module,
+//		lifecycle.AsProvider(NewCache),   // a Provider
+//		lifecycle.AsTask(NewIndexer),     // a Task
+//		fx.Supply(lifecycle.Config{...}), // optional
+//	)
+//
+// or let [Main] build and run the application and return the exit code:
+//
+//	func main() { os.Exit(lifecycle.Main(app.Module)) }
+//
+// Module does not decorate fx.Lifecycle; fxbus.Module does, and Fx allows
+// one decoration per scope. Without Fx, build a runtime with [New], then
+// call [Runtime.Start] and [Runtime.Stop].
+//
+// # Shutdown token
+//
+// [Runtime.Context] lives until shutdown begins, then is cancelled with a
+// [*ShutdownError] as its cause. Long-lived work must derive from it, never
+// from an OnStart context: Fx's start context expires with the start
+// timeout (fxtest cancels it as soon as Start returns).
+//
+// [Runtime.InitiateShutdown] begins the shutdown from any goroutine; the
+// first call wins, later ones change nothing. It closes the [Gate],
+// emits fxbus.ShutdownInitiated (once per shutdown: fxbus.Module's own
+// stop-time announcement is the same event), cancels the token, and asks Fx
+// to stop with the exit code. When Fx stops on its own (app.Stop, or a
+// signal under app.Run) the runtime follows the bus's announcement and, at
+// the latest, begins its shutdown in its own OnStop hook.
+//
+// The readiness state ([Runtime.State], [Runtime.Ready],
+// [Runtime.WaitRunning]) goes booting, running (reloading and back),
+// shutting down, stopped: what a readiness probe reports.
+//
+// # Providers
+//
+// A [Provider] has a name and takes part in the phases it implements:
+// [Booter], [Validator], [Reloader], [Stopper]. Providers boot in order of
+// [Priority] ([Early], [Normal], [Late]), then name, whatever order the Fx
+// value group gives them, within the start budget; a boot that fails or
+// does not return in time stops those already booted, in reverse, and
+// fails Start with a [*ProviderError] naming the provider. On stop they
+// stop in reverse boot order.
+//
+// # Tasks
+//
+// A [Task] runs on the runtime's context under a [Policy]: [Critical] (its
+// failure initiates shutdown with it as cause and a non-zero exit code),
+// [Restart] (exponential backoff with jitter and a failure budget over a
+// window, see [RestartPolicy]; past the budget, escalate with a
+// [*BudgetError]) or [Ignore]. A panic becomes a [*PanicError] with the
+// stack. Register tasks with [AsTask], or start them at run time with
+// [Runtime.Go].
+//
+// On stop the runtime waits for its cancelled tasks within a slice of the
+// stop budget ([Config.TaskTimeout]), then reports those still running by
+// name, with how long they were waited on, in a [*DrainError], and goes on:
+// Go cannot abort a goroutine, and Fx skips every hook once its stop
+// deadline passes.
+//
+// # Reload
+//
+// [Runtime.Reload] validates every provider, then reloads them in order;
+// a failed validation changes nothing. Requests coalesce, and SIGHUP is
+// one (from Start to Stop only: Go's default for SIGHUP kills the process).
+//
+// # Gate
+//
+// A [Gate] admits units of in-flight work and refuses them once closed;
+// the runtime's gate closes when shutdown begins and is drained on stop
+// within [Config.GateTimeout]: [GateDrained], or [GateForced] with the
+// number left.
+//
+// # Signals
+//
+// From Start to the end of Stop the runtime handles SIGINT and SIGTERM
+// (the first initiates shutdown, the second forces the exit with
+// [Config.ForceExitCode]) and SIGHUP (reload). Signals are counted as the
+// runtime receives them: under app.Run, Fx relays the same first signal,
+// which does not count twice. Tests inject a channel with [WithSignals];
+// [WithoutSignals] turns signals off.
+//
+// # Events
+//
+// Each phase emits a plain value on the bus: [ProviderBooted], [Booted],
+// [Ready], [ReloadStarted], [ReloadCompleted], [TaskStarted],
+// [TaskFailed], [TaskRestarting], [TaskStopped], [GateDrained],
+// [GateForced], [DrainCompleted], [SignalReceived], [ShutdownForced],
+// [Stopped]; the shutdown itself is fxbus.ShutdownInitiated.
+//
+// # Exit codes
+//
+// [Main] and [Run] return 0 after a clean shutdown, the code given to
+// InitiateShutdown (a critical task's is [Config.TaskExitCode]),
+// [ExitFailure] if the application fails to build, start or stop, and
+// [Config.ForceExitCode] when a second signal forces the exit.
 package lifecycle
 
 import "github.com/claviron/fxruntime/fxbus"
 
-var _ *fxbus.Bus // for the doc link
+var _ *fxbus.Bus // for the doc links
