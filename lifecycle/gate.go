@@ -21,7 +21,8 @@ type Gate struct {
 	idle     chan struct{} // made by Wait when work is in flight; closed when inFlight drops to 0
 }
 
-// Permit is one admitted unit of work. Release it when the work is done.
+// Permit is one admitted unit of work, made by [Gate.Enter]. Release it
+// when the work is done; Release on a nil *Permit does nothing.
 type Permit struct {
 	g        *Gate
 	released atomic.Bool // set by the first Release

@@ -27,6 +27,9 @@ const (
 // or [Config.ForceExitCode] when a second SIGINT or SIGTERM arrives during
 // shutdown, in which case Main returns without waiting for the stop.
 // Main is Run with a background context.
+//
+// Main decorates fx.Shutdowner (to learn of direct calls without making
+// Fx listen to signals itself), so opts must not decorate or replace it.
 func Main(opts ...fx.Option) int {
 	return Run(context.Background(), opts...)
 }

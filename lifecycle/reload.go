@@ -84,19 +84,9 @@ func (rl *reloader) close(err error) {
 // Reload fails with [ErrNotRunning] before the runtime is running and with [ErrShutdown]
 // once shutdown has begun. SIGHUP calls it.
 func (r *Runtime) Reload(ctx context.Context) error {
-	return r.requestReload(ctx, "Reload")
-}
-
-func (r *Runtime) requestReload(ctx context.Context, trigger string) error {
-	if r.IsShuttingDown() {
-		return fmt.Errorf("lifecycle: reload: %w", ErrShutdown)
-	}
-	if !r.Ready() {
-		return fmt.Errorf("lifecycle: reload: %w", ErrNotRunning)
-	}
-	run := r.reload.request(trigger)
-	if ctx == nil { // fire and forget, for signals
-		return nil
+	run, err := r.requestReload("Reload")
+	if err != nil {
+		return err
 	}
 	select {
 	case <-run.done:
@@ -104,6 +94,17 @@ func (r *Runtime) requestReload(ctx context.Context, trigger string) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// requestReload joins or creates the pending run without waiting for it.
+func (r *Runtime) requestReload(trigger string) (*reloadRun, error) {
+	if r.IsShuttingDown() {
+		return nil, fmt.Errorf("lifecycle: reload: %w", ErrShutdown)
+	}
+	if !r.Ready() {
+		return nil, fmt.Errorf("lifecycle: reload: %w", ErrNotRunning)
+	}
+	return r.reload.request(trigger), nil
 }
 
 // reloadLoop runs the reload requests, one at a time, until shutdown.

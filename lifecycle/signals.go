@@ -55,7 +55,7 @@ func (r *Runtime) handleSignal(sig os.Signal) {
 	r.log.Info("lifecycle: signal received", zap.Stringer("signal", sig))
 	if sig == syscall.SIGHUP {
 		// Fire and forget: the reload loop coalesces a burst.
-		if err := r.requestReload(nil, "signal: "+sig.String()); err != nil {
+		if _, err := r.requestReload("signal: " + sig.String()); err != nil {
 			r.log.Warn("lifecycle: reload on signal refused", zap.Stringer("signal", sig), zap.Error(err))
 		}
 		return
