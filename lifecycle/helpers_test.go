@@ -2,6 +2,7 @@ package lifecycle_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"sync"
 	"testing"
@@ -157,3 +158,5 @@ func recorded(rec *recorder, name string, prio lifecycle.Priority) lifecycle.Pro
 
 // chanSignal is a signal source for WithSignals.
 type chanSignal = chan os.Signal
+
+func fmtAny(v any) string { return fmt.Sprintf("%#v", v) }
