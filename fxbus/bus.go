@@ -43,9 +43,7 @@ type Bus struct {
 	mu     sync.Mutex // serialises topic creation and Close
 	closed bool       // guarded by mu
 
-	// announced is set by the first AnnounceShutdown of a run; the Fx
-	// module clears it when the app starts again.
-	announced atomic.Bool
+	phases phases
 }
 
 // topicHandle is what the registry holds: a *topic[E] seen without its type.

@@ -45,8 +45,14 @@ var Module fx.Option = fx.Options(
 // whose constructor itself needs fx.Lifecycle makes dig build that value
 // twice. The bus registers itself here when it is built.
 type relay struct {
-	mu  sync.Mutex
-	bus *Bus // guarded by mu; nil until the bus is built
+	mu  sync.Mutex // guards every field
+	bus *Bus       // nil until the bus is built
+
+	// starters counts the hooks with an OnStart appended before the app
+	// began to start (fx runs no hook appended later); started counts
+	// those whose OnStart has returned nil in the current start.
+	starters, started int
+	starting          bool
 }
 
 func newRelay() *relay { return &relay{} }
@@ -70,6 +76,57 @@ func (r *relay) announce() {
 	}
 }
 
+// appended counts a hook with an OnStart and reports whether it will run.
+func (r *relay) appended() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.starting {
+		return false
+	}
+	r.starters++
+	return true
+}
+
+// begin is the app's first OnStart: a new run begins.
+func (r *relay) begin() {
+	r.mu.Lock()
+	r.starting = true
+	r.started = 0
+	b, done := r.bus, r.starters == 0
+	r.mu.Unlock()
+	if b == nil {
+		return
+	}
+	b.phases.announced.Store(false) // the next stop announces again
+	if done {
+		b.appStarted()
+	}
+}
+
+// startedOne records an OnStart that returned nil; after the last one, the
+// application is up.
+func (r *relay) startedOne() {
+	r.mu.Lock()
+	r.started++
+	b, done := r.bus, r.started == r.starters
+	r.mu.Unlock()
+	if done && b != nil {
+		b.appStarted()
+	}
+}
+
+// end is the app's last OnStop: the run is over.
+func (r *relay) end() {
+	r.announce() // in case no other hook had an OnStop
+	r.mu.Lock()
+	r.starting = false
+	b := r.bus
+	r.mu.Unlock()
+	if b != nil {
+		b.Close()
+	}
+}
+
 type busParams struct {
 	fx.In
 
@@ -88,28 +145,25 @@ func provideBus(p busParams) (*Bus, error) {
 	if err != nil {
 		return nil, err
 	}
+	b.phases.managed.Store(true)
 	p.Relay.set(b)
 	return b, nil
 }
 
 // decorateLifecycle wraps the root fx.Lifecycle so that every OnStop hook
-// appended through it first announces the shutdown. Because dig runs it
-// when fx.Lifecycle is first asked for, the hook it appends to the inner
-// lifecycle is the application's first: it starts first and stops last,
-// which is where the bus closes.
+// appended through it first announces the shutdown, and every OnStart hook
+// is counted so that the bus learns when the last one has returned.
+// Because dig runs it when fx.Lifecycle is first asked for, the hook it
+// appends to the inner lifecycle is the application's first: it starts
+// first, which begins a run, and stops last, which is where the bus closes.
 func decorateLifecycle(lc fx.Lifecycle, r *relay) fx.Lifecycle {
 	lc.Append(fx.Hook{
 		OnStart: func(context.Context) error {
-			if b := r.get(); b != nil {
-				b.announced.Store(false) // a new run: the next stop announces again
-			}
+			r.begin()
 			return nil
 		},
 		OnStop: func(context.Context) error {
-			r.announce() // in case no other hook had an OnStop
-			if b := r.get(); b != nil {
-				b.Close()
-			}
+			r.end()
 			return nil
 		},
 	})
@@ -122,10 +176,20 @@ type announcingLifecycle struct {
 	relay *relay
 }
 
-// Append appends h with its OnStop preceded by the shutdown announcement.
-// h is copied whole, so names given with fx.StartHook, fx.StopHook and
-// fx.StartStopHook stay in Fx's event log.
+// Append appends h with its OnStart followed by a count of started hooks,
+// and its OnStop preceded by the shutdown announcement. h is copied whole,
+// so names given with fx.StartHook, fx.StopHook and fx.StartStopHook stay
+// in Fx's event log.
 func (l *announcingLifecycle) Append(h fx.Hook) {
+	if start := h.OnStart; start != nil && l.relay.appended() {
+		h.OnStart = func(ctx context.Context) error {
+			if err := start(ctx); err != nil {
+				return err
+			}
+			l.relay.startedOne()
+			return nil
+		}
+	}
 	if stop := h.OnStop; stop != nil {
 		h.OnStop = func(ctx context.Context) error {
 			l.relay.announce()

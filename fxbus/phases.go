@@ -1,0 +1,105 @@
+package fxbus
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// ShutdownInitiated is the bus's built-in event: the process has begun to
+// shut down. It is emitted once per shutdown, by [Bus.AnnounceShutdown]:
+// [Module] calls it before the first OnStop hook runs, and the lifecycle
+// package calls it when shutdown is requested with a cause. Subscribing to
+// it is the push form of polling a "shutting down" flag.
+type ShutdownInitiated struct {
+	// Reason says why, for people: "signal: terminated",
+	// "fx: application stopping", "task \"indexer\" failed".
+	Reason string
+	// Cause is the error behind the shutdown, if there is one.
+	Cause error
+	// ExitCode is the exit code requested for the process; 0 if none.
+	ExitCode int
+}
+
+// phases holds what the bus knows of the application's run: whether a
+// shutdown was announced, and the callbacks of packages that build on the
+// bus's Fx integration.
+type phases struct {
+	// announced is set by the first AnnounceShutdown of a run; Module
+	// clears it when the app starts.
+	announced atomic.Bool
+	// managed is set when Module built the bus: OnAppStarted callbacks
+	// will be called.
+	managed atomic.Bool
+
+	mu         sync.Mutex // guards the two slices
+	onShutdown []func(ShutdownInitiated)
+	onStarted  []func()
+}
+
+// AnnounceShutdown emits ev on b unless a shutdown was already announced,
+// and reports whether it did. Within one run of an Fx app (from start to
+// stop) only the first call emits, so the module's stop-time announcement
+// and an earlier one with a cause never make two events. A bus used without
+// Fx announces once in its life.
+//
+// The call that emits then runs the [Bus.OnShutdown] callbacks, in the
+// order they were registered, before it returns.
+func (b *Bus) AnnounceShutdown(ev ShutdownInitiated) bool {
+	if !b.phases.announced.CompareAndSwap(false, true) {
+		return false
+	}
+	Emit(b, ev)
+	b.phases.mu.Lock()
+	fns := b.phases.onShutdown
+	b.phases.mu.Unlock()
+	for _, f := range fns {
+		f(ev)
+	}
+	return true
+}
+
+// ShutdownAnnounced reports whether a shutdown has been announced in the
+// current run.
+func (b *Bus) ShutdownAnnounced() bool { return b.phases.announced.Load() }
+
+// OnShutdown registers f to run synchronously, on the goroutine that
+// announces a shutdown, right after [ShutdownInitiated] is emitted and
+// before [Bus.AnnounceShutdown] returns. Under [Module] that is before the
+// first OnStop hook of the application runs. It is meant for packages that
+// build on the bus (the lifecycle package cancels its shutdown token
+// there): f must be quick and must not block.
+func (b *Bus) OnShutdown(f func(ShutdownInitiated)) {
+	if f == nil {
+		return
+	}
+	b.phases.mu.Lock()
+	defer b.phases.mu.Unlock()
+	b.phases.onShutdown = append(b.phases.onShutdown, f)
+}
+
+// OnAppStarted registers f to run synchronously when every OnStart hook
+// of the Fx application has returned without error: the moment the
+// application is up, which no single OnStart hook can know. It reports
+// whether f will be called: only a bus built by [Module] knows the
+// application's hooks; for any other bus it returns false and drops f.
+func (b *Bus) OnAppStarted(f func()) bool {
+	if !b.phases.managed.Load() {
+		return false
+	}
+	if f != nil {
+		b.phases.mu.Lock()
+		defer b.phases.mu.Unlock()
+		b.phases.onStarted = append(b.phases.onStarted, f)
+	}
+	return true
+}
+
+// appStarted runs the OnAppStarted callbacks.
+func (b *Bus) appStarted() {
+	b.phases.mu.Lock()
+	fns := b.phases.onStarted
+	b.phases.mu.Unlock()
+	for _, f := range fns {
+		f()
+	}
+}
