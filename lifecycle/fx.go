@@ -1,7 +1,6 @@
 package lifecycle
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/claviron/fxruntime/fxbus"
@@ -30,10 +29,14 @@ const (
 // appended when the runtime is built, before the hooks of the components
 // that depend on it: they start after it and stop before it.
 //
+// The runtime enters [StateRunning] and emits [Ready] when every OnStart
+// hook of the application has returned, not only its own.
+//
 // [Runtime.InitiateShutdown] asks Fx to stop with fx.Shutdowner. When Fx
 // stops on its own (app.Stop, or a signal under app.Run), the runtime
-// follows fxbus.ShutdownInitiated from the bus and, at the latest, begins
-// its shutdown in its own OnStop hook.
+// begins its shutdown when fxbus.Module announces it, before the first
+// OnStop hook of any component runs: components see IsShuttingDown, a
+// cancelled token and a closed gate from their first OnStop hook on.
 //
 // Module does not decorate fx.Lifecycle (fxbus.Module does).
 var Module fx.Option = fx.Module("lifecycle",
@@ -81,37 +84,16 @@ func provideRuntime(p params) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Subscribed now, so that a stop announced by fxbus.Module is not
-	// missed; watched from OnStart.
-	sub := fxbus.Subscribe[fxbus.ShutdownInitiated](p.Bus)
-	p.Lifecycle.Append(fx.Hook{
-		OnStart: func(ctx context.Context) error {
-			if err := r.Start(ctx); err != nil {
-				sub.Close()
-				return err
-			}
-			r.bg.Add(1)
-			go r.follow(sub)
-			return nil
-		},
-		OnStop: r.Stop,
+	// fxbus.Module calls these synchronously: the first when it announces
+	// a stop that Fx began on its own (app.Stop, or a signal under
+	// app.Run), before any OnStop hook runs; the second when every OnStart
+	// hook of the app has returned.
+	p.Bus.OnShutdown(func(ev fxbus.ShutdownInitiated) {
+		r.beginShutdown(ev.Reason, ev.Cause, ev.ExitCode, false)
 	})
+	r.readyLater = p.Bus.OnAppStarted(r.becomeReady)
+	p.Lifecycle.Append(fx.Hook{OnStart: r.Start, OnStop: r.Stop})
 	return r, nil
-}
-
-// follow begins the runtime's shutdown as soon as the bus announces one,
-// so that a stop Fx began on its own cancels the token before the OnStop
-// hooks of the components that run before the runtime's.
-func (r *Runtime) follow(sub *fxbus.Subscription[fxbus.ShutdownInitiated]) {
-	defer r.bg.Done()
-	defer sub.Close()
-	select {
-	case <-sub.Ready():
-		if ev, err := sub.TryRecv(); err == nil {
-			r.beginShutdown(ev.Reason, ev.Cause, ev.ExitCode, false)
-		}
-	case <-r.ctx.Done():
-	}
 }
 
 // AsProvider registers the result of the constructor ctor as a [Provider]

@@ -111,3 +111,63 @@ func TestModule(t *testing.T) {
 		}
 	})
 }
+
+// component is a module that depends on the runtime and records what it
+// sees of it in its own hooks.
+type component struct {
+	stateAtStart     lifecycle.State
+	shuttingAtStop   bool
+	tokenDoneAtStop  bool
+	gateClosedAtStop bool
+}
+
+func newComponent(lc fx.Lifecycle, rt *lifecycle.Runtime) *component {
+	c := &component{}
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			c.stateAtStart = rt.State()
+			return nil
+		},
+		OnStop: func(context.Context) error {
+			c.shuttingAtStop = rt.IsShuttingDown()
+			c.tokenDoneAtStop = rt.Context().Err() != nil
+			c.gateClosedAtStop = rt.Gate().Closed()
+			return nil
+		},
+	})
+	return c
+}
+
+func TestModulePhases(t *testing.T) {
+	for _, order := range []string{"component first", "runtime first"} {
+		t.Run(order, func(t *testing.T) {
+			var rt *lifecycle.Runtime
+			var c *component
+			var bus *fxbus.Bus
+			comp := fx.Options(fx.Provide(newComponent), fx.Populate(&c))
+			opts := []fx.Option{comp, fxbus.Module, lifecycle.Module, quiet(), fx.Populate(&rt, &bus)}
+			if order == "runtime first" {
+				opts = []fx.Option{fxbus.Module, lifecycle.Module, quiet(), comp, fx.Populate(&rt, &bus)}
+			}
+			app := fxtest.New(t, opts...)
+			ready := subscribe[lifecycle.Ready](t, bus)
+			app.RequireStart()
+			// Running only once every OnStart hook has returned, the
+			// component's included.
+			if c.stateAtStart != lifecycle.StateBooting {
+				t.Errorf("state during a component's OnStart = %v, want booting", c.stateAtStart)
+			}
+			if got := rt.State(); got != lifecycle.StateRunning {
+				t.Errorf("state after Start = %v, want running", got)
+			}
+			next(t, ready)
+			// A stop Fx begins on its own reaches the runtime before the
+			// component's OnStop hook.
+			app.RequireStop()
+			if !c.shuttingAtStop || !c.tokenDoneAtStop || !c.gateClosedAtStop {
+				t.Fatalf("in the component's OnStop: shutting down %v, token done %v, gate closed %v; want all true",
+					c.shuttingAtStop, c.tokenDoneAtStop, c.gateClosedAtStop)
+			}
+		})
+	}
+}

@@ -29,15 +29,19 @@ type Runtime struct {
 	noSignals bool
 	forceExit func(code int)
 	stopper   func(code int) // asks the host to stop; nil without Fx
-	providers []Provider     // in boot order
-	gate      *Gate
-	ctx       context.Context // the shutdown token
-	cancel    context.CancelCauseFunc
-	running   chan struct{} // closed once, under mu, when the runtime first runs
-	reload    reloader
-	bg        sync.WaitGroup // counts the signal and reload goroutines
-	sigQuit   chan struct{}  // closed at the end of Stop: the signal goroutine returns
-	sigDone   chan struct{}  // set by Start (before Stop can read it); closed by the signal goroutine
+	// readyLater is set by Module (before Start) when the bus will tell
+	// the runtime that every OnStart hook of the app has returned: Start
+	// then leaves the runtime booting, and becomeReady moves it to running.
+	readyLater bool
+	providers  []Provider // in boot order
+	gate       *Gate
+	ctx        context.Context // the shutdown token
+	cancel     context.CancelCauseFunc
+	running    chan struct{} // closed once, under mu, when the runtime first runs
+	reload     reloader
+	bg         sync.WaitGroup // counts the signal and reload goroutines
+	sigQuit    chan struct{}  // closed at the end of Stop: the signal goroutine returns
+	sigDone    chan struct{}  // set by Start (before Stop can read it); closed by the signal goroutine
 
 	// stopSignalsSeen counts the interrupt and termination signals
 	// received; only the signal goroutine adds to it.
@@ -169,15 +173,24 @@ func (r *Runtime) Start(ctx context.Context) error {
 	r.bg.Add(1)
 	go r.reloadLoop()
 	r.startTasks()
+	d := time.Since(begin)
+	names := r.Providers()
+	emit(r, Booted{Duration: d, Providers: names})
+	r.log.Info("lifecycle: booted", zap.Duration("duration", d), zap.Strings("providers", names))
+	if !r.readyLater {
+		r.becomeReady()
+	}
+	return nil
+}
+
+// becomeReady moves a booted runtime to running and announces it, unless
+// shutdown began. Under Module it runs when the app's last OnStart hook has
+// returned, so that Ready means every component has started.
+func (r *Runtime) becomeReady() {
 	if r.setRunning() {
-		d := time.Since(begin)
-		names := r.Providers()
-		emit(r, Booted{Duration: d, Providers: names})
-		r.log.Info("lifecycle: booted", zap.Duration("duration", d), zap.Strings("providers", names))
 		emit(r, Ready{})
 		r.log.Info("lifecycle: ready")
 	}
-	return nil
 }
 
 // Stop shuts the runtime down, within ctx (the stop budget):
