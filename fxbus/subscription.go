@@ -49,6 +49,18 @@ func closedSubscription[E any]() *Subscription[E] {
 // buffered for it has been read, and ctx.Err() if ctx is done first, in
 // which case nothing is consumed. ctx must not be nil.
 func (s *Subscription[E]) Recv(ctx context.Context) (E, error) {
+	done := ctx.Done()
+	if done == nil {
+		// A context that is never done (Background, TODO): park on the
+		// wake-up channel alone, which is quicker than a two-case select.
+		for {
+			v, err := s.receive(true)
+			if err != ErrEmpty {
+				return v, err
+			}
+			<-s.ch
+		}
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			var zero E
@@ -60,7 +72,7 @@ func (s *Subscription[E]) Recv(ctx context.Context) (E, error) {
 		}
 		select {
 		case <-s.ch:
-		case <-ctx.Done():
+		case <-done:
 		}
 	}
 }

@@ -105,10 +105,24 @@ func (t *topic[E]) send(ev E) int {
 	if t.idx++; t.idx == t.capacity {
 		t.idx = 0
 	}
-	if len(t.waiters) > 0 {
+	// Wake parked subscribers after unlocking, so that they do not wake
+	// into a held lock; a few fit on the stack, more are woken in place.
+	var wake [4]*waker
+	nw := 0
+	if len(t.waiters) > len(wake) {
 		t.wakeAllLocked()
+	} else if len(t.waiters) > 0 {
+		nw = copy(wake[:], t.waiters)
+		for i, w := range t.waiters {
+			w.parked = false
+			t.waiters[i] = nil
+		}
+		t.waiters = t.waiters[:0]
 	}
 	t.mu.Unlock()
+	for _, w := range wake[:nw] {
+		w.notify() // safe unlocked: a token in a buffered channel
+	}
 	return int(n)
 }
 
