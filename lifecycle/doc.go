@@ -39,12 +39,14 @@
 // emits fxbus.ShutdownInitiated (once per shutdown: fxbus.Module's own
 // stop-time announcement is the same event), cancels the token, and asks Fx
 // to stop with the exit code. When Fx stops on its own (app.Stop, or a
-// signal under app.Run) the runtime follows the bus's announcement and, at
-// the latest, begins its shutdown in its own OnStop hook.
+// signal under app.Run) the runtime begins its shutdown when fxbus.Module
+// announces it, before the first OnStop hook of any component runs.
 //
 // The readiness state ([Runtime.State], [Runtime.Ready],
 // [Runtime.WaitRunning]) goes booting, running (reloading and back),
-// shutting down, stopped: what a readiness probe reports.
+// shutting down, stopped: what a readiness probe reports. Under [Module]
+// the runtime is running once every OnStart hook of the application has
+// returned, not only its own.
 //
 // # Providers
 //
