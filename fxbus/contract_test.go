@@ -37,7 +37,7 @@ type (
 	ctRace    struct{ N int }
 	ctProbe   struct{ N int }
 	ctPayload struct {
-		buf [256]byte
+		_  [256]byte
 		id  int
 	}
 	ctStopping struct{ Hook string }

@@ -10,7 +10,7 @@ import (
 	"github.com/claviron/fxruntime/fxbus"
 )
 
-type payload struct{ buf [64]byte }
+type payload struct{ _ [64]byte }
 
 // isCollected reports whether the value behind w has been garbage isCollected.
 func isCollected(w weak.Pointer[payload]) bool {
