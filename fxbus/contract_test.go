@@ -38,7 +38,7 @@ type (
 	ctProbe   struct{ N int }
 	ctPayload struct {
 		_  [256]byte
-		id  int
+		id int
 	}
 	ctStopping struct{ Hook string }
 	ctOrder    struct{ ID int }
