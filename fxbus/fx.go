@@ -27,7 +27,8 @@ type Config struct {
 //     hook of any module runs, whether the stop comes from app.Stop, a
 //     signal under app.Run, or fx.Shutdowner;
 //   - the bus is closed after every other OnStop hook has run, so events
-//     emitted while stopping still reach their subscribers.
+//     emitted while stopping still reach their subscribers. A bus does not
+//     reopen: an application started again after a stop has a closed bus.
 //
 // Pass Module at the top level of fx.New, not inside another fx.Module: it
 // decorates fx.Lifecycle in the scope it is given, and only hooks appended
