@@ -1,0 +1,246 @@
+package lifecycle_test
+
+// Fault injection for the runtime (issue 6, part 3): tasks, bus handlers
+// and providers that fail, hang or panic; shutdown requested at awkward
+// moments; signal storms. Each subtest checks that the application keeps
+// serving or stops within its deadline, that the right event and log entry
+// appear exactly once, the exit code, and (through goleak in TestMain)
+// that no goroutine is left behind: user code blocked for good is released
+// by ftRelease when the subtest ends.
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/claviron/fxruntime/fxbus"
+	"github.com/claviron/fxruntime/lifecycle"
+	"go.uber.org/fx"
+)
+
+func TestFaultTasks(t *testing.T) {
+	t.Run("a critical task panics: one shutdown with its exit code", func(t *testing.T) {
+		log, logs := ftLogger()
+		var failed *fxbus.Subscription[lifecycle.TaskFailed]
+		var stopped *fxbus.Subscription[lifecycle.TaskStopped]
+		var shut *fxbus.Subscription[fxbus.ShutdownInitiated]
+		a := ftRun(t, context.Background(), make(chanSignal), log, func(b *fxbus.Bus) {
+			failed = subscribe[lifecycle.TaskFailed](t, b)
+			stopped = subscribe[lifecycle.TaskStopped](t, b)
+			shut = subscribe[fxbus.ShutdownInitiated](t, b)
+		},
+			fx.Supply(lifecycle.Config{TaskExitCode: 7}),
+			lifecycle.AsTask(func() lifecycle.Task {
+				return lifecycle.Task{Name: "crasher", Run: func(context.Context) error { panic("ft: nil map") }}
+			}))
+		if code := a.exit(t, wait); code != 7 {
+			t.Fatalf("exit code %d, want 7", code)
+		}
+		ev := ftOne(t, failed)
+		var pe *lifecycle.PanicError
+		if ev.Name != "crasher" || ev.Policy != lifecycle.Critical || !errors.As(ev.Err, &pe) ||
+			pe.Value != "ft: nil map" || !strings.Contains(string(pe.Stack), "faults_test.go") {
+			t.Fatalf("TaskFailed = %+v, want crasher's panic with its stack", ev)
+		}
+		sh := ftOne(t, shut)
+		var te *lifecycle.TaskError
+		if sh.ExitCode != 7 || !errors.As(sh.Cause, &te) || te.Task != "crasher" || !errors.As(sh.Cause, &pe) {
+			t.Fatalf("ShutdownInitiated = %+v", sh)
+		}
+		if ev := ftOne(t, stopped); ev.Name != "crasher" {
+			t.Fatalf("TaskStopped = %+v", ev)
+		}
+		if e := ftLogOnce(t, logs, "lifecycle: task failed"); ftField(e, "task") != "crasher" {
+			t.Fatalf("task failed log: %v", e.ContextMap())
+		}
+		ftLogOnce(t, logs, "lifecycle: shutdown initiated")
+		ftLogOnce(t, logs, "lifecycle: stopped")
+	})
+
+	t.Run("an ignored task panics: the app keeps serving", func(t *testing.T) {
+		log, logs := ftLogger()
+		b := ftBus(t, log)
+		stopped := subscribe[lifecycle.TaskStopped](t, b)
+		shut := subscribe[fxbus.ShutdownInitiated](t, b)
+		rt := newRuntime(t, b)
+		startRuntime(t, rt)
+		if err := rt.Go("optional", func(context.Context) error { panic("ft: optional") },
+			lifecycle.WithPolicy(lifecycle.Ignore)); err != nil {
+			t.Fatal(err)
+		}
+		ev := next(t, stopped)
+		var pe *lifecycle.PanicError
+		if ev.Name != "optional" || !errors.As(ev.Err, &pe) {
+			t.Fatalf("TaskStopped = %+v", ev)
+		}
+		ftServing(t, rt)
+		ftLogOnce(t, logs, "lifecycle: task failed")
+		none(t, shut)
+		if err := stopRuntime(t, rt); err != nil {
+			t.Fatal(err)
+		}
+		ftOne(t, shut)
+	})
+
+	t.Run("a task panics in a loop: restart budget, then one escalation", func(t *testing.T) {
+		log, logs := ftLogger()
+		clock := &fakeClock{now: time.Unix(0, 0)}
+		var failed *fxbus.Subscription[lifecycle.TaskFailed]
+		var restarting *fxbus.Subscription[lifecycle.TaskRestarting]
+		var stopped *fxbus.Subscription[lifecycle.TaskStopped]
+		var shut *fxbus.Subscription[fxbus.ShutdownInitiated]
+		a := ftRun(t, context.Background(), make(chanSignal), log, func(b *fxbus.Bus) {
+			failed = subscribe[lifecycle.TaskFailed](t, b)
+			restarting = subscribe[lifecycle.TaskRestarting](t, b)
+			stopped = subscribe[lifecycle.TaskStopped](t, b)
+			shut = subscribe[fxbus.ShutdownInitiated](t, b)
+		},
+			lifecycle.With(lifecycle.WithClock(clock)),
+			lifecycle.AsTask(func() lifecycle.Task {
+				return lifecycle.Task{
+					Name: "looper", Run: func(context.Context) error { panic("ft: loop") },
+					Policy: lifecycle.Restart, ExitCode: 5,
+					Restart: lifecycle.RestartPolicy{Initial: time.Millisecond, Budget: 3, Window: time.Minute},
+				}
+			}))
+		if code := a.exit(t, wait); code != 5 {
+			t.Fatalf("exit code %d, want 5", code)
+		}
+		if n := len(ftDrain(t, failed)); n != 4 {
+			t.Fatalf("%d TaskFailed, want 4 (a budget of 3, then the escalating one)", n)
+		}
+		if n := len(ftDrain(t, restarting)); n != 3 {
+			t.Fatalf("%d TaskRestarting, want 3", n)
+		}
+		ftOne(t, stopped)
+		sh := ftOne(t, shut)
+		var be *lifecycle.BudgetError
+		if !errors.As(sh.Cause, &be) || be.Task != "looper" || be.Failures != 4 || sh.ExitCode != 5 {
+			t.Fatalf("ShutdownInitiated = %+v, want looper's *BudgetError", sh)
+		}
+		ftLogOnce(t, logs, "lifecycle: task restart budget exhausted, escalating")
+		ftLogOnce(t, logs, "lifecycle: shutdown initiated")
+		if n := ftLogCount(logs, "lifecycle: task restarting"); n != 3 {
+			t.Fatalf("%d restart log entries, want 3", n)
+		}
+	})
+
+	t.Run("a task ignores cancellation: reported by name, stop within its budget", func(t *testing.T) {
+		const budget = 100 * time.Millisecond
+		log, logs := ftLogger()
+		release := ftRelease(t)
+		started := make(chan struct{})
+		sigs := make(chanSignal)
+		var drained *fxbus.Subscription[lifecycle.DrainCompleted]
+		var stoppedEv *fxbus.Subscription[lifecycle.Stopped]
+		a := ftRun(t, context.Background(), sigs, log, func(b *fxbus.Bus) {
+			drained = subscribe[lifecycle.DrainCompleted](t, b)
+			stoppedEv = subscribe[lifecycle.Stopped](t, b)
+		},
+			fx.Supply(lifecycle.Config{TaskTimeout: budget}),
+			lifecycle.AsTask(func() lifecycle.Task {
+				return lifecycle.Task{Name: "stubborn", Run: func(context.Context) error {
+					close(started)
+					<-release // not ctx
+					return nil
+				}}
+			}),
+			lifecycle.AsTask(func() lifecycle.Task { return lifecycle.Task{Name: "polite", Run: blockUntilDone} }))
+		a.waitRunning(t)
+		waitFor(t, started, "the stubborn task")
+		stopBegin := time.Now()
+		sigs <- syscall.SIGTERM
+		if code := a.exit(t, wait); code != lifecycle.ExitFailure {
+			t.Fatalf("exit code %d, want %d: the stop failed", code, lifecycle.ExitFailure)
+		}
+		ftAtLeast(t, stopBegin, budget)
+		if took := time.Since(stopBegin); took > budget+ftSlack {
+			t.Fatalf("stop took %v, budget %v", took, budget)
+		}
+		ev := ftOne(t, drained)
+		if len(ev.Stragglers) != 1 || ev.Stragglers[0].Name != "stubborn" || ev.Stragglers[0].Waited < budget {
+			t.Fatalf("DrainCompleted = %+v, want stubborn after %v", ev, budget)
+		}
+		var de *lifecycle.DrainError
+		if st := ftOne(t, stoppedEv); !errors.As(st.Err, &de) {
+			t.Fatalf("Stopped = %+v, want a *DrainError", st)
+		}
+		ftLogOnce(t, logs, "lifecycle: tasks did not return")
+		ftLogOnce(t, logs, "lifecycle: stopped with errors")
+	})
+
+	t.Run("a task blocks forever: the app keeps serving, stop takes half its deadline", func(t *testing.T) {
+		const deadline = 400 * time.Millisecond
+		log, logs := ftLogger()
+		b := ftBus(t, log)
+		drained := subscribe[lifecycle.DrainCompleted](t, b)
+		rec := &recorder{}
+		rt := newRuntime(t, b, lifecycle.WithProviders(recorded(rec, "db", lifecycle.Normal)))
+		release := ftRelease(t)
+		startRuntime(t, rt)
+		blocked := make(chan struct{})
+		if err := rt.Go("stuck", func(context.Context) error { close(blocked); <-release; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, blocked, "the stuck task")
+		ftServing(t, rt)
+		if err := rt.Reload(context.Background()); err != nil {
+			t.Fatalf("Reload beside a stuck task: %v", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), deadline)
+		defer cancel()
+		begin := time.Now()
+		err := rt.Stop(ctx)
+		var de *lifecycle.DrainError
+		if !errors.As(err, &de) || len(de.Stragglers) != 1 || de.Stragglers[0].Name != "stuck" {
+			t.Fatalf("Stop = %v, want a *DrainError naming stuck", err)
+		}
+		ftAtLeast(t, begin, deadline/4) // half of what is left after the gate
+		if ctx.Err() != nil {
+			t.Fatal("the stuck task used up the whole stop deadline")
+		}
+		if got := strings.Join(rec.get(), " "); !strings.HasSuffix(got, "stop:db") {
+			t.Fatalf("calls %q: the provider was not stopped after the stuck task", got)
+		}
+		ftOne(t, drained)
+		ftLogOnce(t, logs, "lifecycle: tasks did not return")
+		ftLogOnce(t, logs, "lifecycle: provider stopped")
+	})
+}
+
+// TestRegressionStragglerWaitedNotBelowBudget: drainTasks read the clock
+// after context.WithTimeout had fixed the budget's deadline, so a runtime
+// preempted in between reported its stragglers as waited for less than
+// Config.TaskTimeout (38ms of 50ms under load: TestTaskDrain flaked on it).
+// ftSlowDeadline stands for the preemption: context.WithTimeout reads the
+// parent's deadline after computing its own.
+func TestRegressionStragglerWaitedNotBelowBudget(t *testing.T) {
+	const budget = 40 * time.Millisecond
+	release := ftRelease(t)
+	rt := newRuntime(t, nil, lifecycle.WithConfig(lifecycle.Config{TaskTimeout: budget, GateTimeout: time.Second}))
+	startRuntime(t, rt)
+	if err := rt.Go("stubborn", func(context.Context) error { <-release; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	var de *lifecycle.DrainError
+	if err := rt.Stop(ftSlowDeadline{Context: context.Background(), delay: budget / 2}); !errors.As(err, &de) {
+		t.Fatalf("Stop = %v", err)
+	}
+	if w := de.Stragglers[0].Waited; w < budget {
+		t.Fatalf("straggler waited %v, below its %v budget", w, budget)
+	}
+}
+
+// ftSlowDeadline is a context whose Deadline method takes delay.
+type ftSlowDeadline struct {
+	context.Context
+	delay time.Duration
+}
+
+func (c ftSlowDeadline) Deadline() (time.Time, bool) {
+	time.Sleep(c.delay) // stands for a preemption, not a wait for an outcome
+	return c.Context.Deadline()
+}
