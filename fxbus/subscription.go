@@ -111,8 +111,9 @@ func (s *Subscription[E]) receive(park bool) (E, error) {
 //
 // Call Ready again before each select: each call arms one wake-up. The
 // channel may fire when nothing is left (another receive took it), so
-// treat a wake-up as "try now", not as a promise. The channel is the same
-// on every call; do not close it.
+// treat a wake-up as "try now", not as a promise. Once the subscription
+// is closed, Ready returns a closed channel, so a select on it always
+// fires and the receive that follows returns [ErrClosed].
 func (s *Subscription[E]) Ready() <-chan struct{} {
 	if s.closing.Load() {
 		return closedChan
