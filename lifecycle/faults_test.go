@@ -244,3 +244,98 @@ func (c ftSlowDeadline) Deadline() (time.Time, bool) {
 	time.Sleep(c.delay) // stands for a preemption, not a wait for an outcome
 	return c.Context.Deadline()
 }
+
+func TestFaultHandlers(t *testing.T) {
+	t.Run("handlers that panic are logged once each; the app keeps serving", func(t *testing.T) {
+		log, logs := ftLogger()
+		sigs := make(chanSignal)
+		var completed *fxbus.Subscription[lifecycle.ReloadCompleted]
+		var shut *fxbus.Subscription[fxbus.ShutdownInitiated]
+		a := ftRun(t, context.Background(), sigs, log, func(b *fxbus.Bus) {
+			completed = subscribe[lifecycle.ReloadCompleted](t, b)
+			shut = subscribe[fxbus.ShutdownInitiated](t, b)
+		},
+			fxbus.Handle(func(context.Context, lifecycle.Ready) error { panic("ft: on ready") }),
+			fxbus.Handle(func(context.Context, lifecycle.ReloadStarted) error { panic("ft: on reload") }),
+			fxbus.Handle(func(context.Context, fxbus.ShutdownInitiated) error { panic("ft: on shutdown") }))
+		a.waitRunning(t)
+		sigs <- syscall.SIGHUP
+		if ev := next(t, completed); !ev.Applied || len(ev.Errors) != 0 {
+			t.Fatalf("ReloadCompleted = %+v", ev)
+		}
+		ftServing(t, a.rt)
+		sigs <- syscall.SIGTERM
+		if code := a.exit(t, wait); code != 0 {
+			t.Fatalf("exit code %d, want 0", code)
+		}
+		ftOne(t, shut)
+		panics := logs.FilterMessage("fxbus: handler panicked").All()
+		seen := map[any]int{}
+		for _, e := range panics {
+			seen[ftField(e, "panic")]++
+		}
+		for _, v := range []string{"ft: on ready", "ft: on reload", "ft: on shutdown"} {
+			if seen[v] != 1 {
+				t.Errorf("%d panic log entries for %q, want 1 (all: %v)", seen[v], v, seen)
+			}
+		}
+		if len(panics) != 3 {
+			t.Errorf("%d panic log entries, want 3", len(panics))
+		}
+		ftLogOnce(t, logs, "lifecycle: stopped")
+	})
+
+	t.Run("a handler that blocks: the app keeps serving, the stop ends within its deadline", func(t *testing.T) {
+		const stopTimeout = 300 * time.Millisecond
+		log, logs := ftLogger()
+		sigs := make(chanSignal)
+		release := ftRelease(t)
+		entered := make(chan struct{}, 1)
+		var completed *fxbus.Subscription[lifecycle.ReloadCompleted]
+		var stopped *fxbus.Subscription[lifecycle.Stopped]
+		var shut *fxbus.Subscription[fxbus.ShutdownInitiated]
+		a := ftRun(t, context.Background(), sigs, log, func(b *fxbus.Bus) {
+			completed = subscribe[lifecycle.ReloadCompleted](t, b)
+			stopped = subscribe[lifecycle.Stopped](t, b)
+			shut = subscribe[fxbus.ShutdownInitiated](t, b)
+		},
+			fx.StopTimeout(stopTimeout),
+			fxbus.Handle(func(ctx context.Context, _ lifecycle.Ready) error {
+				entered <- struct{}{}
+				<-release // ignores ctx: nothing can unblock it but the test's end
+				return nil
+			}))
+		a.waitRunning(t)
+		waitFor(t, entered, "the blocking handler")
+		for range 3 {
+			sigs <- syscall.SIGHUP
+			if ev := next(t, completed); !ev.Applied {
+				t.Fatalf("ReloadCompleted = %+v", ev)
+			}
+		}
+		ftServing(t, a.rt)
+		stopBegin := time.Now()
+		sigs <- syscall.SIGTERM
+		// fxbus.Listen's OnStop waits for the handler until the stop
+		// deadline, and then Fx skips the OnStop hooks left, the
+		// runtime's included: Run finishes the runtime itself
+		// (regression: without it, the signal goroutine leaked).
+		if code := a.exit(t, wait); code != lifecycle.ExitFailure {
+			t.Fatalf("exit code %d, want %d: the stop failed", code, lifecycle.ExitFailure)
+		}
+		ftAtLeast(t, stopBegin, stopTimeout)
+		if took := time.Since(stopBegin); took > stopTimeout+ftSlack {
+			t.Fatalf("stop took %v, deadline %v", took, stopTimeout)
+		}
+		if ev := ftOne(t, stopped); ev.Err == nil || !strings.Contains(ev.Err.Error(), "skipped") {
+			t.Fatalf("Stopped = %+v, want the skipped stop reported", ev)
+		}
+		if a.rt.State() != lifecycle.StateStopped {
+			t.Fatalf("state %v after Run, want stopped", a.rt.State())
+		}
+		ftOne(t, shut)
+		ftLogOnce(t, logs, "lifecycle: shutdown initiated")
+		ftLogOnce(t, logs, "lifecycle: stopped with errors")
+		ftNoLog(t, logs, "lifecycle: stopped")
+	})
+}

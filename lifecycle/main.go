@@ -36,6 +36,11 @@ func Main(opts ...fx.Option) int {
 
 // Run is [Main] with a context: when ctx is done the application shuts
 // down with ctx's cause.
+//
+// If Fx skips the runtime's OnStop hook (an OnStop hook that stops before
+// it used up the stop deadline), Run still ends the runtime's signal
+// handling once app.Stop returns, and reports the skipped stop with a
+// [Stopped] event; the exit code is then [ExitFailure].
 func Run(ctx context.Context, opts ...fx.Option) int {
 	forced := make(chan int, 1)
 	requested := make(chan struct{}, 1)
@@ -86,6 +91,10 @@ func Run(ctx context.Context, opts ...fx.Option) int {
 	go func() { stopped <- app.Stop(stopCtx) }()
 	select {
 	case err := <-stopped:
+		// Fx skips the runtime's OnStop hook if the deadline passed
+		// before its turn: finish the runtime so that none of its
+		// goroutines outlives Run.
+		rt.stopSkipped()
 		if code := rt.ExitCode(); code != 0 {
 			return code
 		}

@@ -246,6 +246,30 @@ func (r *Runtime) Stop(ctx context.Context) error {
 	return err
 }
 
+// stopSkipped finishes a runtime whose OnStop hook Fx never ran: Fx skips
+// the hooks left once the stop deadline has passed, which happens when an
+// OnStop hook stopped before the runtime's (a bus handler run by
+// fxbus.Listen that blocks, for one) uses up the whole deadline. Without
+// this, the signal goroutine (and its os/signal registration) outlived the
+// application. It waits for nothing and stops no provider, as Fx skipped
+// them: it ends the signal handling, moves to StateStopped and reports the
+// skipped stop with a Stopped event and an error log. A runtime whose Stop
+// ran, or is running, is left alone. [Run] calls it once app.Stop returns.
+func (r *Runtime) stopSkipped() {
+	r.mu.Lock()
+	if !r.started || r.stopped {
+		r.mu.Unlock()
+		return
+	}
+	r.stopped = true
+	r.state.Store(int32(StateStopped))
+	r.mu.Unlock()
+	err := errors.New("lifecycle: the runtime's stop was skipped: the application's stop deadline passed before its turn")
+	emit(r, Stopped{Err: err})
+	r.log.Error("lifecycle: stopped with errors", zap.Duration("duration", 0), zap.Error(err))
+	r.stopSignals()
+}
+
 // budget returns a context for one step of Stop: at most limit, or when
 // limit is zero, frac of the time left before ctx's deadline.
 func budget(ctx context.Context, limit time.Duration, frac float64) (context.Context, context.CancelFunc) {
