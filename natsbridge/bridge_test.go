@@ -1,0 +1,386 @@
+package natsbridge_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/claviron/fxruntime/fxbus"
+	"github.com/claviron/fxruntime/natsbridge"
+	"github.com/nats-io/nats.go"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+// Two buses, two connections: Order goes from A to B, Ack from B to A,
+// each arriving as its own Go type with its value intact.
+func TestBothWays(t *testing.T) {
+	srv := runServer(t, -1)
+	busA, busB := newBus(t), newBus(t)
+	cfg := natsbridge.Config{URL: srv.ClientURL()}
+	a := connect(t, busA, cfg, func(c *natsbridge.Conn) error {
+		return errors.Join(natsbridge.Forward[Order](c, "orders"), natsbridge.Receive[Ack](c, "acks"))
+	})
+	b := connect(t, busB, cfg, func(c *natsbridge.Conn) error {
+		return errors.Join(natsbridge.Receive[Order](c, "orders"), natsbridge.Forward[Ack](c, "acks"))
+	})
+	orders := fxbus.Subscribe[Order](busB)
+	defer orders.Close()
+	acks := fxbus.Subscribe[Ack](busA)
+	defer acks.Close()
+
+	for i := range 3 {
+		fxbus.Emit(busA, Order{ID: strconv.Itoa(i), Items: i + 1})
+	}
+	for i := range 3 {
+		got := recv(t, orders)
+		if want := (Order{ID: strconv.Itoa(i), Items: i + 1}); got != want {
+			t.Fatalf("B got %+v, want %+v", got, want)
+		}
+		fxbus.Emit(busB, Ack{OrderID: got.ID, By: "B"})
+	}
+	for i := range 3 {
+		if got, want := recv(t, acks), (Ack{OrderID: strconv.Itoa(i), By: "B"}); got != want {
+			t.Fatalf("A got %+v, want %+v", got, want)
+		}
+	}
+
+	t.Run("stats", func(t *testing.T) {
+		if s := statsOf(t, a, natsbridge.Outbound, "orders"); s.Forwarded != 3 || s.Type != "natsbridge_test.Order" || s.Dropped != 0 {
+			t.Errorf("A outbound: %+v", s)
+		}
+		if s := statsOf(t, b, natsbridge.Inbound, "orders"); s.Received != 3 || s.DecodeFailures != 0 {
+			t.Errorf("B inbound: %+v", s)
+		}
+		if s := statsOf(t, a, natsbridge.Inbound, "acks"); s.Received != 3 {
+			t.Errorf("A inbound: %+v", s)
+		}
+		if n := len(a.Stats()); n != 2 {
+			t.Errorf("A has %d routes, want 2", n)
+		}
+	})
+}
+
+// A Conn skips the messages that carry its own origin, whatever path they
+// took back to it.
+func TestNoEchoOfOwnMessages(t *testing.T) {
+	srv := runServer(t, -1)
+	bus := newBus(t)
+	c := connect(t, bus, natsbridge.Config{URL: srv.ClientURL()}, func(c *natsbridge.Conn) error {
+		return errors.Join(natsbridge.Forward[Ping](c, "ping"), natsbridge.Receive[Ping](c, "ping"))
+	})
+	sub := fxbus.Subscribe[Ping](bus)
+	defer sub.Close()
+
+	// The local subscriber sees a local event once: the route does not
+	// bring it back.
+	fxbus.Emit(bus, Ping{N: 1})
+	if got := recv(t, sub); got.N != 1 {
+		t.Fatalf("got %+v", got)
+	}
+	// A message with this Conn's origin, published by another client (the
+	// server's no-echo would hide the Conn's own), is skipped; one without
+	// is emitted.
+	raw := rawConn(t, srv.ClientURL())
+	own := &nats.Msg{Subject: "ping", Header: nats.Header{natsbridge.HeaderOrigin: {c.Origin()}}, Data: []byte(`{"N":2}`)}
+	if err := raw.PublishMsg(own); err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.Publish("ping", []byte(`{"N":3}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := recv(t, sub); got.N != 3 {
+		t.Fatalf("got %+v, want N 3: the message with the Conn's origin was emitted", got)
+	}
+	s := statsOf(t, c, natsbridge.Inbound, "ping")
+	if s.Echoes != 1 || s.Received != 1 {
+		t.Errorf("inbound stats %+v, want 1 echo and 1 received", s)
+	}
+	// The received Ping{3} was not sent back out either.
+	eventually(t, "the outbound route skips the received event", func() bool {
+		return statsOf(t, c, natsbridge.Outbound, "ping").Echoes == 1
+	})
+	if s := statsOf(t, c, natsbridge.Outbound, "ping"); s.Forwarded != 1 {
+		t.Errorf("outbound stats %+v, want 1 forwarded (the local Ping 1)", s)
+	}
+}
+
+// Two processes that bridge a type both ways do not bounce events between
+// them: B does not forward what it received from A, so A sees its own
+// event once, then B's marker, and nothing else.
+func TestNoRelayLoop(t *testing.T) {
+	srv := runServer(t, -1)
+	busA, busB := newBus(t), newBus(t)
+	both := func(c *natsbridge.Conn) error {
+		return errors.Join(natsbridge.Forward[Ping](c, "ping"), natsbridge.Receive[Ping](c, "ping"))
+	}
+	cfg := natsbridge.Config{URL: srv.ClientURL()}
+	a := connect(t, busA, cfg, both)
+	b := connect(t, busB, cfg, both)
+	subA := fxbus.Subscribe[Ping](busA)
+	defer subA.Close()
+	subB := fxbus.Subscribe[Ping](busB)
+	defer subB.Close()
+
+	fxbus.Emit(busA, Ping{N: 1})
+	if got := recv(t, subB); got.N != 1 {
+		t.Fatalf("B got %+v", got)
+	}
+	// B's outbound route reads Ping 1 (and skips it) before the marker, and
+	// NATS keeps B's order: had B sent Ping 1 back, A would get it first.
+	fxbus.Emit(busB, Ping{N: 2})
+	for _, want := range []int{1, 2} {
+		if got := recv(t, subA); got.N != want {
+			t.Fatalf("A got %+v, want N %d", got, want)
+		}
+	}
+	if got := recv(t, subB); got.N != 2 {
+		t.Fatalf("B got %+v, want its own marker", got)
+	}
+	if s := statsOf(t, b, natsbridge.Outbound, "ping"); s.Forwarded != 1 || s.Echoes != 1 {
+		t.Errorf("B outbound %+v, want 1 forwarded (the marker), 1 echo (Ping 1)", s)
+	}
+	if s := statsOf(t, a, natsbridge.Outbound, "ping"); s.Forwarded != 1 {
+		t.Errorf("A outbound %+v, want 1 forwarded", s)
+	}
+	if n := subA.Len(); n != 0 {
+		t.Errorf("A has %d more events", n)
+	}
+}
+
+// Payloads the codec rejects are logged with the subject and the error,
+// counted, and skipped; the route goes on.
+func TestMalformedPayloads(t *testing.T) {
+	srv := runServer(t, -1)
+	core, logs := observer.New(zap.ErrorLevel)
+	bus := newBus(t, fxbus.WithLogger(zap.New(core)))
+	c := connect(t, bus, natsbridge.Config{URL: srv.ClientURL()}, func(c *natsbridge.Conn) error {
+		return natsbridge.Receive[Order](c, "orders.>")
+	})
+	sub := fxbus.Subscribe[Order](bus)
+	defer sub.Close()
+
+	raw := rawConn(t, srv.ClientURL())
+	bad := []string{"", "not json", `{"ID": "x"`, `[1, 2]`, `{"Items": "many"}`, "\x00\xff"}
+	for _, p := range bad {
+		if err := raw.Publish("orders.eu", []byte(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := raw.Publish("orders.eu", []byte(`{"ID":"ok","Items":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := recv(t, sub); got != (Order{ID: "ok", Items: 1}) {
+		t.Fatalf("got %+v", got)
+	}
+	s := statsOf(t, c, natsbridge.Inbound, "orders.>")
+	if s.DecodeFailures != uint64(len(bad)) || s.Received != 1 {
+		t.Errorf("stats %+v, want %d decode failures and 1 received", s, len(bad))
+	}
+	entries := logs.FilterMessageSnippet("cannot decode").All()
+	if len(entries) != len(bad) {
+		t.Fatalf("%d decode errors logged, want %d", len(entries), len(bad))
+	}
+	fields := entries[0].ContextMap()
+	if fields["subject"] != "orders.eu" || fields["type"] != "natsbridge_test.Order" || fields["error"] == "" {
+		t.Errorf("log fields %v, want subject, type and error", fields)
+	}
+}
+
+// upper is a codec of its own: Ping as decimal text.
+type textPing struct{}
+
+func (textPing) Encode(p Ping) ([]byte, error) { return []byte(strconv.Itoa(p.N)), nil }
+func (textPing) Decode(b []byte) (Ping, error) {
+	n, err := strconv.Atoi(string(b))
+	return Ping{N: n}, err
+}
+
+func TestCodec(t *testing.T) {
+	srv := runServer(t, -1)
+	busA, busB := newBus(t), newBus(t)
+	cfg := natsbridge.Config{URL: srv.ClientURL()}
+	connect(t, busA, cfg, func(c *natsbridge.Conn) error {
+		return natsbridge.Forward(c, "ping", natsbridge.WithCodec[Ping](textPing{}))
+	})
+	connect(t, busB, cfg, func(c *natsbridge.Conn) error {
+		return natsbridge.Receive(c, "ping", natsbridge.WithCodec[Ping](textPing{}))
+	})
+	sub := fxbus.Subscribe[Ping](busB)
+	defer sub.Close()
+	raw := rawConn(t, srv.ClientURL())
+	payloads, err := raw.SubscribeSync("ping")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	fxbus.Emit(busA, Ping{N: 42})
+	if got := recv(t, sub); got.N != 42 {
+		t.Fatalf("got %+v", got)
+	}
+	msg, err := payloads.NextMsg(wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(msg.Data) != "42" {
+		t.Errorf("payload %q, want the codec's \"42\"", msg.Data)
+	}
+}
+
+// The cause of a shutdown crosses as text, with the reason and exit code;
+// the receiving process gets a PeerShutdown, not a ShutdownInitiated.
+func TestForwardShutdown(t *testing.T) {
+	srv := runServer(t, -1)
+	busA, busB := newBus(t), newBus(t)
+	a := connect(t, busA, natsbridge.Config{URL: srv.ClientURL(), Name: "indexer"}, func(c *natsbridge.Conn) error {
+		return natsbridge.ForwardShutdown(c, "fleet.shutdown")
+	})
+	connect(t, busB, natsbridge.Config{URL: srv.ClientURL()}, func(c *natsbridge.Conn) error {
+		return natsbridge.Receive[natsbridge.PeerShutdown](c, "fleet.shutdown")
+	})
+	peers := fxbus.Subscribe[natsbridge.PeerShutdown](busB)
+	defer peers.Close()
+	local := fxbus.Subscribe[fxbus.ShutdownInitiated](busB)
+	defer local.Close()
+
+	busA.AnnounceShutdown(fxbus.ShutdownInitiated{Reason: "task failed", Cause: errors.New("disk full"), ExitCode: 3})
+	got := recv(t, peers)
+	want := natsbridge.PeerShutdown{Origin: a.Origin(), Name: "indexer", Reason: "task failed", Cause: "disk full", ExitCode: 3}
+	if got != want {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	if got.CauseError() == nil || got.CauseError().Error() != "disk full" {
+		t.Errorf("CauseError() = %v", got.CauseError())
+	}
+	if n := local.Len(); n != 0 {
+		t.Errorf("B got %d ShutdownInitiated of its own", n)
+	}
+	if s := statsOf(t, a, natsbridge.Outbound, "fleet.shutdown"); s.Forwarded != 1 || s.Type != "fxbus.ShutdownInitiated" {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+// freePort returns a port on 127.0.0.1 that nothing listens on.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return port
+}
+
+func TestConnectUnreachable(t *testing.T) {
+	port := freePort(t)
+	bus := newBus(t)
+	url := fmt.Sprintf("nats://app:s3cret@127.0.0.1:%d", port)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	start := time.Now()
+	_, err := natsbridge.Connect(ctx, bus, natsbridge.Config{URL: url})
+	if err == nil {
+		t.Fatal("connected to nothing")
+	}
+	if !strings.Contains(err.Error(), fmt.Sprintf("127.0.0.1:%d", port)) {
+		t.Errorf("error %q does not name the URL", err)
+	}
+	if strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("error %q shows the password", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("gave up after %v", d)
+	}
+
+	t.Run("context deadline bounds the attempt", func(t *testing.T) {
+		ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+		defer cancel()
+		_, err := natsbridge.Connect(ctx, bus, natsbridge.Config{URL: url})
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("err = %v, want DeadlineExceeded", err)
+		}
+	})
+}
+
+func TestRouteErrors(t *testing.T) {
+	srv := runServer(t, -1)
+	bus := newBus(t)
+	c := connect(t, bus, natsbridge.Config{URL: srv.ClientURL()}, func(c *natsbridge.Conn) error {
+		return natsbridge.Forward[Order](c, "orders")
+	})
+	tests := []struct {
+		desc string
+		give func() error
+		want string
+	}{
+		{"empty subject", func() error { return natsbridge.Forward[Ping](c, "") }, "empty subject"},
+		{"empty token", func() error { return natsbridge.Receive[Ping](c, "a..b") }, "empty token"},
+		{"white space", func() error { return natsbridge.Receive[Ping](c, "a b") }, "white space"},
+		{"publish to wildcard", func() error { return natsbridge.Forward[Ping](c, "a.*") }, "wildcard"},
+		{"duplicate", func() error { return natsbridge.Forward[Order](c, "orders") }, "already declared"},
+		{"ShutdownInitiated as JSON", func() error { return natsbridge.Forward[fxbus.ShutdownInitiated](c, "x") }, "ForwardShutdown"},
+		{"receive ShutdownInitiated", func() error { return natsbridge.Receive[fxbus.ShutdownInitiated](c, "x") }, "PeerShutdown"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			err := tt.give()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+	t.Run("same type other direction", func(t *testing.T) {
+		if err := natsbridge.Receive[Order](c, "orders"); err != nil {
+			t.Error(err)
+		}
+	})
+	t.Run("after close", func(t *testing.T) {
+		closeConn(t, c)
+		closeConn(t, c) // idempotent
+		if err := natsbridge.Forward[Ping](c, "late"); !errors.Is(err, natsbridge.ErrClosed) {
+			t.Errorf("Forward after Close: %v", err)
+		}
+		if err := c.Start(context.Background()); !errors.Is(err, natsbridge.ErrClosed) {
+			t.Errorf("Start after Close: %v", err)
+		}
+	})
+}
+
+// Routes declared before Start subscribe to the bus at once: an event
+// emitted between New and Start is forwarded.
+func TestEventsBeforeStart(t *testing.T) {
+	srv := runServer(t, -1)
+	busA, busB := newBus(t), newBus(t)
+	connect(t, busB, natsbridge.Config{URL: srv.ClientURL()}, func(c *natsbridge.Conn) error {
+		return natsbridge.Receive[Order](c, "orders")
+	})
+	sub := fxbus.Subscribe[Order](busB)
+	defer sub.Close()
+
+	a, err := natsbridge.New(busA, natsbridge.Config{URL: srv.ClientURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := natsbridge.Forward[Order](a, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	fxbus.Emit(busA, Order{ID: "early"})
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer closeConn(t, a)
+	if got := recv(t, sub); got.ID != "early" {
+		t.Fatalf("got %+v", got)
+	}
+}

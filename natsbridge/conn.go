@@ -1,0 +1,425 @@
+package natsbridge
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/claviron/fxruntime/fxbus"
+	"github.com/nats-io/nats.go"
+	"go.uber.org/zap"
+)
+
+// HeaderOrigin is the NATS header that carries the [Conn.Origin] of the
+// process that published a message. An inbound route skips the messages
+// that carry its own Conn's origin.
+const HeaderOrigin = "Natsbridge-Origin"
+
+// Config is the connection configuration; [Module] reads it from the Fx
+// graph:
+//
+//	fx.Supply(natsbridge.Config{URL: "nats://127.0.0.1:4222", Name: "orders"})
+type Config struct {
+	// URL is the server to connect to, or a comma-separated list of
+	// servers. Required.
+	URL string
+	// Name is the connection name the server shows in its monitoring and
+	// the bridge puts in [PeerShutdown]; optional.
+	Name string
+	// CredentialsFile is a NATS credentials file (JWT and seed); optional.
+	CredentialsFile string
+
+	// ConnectTimeout bounds each dial to a server: the first connection
+	// and every reconnect attempt. 0 means 2s. The first connection is
+	// also bounded by the context given to [Conn.Start].
+	ConnectTimeout time.Duration
+	// ReconnectWait is the pause between reconnect attempts to a server.
+	// 0 means 2s.
+	ReconnectWait time.Duration
+	// MaxReconnects is how many reconnect attempts the client makes per
+	// server before it closes the connection; 0 means no limit.
+	MaxReconnects int
+	// ReconnectBufSize is how many bytes of messages the client holds
+	// while reconnecting. Past it, forwarded events are dropped and
+	// counted in [Stats.Dropped]. 0 means 8 MiB (the client's default); a
+	// negative value means no buffer: every event forwarded while
+	// disconnected is dropped.
+	ReconnectBufSize int
+}
+
+// Option configures a [Conn] built by [New] or [Connect].
+type Option interface {
+	apply(*Conn)
+}
+
+type optionFunc func(*Conn)
+
+func (f optionFunc) apply(c *Conn) { f(c) }
+
+// WithLogger sets the logger; the default is the bus's logger.
+func WithLogger(l *zap.Logger) Option {
+	return optionFunc(func(c *Conn) {
+		if l != nil {
+			c.log = l
+		}
+	})
+}
+
+// WithNATSOptions adds options for the NATS client (TLS, authentication
+// other than a credentials file, ...), applied after the bridge's own, so
+// they win. Options that set the connection's handlers (disconnect,
+// reconnect, closed) or disable NoEcho break what the bridge reports: do
+// not pass them.
+func WithNATSOptions(opts ...nats.Option) Option {
+	return optionFunc(func(c *Conn) { c.natsOpts = append(c.natsOpts, opts...) })
+}
+
+// Conn bridges a local [fxbus.Bus] to a NATS server: the routes declared
+// with [Forward] and [Receive] carry events of one type each between the
+// bus and a subject.
+//
+// Build it with [New] and start it with [Conn.Start], or do both with
+// [Connect]; [Module] does it for an Fx application. Routes may be
+// declared before or after Start. Every method is safe for concurrent use.
+type Conn struct {
+	bus    *fxbus.Bus
+	cfg    Config
+	log    *zap.Logger
+	origin string // random, fixed at New
+
+	natsOpts []nats.Option
+
+	mu       sync.Mutex // guards the fields below
+	nc       *nats.Conn // nil until Start succeeds
+	routes   []route    // in declaration order
+	guards   map[any]any
+	started  bool
+	closing  bool // Close was called: no new routes, no Disconnected
+	closeErr error
+	closed   chan struct{} // closed when Close has finished
+
+	// ncClosed is closed by the ClosedHandler of nc; set with nc.
+	ncClosed chan struct{}
+	// outage is set from a disconnect to the next reconnect; a route logs
+	// its first drop in an outage only.
+	outage atomic.Uint64
+}
+
+// route is a Forward or Receive route seen without its type.
+type route interface {
+	key() routeKey
+	// start runs on Start, or at declaration on a started Conn, with c.mu
+	// held.
+	start(nc *nats.Conn) error
+	// stop stops the route; outbound routes first forward what is
+	// buffered for them, within ctx.
+	stop(ctx context.Context) error
+	stats() Stats
+}
+
+type routeKey struct {
+	dir     Direction
+	subject string
+	typ     any // reflect.Type
+}
+
+// New returns a Conn for bus, not connected yet. It fails only on an
+// invalid config. Routes declared before [Conn.Start] subscribe to the bus
+// at once, so no event emitted between New and Start is missed (up to the
+// bus capacity).
+func New(bus *fxbus.Bus, cfg Config, opts ...Option) (*Conn, error) {
+	if bus == nil {
+		return nil, errors.New("natsbridge: nil bus")
+	}
+	if strings.TrimSpace(cfg.URL) == "" {
+		return nil, errors.New("natsbridge: Config.URL is empty")
+	}
+	if cfg.ConnectTimeout < 0 || cfg.ReconnectWait < 0 || cfg.MaxReconnects < 0 {
+		return nil, fmt.Errorf("natsbridge: negative ConnectTimeout (%v), ReconnectWait (%v) or MaxReconnects (%d)",
+			cfg.ConnectTimeout, cfg.ReconnectWait, cfg.MaxReconnects)
+	}
+	c := &Conn{
+		bus:    bus,
+		cfg:    cfg,
+		log:    bus.Logger(),
+		origin: newOrigin(),
+		guards: make(map[any]any),
+		closed: make(chan struct{}),
+	}
+	for _, o := range opts {
+		if o != nil {
+			o.apply(c)
+		}
+	}
+	return c, nil
+}
+
+// Connect is [New] followed by [Conn.Start].
+func Connect(ctx context.Context, bus *fxbus.Bus, cfg Config, opts ...Option) (*Conn, error) {
+	c, err := New(bus, cfg, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Start(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func newOrigin() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return hex.EncodeToString(b[:])
+}
+
+// Origin returns the Conn's id: 16 random hex digits, put in the
+// [HeaderOrigin] header of every message it publishes.
+func (c *Conn) Origin() string { return c.origin }
+
+// NATS returns the underlying client connection, nil before Start. Use it
+// for what the bridge does not do (requests, JetStream); closing it is
+// Close's job.
+func (c *Conn) NATS() *nats.Conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nc
+}
+
+// Start connects to the server, subscribes the inbound routes, waits until
+// the server has registered them, and starts the outbound routes. One
+// attempt is made per server in Config.URL, each bounded by
+// Config.ConnectTimeout and by ctx's deadline; if none answers, Start
+// returns an error that names the URL (without its password). The client
+// reconnects by itself after a later loss.
+//
+// Start may be called once; after [Conn.Close] it returns [ErrClosed].
+func (c *Conn) Start(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closing:
+		return ErrClosed
+	case c.started:
+		return errors.New("natsbridge: already started")
+	}
+	url := redactURLs(c.cfg.URL)
+
+	timeout := c.cfg.ConnectTimeout
+	if timeout == 0 {
+		timeout = nats.DefaultTimeout
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return fmt.Errorf("natsbridge: connect to %s: %w", url, context.DeadlineExceeded)
+		}
+		timeout = min(timeout, left)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("natsbridge: connect to %s: %w", url, err)
+	}
+
+	ncClosed := make(chan struct{})
+	nc, err := nats.Connect(c.cfg.URL, c.clientOptions(timeout, ncClosed)...)
+	if err != nil {
+		return fmt.Errorf("natsbridge: cannot connect to NATS at %s: %w", url, err)
+	}
+	for _, r := range c.routes {
+		if err := r.start(nc); err != nil {
+			nc.Close()
+			return err
+		}
+	}
+	if err := nc.FlushWithContext(ctx); err != nil {
+		nc.Close()
+		return fmt.Errorf("natsbridge: subscribe on %s: %w", url, err)
+	}
+	c.nc, c.ncClosed, c.started = nc, ncClosed, true
+	c.log.Info("natsbridge: connected",
+		zap.String("url", nc.ConnectedUrlRedacted()), zap.String("name", c.cfg.Name),
+		zap.String("origin", c.origin), zap.Int("routes", len(c.routes)))
+	return nil
+}
+
+func (c *Conn) clientOptions(timeout time.Duration, ncClosed chan struct{}) []nats.Option {
+	opts := []nats.Option{
+		nats.Name(c.cfg.Name),
+		nats.Timeout(timeout),
+		nats.RetryOnFailedConnect(false),
+		// The server does not send this connection its own messages; the
+		// origin header is the check that does not depend on it.
+		nats.NoEcho(),
+		nats.DisconnectErrHandler(c.onDisconnect),
+		nats.ReconnectHandler(c.onReconnect),
+		nats.ClosedHandler(func(nc *nats.Conn) {
+			c.onClosed(nc)
+			close(ncClosed)
+		}),
+		nats.ErrorHandler(c.onAsyncError),
+	}
+	if c.cfg.ReconnectWait > 0 {
+		opts = append(opts, nats.ReconnectWait(c.cfg.ReconnectWait))
+	}
+	if c.cfg.MaxReconnects == 0 {
+		opts = append(opts, nats.MaxReconnects(-1))
+	} else {
+		opts = append(opts, nats.MaxReconnects(c.cfg.MaxReconnects))
+	}
+	switch {
+	case c.cfg.ReconnectBufSize > 0:
+		opts = append(opts, nats.ReconnectBufSize(c.cfg.ReconnectBufSize))
+	case c.cfg.ReconnectBufSize < 0:
+		opts = append(opts, nats.ReconnectBufSize(-1))
+	}
+	if c.cfg.CredentialsFile != "" {
+		opts = append(opts, nats.UserCredentials(c.cfg.CredentialsFile))
+	}
+	return append(opts, c.natsOpts...)
+}
+
+// reconnectBufSize returns the effective limit, for logs.
+func (c *Conn) reconnectBufSize() int {
+	if c.cfg.ReconnectBufSize == 0 {
+		return nats.DefaultReconnectBufSize
+	}
+	return max(c.cfg.ReconnectBufSize, 0)
+}
+
+func (c *Conn) onDisconnect(nc *nats.Conn, err error) {
+	c.mu.Lock()
+	closing := c.closing
+	c.mu.Unlock()
+	if closing {
+		return
+	}
+	c.outage.Add(1)
+	c.log.Warn("natsbridge: disconnected; the client reconnects by itself",
+		zap.Error(err), zap.Int("reconnectBufSize", c.reconnectBufSize()))
+	fxbus.Emit(c.bus, Disconnected{Err: err})
+}
+
+func (c *Conn) onReconnect(nc *nats.Conn) {
+	u := nc.ConnectedUrlRedacted()
+	c.log.Info("natsbridge: reconnected", zap.String("url", u))
+	fxbus.Emit(c.bus, Reconnected{URL: u})
+}
+
+func (c *Conn) onClosed(nc *nats.Conn) {
+	err := nc.LastError()
+	c.log.Info("natsbridge: connection closed", zap.Error(err))
+	fxbus.Emit(c.bus, Closed{Err: err})
+}
+
+func (c *Conn) onAsyncError(_ *nats.Conn, sub *nats.Subscription, err error) {
+	fields := []zap.Field{zap.Error(err)}
+	if sub != nil {
+		fields = append(fields, zap.String("subject", sub.Subject))
+	}
+	c.log.Error("natsbridge: client error", fields...)
+}
+
+// Close stops the bridge. The outbound routes first forward every event
+// already waiting for them, then the connection is drained: inbound
+// messages already delivered by the server are emitted, published messages
+// are flushed, and the connection is closed. All within ctx; when ctx ends
+// first the connection is closed at once and Close returns an error.
+//
+// If the client is reconnecting at that moment, draining is impossible:
+// the connection is closed and what the reconnect buffer held is lost.
+//
+// Close is idempotent: later calls wait for the first and return its
+// result.
+func (c *Conn) Close(ctx context.Context) error {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		select {
+		case <-c.closed:
+			return c.closeErr
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	c.closing = true
+	routes := c.routes
+	nc, ncClosed := c.nc, c.ncClosed
+	c.mu.Unlock()
+
+	var errs []error
+	// Outbound routes forward what is waiting for them; inbound ones
+	// unsubscribe when the connection drains.
+	for _, r := range routes {
+		if err := r.stop(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if nc != nil {
+		if err := c.drain(ctx, nc, ncClosed); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	c.closeErr = errors.Join(errs...)
+	close(c.closed)
+	return c.closeErr
+}
+
+func (c *Conn) drain(ctx context.Context, nc *nats.Conn, ncClosed <-chan struct{}) error {
+	url := redactURLs(c.cfg.URL)
+	if err := nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		// Reconnecting: the client closed the connection instead.
+		c.log.Warn("natsbridge: closed while reconnecting; the reconnect buffer is lost", zap.String("url", url))
+	}
+	select {
+	case <-ncClosed:
+		return nil
+	case <-ctx.Done():
+		nc.Close()
+		return fmt.Errorf("natsbridge: drain of the connection to %s: %w", url, ctx.Err())
+	}
+}
+
+// Stats returns the counters of every route, sorted by subject, then
+// direction, then type.
+func (c *Conn) Stats() []Stats {
+	c.mu.Lock()
+	routes := c.routes
+	c.mu.Unlock()
+	out := make([]Stats, 0, len(routes))
+	for _, r := range routes {
+		out = append(out, r.stats())
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Subject != b.Subject {
+			return a.Subject < b.Subject
+		}
+		if a.Direction != b.Direction {
+			return a.Direction < b.Direction
+		}
+		return a.Type < b.Type
+	})
+	return out
+}
+
+// redactURLs hides the passwords of a comma-separated list of server URLs.
+func redactURLs(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		p = strings.TrimSpace(p)
+		if u, err := url.Parse(p); err == nil && u.User != nil {
+			if _, ok := u.User.Password(); ok {
+				p = u.Redacted()
+			}
+		}
+		parts[i] = p
+	}
+	return strings.Join(parts, ",")
+}

@@ -1,0 +1,12 @@
+package natsbridge
+
+import "errors"
+
+var (
+	// ErrClosed is returned by every call on a [Conn] after [Conn.Close].
+	ErrClosed = errors.New("natsbridge: connection closed")
+
+	// ErrDuplicateRoute is returned when a type is bridged twice in the
+	// same direction on the same subject by one [Conn].
+	ErrDuplicateRoute = errors.New("natsbridge: route already declared")
+)

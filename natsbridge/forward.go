@@ -1,0 +1,152 @@
+package natsbridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync/atomic"
+
+	"github.com/claviron/fxruntime/fxbus"
+	"github.com/nats-io/nats.go"
+	"go.uber.org/zap"
+)
+
+// A forwarder is an outbound route: a bus subscription read by one
+// goroutine that encodes and publishes each event.
+type forwarder[E any] struct {
+	conn    *Conn
+	subject string
+	typ     string
+	codec   Codec[E]
+	sub     *fxbus.Subscription[E]
+	guard   *guard[E]
+	n       counters
+
+	// pending holds the encodings of received events to skip, oldest
+	// first; guarded by guard.mu. npending is its length, readable
+	// without the lock.
+	pending  [][]byte
+	npending atomic.Int64
+
+	// Set by start, with conn.mu held; read by stop, which Close calls
+	// after taking and releasing conn.mu.
+	quit chan struct{} // closed by stop: forward what is waiting, then return
+	done chan struct{} // closed by the goroutine when it returns
+
+	// Owned by the goroutine.
+	nc      *nats.Conn
+	msg     nats.Msg // reused: PublishMsg does not keep it
+	lastLog string   // the last drop logged, to log once per outage and cause
+}
+
+func (f *forwarder[E]) key() routeKey {
+	return routeKey{dir: Outbound, subject: f.subject, typ: reflect.TypeFor[E]()}
+}
+
+func (f *forwarder[E]) start(nc *nats.Conn) error {
+	f.nc = nc
+	f.msg = nats.Msg{Subject: f.subject, Header: nats.Header{HeaderOrigin: {f.conn.origin}}}
+	f.quit = make(chan struct{})
+	f.done = make(chan struct{})
+	go f.run()
+	return nil
+}
+
+func (f *forwarder[E]) stop(ctx context.Context) error {
+	defer f.sub.Close()
+	if f.done == nil {
+		return nil // never started
+	}
+	close(f.quit)
+	select {
+	case <-f.done:
+		return nil
+	case <-ctx.Done():
+		// Closing the subscription (deferred) ends the goroutine's drain.
+		return fmt.Errorf("natsbridge: forwarding %s to %q did not finish before the stop deadline: %w",
+			f.typ, f.subject, ctx.Err())
+	}
+}
+
+func (f *forwarder[E]) run() {
+	defer close(f.done)
+	for {
+		select {
+		case <-f.sub.Ready():
+			if !f.drain() {
+				return
+			}
+		case <-f.quit:
+			f.drain()
+			return
+		}
+	}
+}
+
+// drain forwards every event waiting and reports whether more may come.
+func (f *forwarder[E]) drain() bool {
+	for {
+		ev, err := f.sub.TryRecv()
+		switch {
+		case err == nil:
+			f.forward(ev)
+		case errors.Is(err, fxbus.ErrEmpty):
+			return true
+		case errors.Is(err, fxbus.ErrLagged):
+			var lag *fxbus.LaggedError
+			errors.As(err, &lag)
+			f.n.missed.Add(lag.Missed)
+			f.guard.lagged(f)
+			f.conn.log.Warn("natsbridge: forwarder lagged behind the bus and missed events",
+				zap.String("subject", f.subject), zap.String("type", f.typ), zap.Uint64("missed", lag.Missed))
+		default: // ErrClosed
+			return false
+		}
+	}
+}
+
+func (f *forwarder[E]) forward(ev E) {
+	data, err := f.codec.Encode(ev)
+	if err != nil {
+		f.n.encodeFailures.Add(1)
+		f.conn.log.Error("natsbridge: cannot encode an event; not forwarded",
+			zap.String("subject", f.subject), zap.String("type", f.typ), zap.Error(err))
+		return
+	}
+	if f.guard.received(f, data) {
+		f.n.echoes.Add(1)
+		return
+	}
+	f.msg.Data = data
+	err = f.nc.PublishMsg(&f.msg)
+	f.msg.Data = nil
+	if err != nil {
+		f.n.dropped.Add(1)
+		f.logDrop(err)
+		return
+	}
+	f.n.forwarded.Add(1)
+	if f.nc.IsReconnecting() {
+		f.n.buffered.Add(1)
+	}
+}
+
+// logDrop logs the first drop of each cause in each outage: a full
+// reconnect buffer would otherwise log once per event.
+func (f *forwarder[E]) logDrop(err error) {
+	key := fmt.Sprint(f.conn.outage.Load(), err)
+	if key == f.lastLog {
+		return
+	}
+	f.lastLog = key
+	fields := []zap.Field{zap.String("subject", f.subject), zap.String("type", f.typ), zap.Error(err)}
+	if errors.Is(err, nats.ErrReconnectBufExceeded) {
+		fields = append(fields, zap.Int("reconnectBufSize", f.conn.reconnectBufSize()))
+	}
+	f.conn.log.Warn("natsbridge: event dropped (counted in Stats.Dropped); further drops for the same cause are not logged until the next disconnect", fields...)
+}
+
+func (f *forwarder[E]) stats() Stats {
+	return f.n.snapshot(Outbound, f.subject, f.typ)
+}

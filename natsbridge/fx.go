@@ -1,0 +1,90 @@
+package natsbridge
+
+import (
+	"github.com/claviron/fxruntime/fxbus"
+	"go.uber.org/fx"
+)
+
+// Module provides one [*Conn] to an Fx application, built from the
+// [Config] in the graph and the fxbus.Bus (so it needs fxbus.Module), and
+// ties it to the application's lifecycle:
+//
+//   - OnStart connects ([Conn.Start]) within the start timeout; an
+//     unreachable server fails the start with an error naming the URL;
+//   - OnStop closes ([Conn.Close]): the outbound routes forward what is
+//     waiting, then the connection is drained, within the stop timeout.
+//
+// Declare routes with [Bridge], [BridgeOut], [BridgeIn] and
+// [BridgeShutdown], or with [Forward] and [Receive] from a constructor
+// that takes the *Conn:
+//
+//	fx.New(
+//		fxbus.Module,
+//		natsbridge.Module,
+//		fx.Supply(natsbridge.Config{URL: url, Name: "billing"}),
+//		natsbridge.Bridge[OrderPlaced]("orders.placed"),
+//		natsbridge.BridgeShutdown("fleet.shutdown"),
+//	)
+//
+// Hook order: Fx stops hooks in the reverse order of their start, so the
+// components built after the *Conn (those that ask for it) stop before it,
+// and the events they emit while stopping are forwarded; events emitted by
+// OnStop hooks that run after the bridge's are not.
+var Module fx.Option = fx.Module("natsbridge",
+	fx.Provide(provideConn),
+)
+
+// Params are what [Module] takes from the graph.
+type Params struct {
+	fx.In
+
+	Config    Config
+	Bus       *fxbus.Bus
+	Lifecycle fx.Lifecycle
+}
+
+func provideConn(p Params) (*Conn, error) {
+	c, err := New(p.Bus, p.Config)
+	if err != nil {
+		return nil, err
+	}
+	p.Lifecycle.Append(fx.StartStopHook(c.Start, c.Close))
+	return c, nil
+}
+
+// Bridge returns an fx.Option that carries events of type E both ways
+// between the bus and subject: [Forward] and [Receive] on the *Conn that
+// [Module] provides. Every process that bridges E on subject sees the E
+// emitted by the others, each once; a process never gets its own back.
+func Bridge[E any](subject string, opts ...RouteOption[E]) fx.Option {
+	return fx.Invoke(func(c *Conn) error {
+		if err := Forward(c, subject, opts...); err != nil {
+			return err
+		}
+		return Receive(c, subject, opts...)
+	})
+}
+
+// BridgeOut returns an fx.Option that forwards events of type E to
+// subject: [Forward] on the *Conn that [Module] provides.
+func BridgeOut[E any](subject string, opts ...RouteOption[E]) fx.Option {
+	return fx.Invoke(func(c *Conn) error { return Forward(c, subject, opts...) })
+}
+
+// BridgeIn returns an fx.Option that emits on the bus, as E, the messages
+// of subject: [Receive] on the *Conn that [Module] provides.
+func BridgeIn[E any](subject string, opts ...RouteOption[E]) fx.Option {
+	return fx.Invoke(func(c *Conn) error { return Receive(c, subject, opts...) })
+}
+
+// BridgeShutdown returns an fx.Option that tells peers on subject when
+// this process begins to shut down ([ForwardShutdown]) and emits a
+// [PeerShutdown] on the bus when a peer does ([Receive]).
+func BridgeShutdown(subject string) fx.Option {
+	return fx.Invoke(func(c *Conn) error {
+		if err := ForwardShutdown(c, subject); err != nil {
+			return err
+		}
+		return Receive[PeerShutdown](c, subject)
+	})
+}

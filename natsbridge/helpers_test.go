@@ -1,0 +1,159 @@
+package natsbridge_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/claviron/fxruntime/fxbus"
+	"github.com/claviron/fxruntime/natsbridge"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// wait bounds every wait of the tests.
+const wait = 10 * time.Second
+
+// Test events.
+type (
+	Order struct {
+		ID    string
+		Items int
+	}
+	Ack struct {
+		OrderID string
+		By      string
+	}
+	Ping struct {
+		N int
+	}
+)
+
+// runServer starts a NATS server on 127.0.0.1, on port (-1: a random one),
+// and shuts it down at the end of the test.
+func runServer(t testing.TB, port int) *server.Server {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatalf("nats server: %v", err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(wait) {
+		s.Shutdown()
+		t.Fatalf("nats server on port %d not ready within %v", port, wait)
+	}
+	t.Cleanup(func() { stopServer(s) })
+	return s
+}
+
+func stopServer(s *server.Server) {
+	s.Shutdown()
+	s.WaitForShutdown()
+}
+
+func newBus(t testing.TB, opts ...fxbus.Option) *fxbus.Bus {
+	t.Helper()
+	b, err := fxbus.New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b
+}
+
+// connect returns a started Conn, closed at the end of the test. setup
+// declares routes before the start.
+func connect(t testing.TB, bus *fxbus.Bus, cfg natsbridge.Config, setup func(*natsbridge.Conn) error) *natsbridge.Conn {
+	t.Helper()
+	c, err := natsbridge.New(bus, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if setup != nil {
+		if err := setup(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeConn(t, c) })
+	return c
+}
+
+func closeConn(t testing.TB, c *natsbridge.Conn) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := c.Close(ctx); err != nil {
+		t.Errorf("close: %v", err)
+	}
+}
+
+// rawConn is a plain client for publishing what a bridge would not.
+func rawConn(t testing.TB, url string) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		done := make(chan struct{})
+		nc.SetClosedHandler(func(*nats.Conn) { close(done) })
+		nc.Close()
+		select {
+		case <-done:
+		case <-time.After(wait):
+			t.Error("raw connection not closed")
+		}
+	})
+	return nc
+}
+
+// recv returns the next event of sub, failing the test after wait.
+func recv[E any](t testing.TB, sub *fxbus.Subscription[E]) E {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	ev, err := sub.Recv(ctx)
+	if err != nil {
+		t.Fatalf("receive %T: %v", ev, err)
+	}
+	return ev
+}
+
+// eventually polls cond until it holds, failing the test after wait.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", wait, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// statsOf returns the counters of one route of c.
+func statsOf(t testing.TB, c *natsbridge.Conn, d natsbridge.Direction, subject string) natsbridge.Stats {
+	t.Helper()
+	for _, s := range c.Stats() {
+		if s.Direction == d && s.Subject == subject {
+			return s
+		}
+	}
+	t.Fatalf("no %s route on %q in %+v", d, subject, c.Stats())
+	return natsbridge.Stats{}
+}
+
+// flush makes sure the server has processed everything c sent, its
+// subscriptions included.
+func flush(t testing.TB, c *natsbridge.Conn) {
+	t.Helper()
+	if err := c.NATS().FlushTimeout(wait); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,72 @@
+package natsbridge
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"sync/atomic"
+
+	"github.com/nats-io/nats.go"
+	"go.uber.org/zap"
+)
+
+// A receiver is an inbound route: a NATS subscription whose callback
+// decodes each message and emits it on the bus. The client runs the
+// callback on one goroutine per subscription, so messages are emitted in
+// the order they arrive.
+type receiver[E any] struct {
+	conn    *Conn
+	subject string
+	typ     string
+	codec   Codec[E]
+	guard   *guard[E]
+	n       counters
+
+	sub atomic.Pointer[nats.Subscription] // set by start
+}
+
+func (r *receiver[E]) key() routeKey {
+	return routeKey{dir: Inbound, subject: r.subject, typ: reflect.TypeFor[E]()}
+}
+
+func (r *receiver[E]) start(nc *nats.Conn) error {
+	s, err := nc.Subscribe(r.subject, r.handle)
+	if err != nil {
+		return fmt.Errorf("natsbridge: subscribe to %q: %w", r.subject, err)
+	}
+	r.sub.Store(s)
+	return nil
+}
+
+// stop does nothing: draining the connection unsubscribes, after the
+// messages already delivered have been handled.
+func (r *receiver[E]) stop(context.Context) error { return nil }
+
+func (r *receiver[E]) handle(m *nats.Msg) {
+	if m.Header.Get(HeaderOrigin) == r.conn.origin {
+		r.n.echoes.Add(1)
+		return
+	}
+	ev, err := r.codec.Decode(m.Data)
+	if err != nil {
+		r.n.decodeFailures.Add(1)
+		r.conn.log.Error("natsbridge: cannot decode a message; skipped",
+			zap.String("subject", m.Subject), zap.String("type", r.typ),
+			zap.String("origin", m.Header.Get(HeaderOrigin)), zap.Int("bytes", len(m.Data)),
+			zap.Error(err))
+		return
+	}
+	r.guard.emit(r.conn.bus, ev)
+	r.n.received.Add(1)
+}
+
+func (r *receiver[E]) stats() Stats {
+	if s := r.sub.Load(); s != nil {
+		// Dropped fails once the subscription is closed; the last count
+		// read stays.
+		if d, err := s.Dropped(); err == nil && d >= 0 {
+			r.n.dropped.Store(uint64(d))
+		}
+	}
+	return r.n.snapshot(Inbound, r.subject, r.typ)
+}

@@ -1,0 +1,142 @@
+package natsbridge
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+
+	"github.com/claviron/fxruntime/fxbus"
+)
+
+// Forward publishes every event of type E emitted on c's bus to subject,
+// encoded with the route's codec ([JSON] unless [WithCodec] says
+// otherwise), with c's [Conn.Origin] in the [HeaderOrigin] header:
+//
+//	natsbridge.Forward[OrderPlaced](c, "orders.placed")
+//
+// The route subscribes to the bus at once: it forwards every E emitted
+// after Forward returns, in emit order, once c is started. One goroutine per
+// route encodes and publishes; if it falls more than the bus capacity
+// behind, the events it missed are counted in [Stats.Missed]. Events that c
+// itself received from NATS are not forwarded (see the package
+// documentation, "Echo").
+//
+// Forward fails if subject is not a valid subject to publish to, if c
+// already forwards E to subject, or if c is closed ([ErrClosed]). E may not
+// be fxbus.ShutdownInitiated with the JSON codec: use [ForwardShutdown].
+func Forward[E any](c *Conn, subject string, opts ...RouteOption[E]) error {
+	if err := checkSubject(subject, false); err != nil {
+		return err
+	}
+	rc := newRouteConfig(opts)
+	if isShutdownInitiated[E]() && isJSON(rc.codec) {
+		return errors.New("natsbridge: fxbus.ShutdownInitiated does not survive JSON (its Cause is an error): use ForwardShutdown")
+	}
+	f := &forwarder[E]{
+		conn:    c,
+		subject: subject,
+		typ:     reflect.TypeFor[E]().String(),
+		codec:   rc.codec,
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.addRoute(f, Outbound, subject, reflect.TypeFor[E]()); err != nil {
+		return err
+	}
+	f.sub = fxbus.Subscribe[E](c.bus)
+	f.guard = guardOf[E](c)
+	f.guard.add(f)
+	if c.started {
+		return f.start(c.nc)
+	}
+	return nil
+}
+
+// Receive emits on c's bus, as E, every message that arrives on subject,
+// decoded with the route's codec ([JSON] unless [WithCodec] says
+// otherwise):
+//
+//	natsbridge.Receive[OrderPlaced](c, "orders.placed")
+//
+// subject may contain wildcards. Messages are emitted in the order the
+// server delivers them, which keeps each publisher's order. A message c
+// published itself is skipped and counted in [Stats.Echoes]. A message the
+// codec rejects is logged with the subject and the error, counted in
+// [Stats.DecodeFailures] and skipped. Local subscribers see received events
+// exactly as they see local ones: same ordering, lag and close rules.
+//
+// On a started c the subscription is made at once (without waiting for the
+// server to register it); otherwise at [Conn.Start]. Receive fails if c
+// already receives E from subject, or if c is closed ([ErrClosed]). E may
+// not be fxbus.ShutdownInitiated: a peer's shutdown is not this process's;
+// receive [PeerShutdown].
+func Receive[E any](c *Conn, subject string, opts ...RouteOption[E]) error {
+	if err := checkSubject(subject, true); err != nil {
+		return err
+	}
+	if isShutdownInitiated[E]() {
+		return errors.New("natsbridge: a peer's shutdown is not this process's: receive natsbridge.PeerShutdown, not fxbus.ShutdownInitiated")
+	}
+	rc := newRouteConfig(opts)
+	r := &receiver[E]{
+		conn:    c,
+		subject: subject,
+		typ:     reflect.TypeFor[E]().String(),
+		codec:   rc.codec,
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.addRoute(r, Inbound, subject, reflect.TypeFor[E]()); err != nil {
+		return err
+	}
+	r.guard = guardOf[E](c)
+	if c.started {
+		return r.start(c.nc)
+	}
+	return nil
+}
+
+// addRoute records r, with c.mu held.
+func (c *Conn) addRoute(r route, d Direction, subject string, t reflect.Type) error {
+	if c.closing {
+		return ErrClosed
+	}
+	k := routeKey{dir: d, subject: subject, typ: t}
+	for _, have := range c.routes {
+		if have.key() == k {
+			return fmt.Errorf("%w: %s %s on %q", ErrDuplicateRoute, d, t, subject)
+		}
+	}
+	c.routes = append(c.routes, r)
+	return nil
+}
+
+// checkSubject rejects what the server would: empty tokens and white
+// space; and wildcards in a subject to publish to.
+func checkSubject(subject string, wildcards bool) error {
+	if subject == "" {
+		return errors.New("natsbridge: empty subject")
+	}
+	if strings.ContainsAny(subject, " \t\r\n") {
+		return fmt.Errorf("natsbridge: subject %q contains white space", subject)
+	}
+	for tok := range strings.SplitSeq(subject, ".") {
+		switch {
+		case tok == "":
+			return fmt.Errorf("natsbridge: subject %q has an empty token", subject)
+		case !wildcards && (tok == "*" || tok == ">"):
+			return fmt.Errorf("natsbridge: cannot publish to the wildcard subject %q", subject)
+		}
+	}
+	return nil
+}
+
+func isShutdownInitiated[E any]() bool {
+	return reflect.TypeFor[E]() == reflect.TypeFor[fxbus.ShutdownInitiated]()
+}
+
+func isJSON[E any](c Codec[E]) bool {
+	_, ok := c.(JSON[E])
+	return ok
+}
