@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -338,4 +339,213 @@ func TestFaultHandlers(t *testing.T) {
 		ftLogOnce(t, logs, "lifecycle: stopped with errors")
 		ftNoLog(t, logs, "lifecycle: stopped")
 	})
+}
+
+var ftFaults = []string{"fails", "hangs", "panics"}
+
+func TestFaultProviders(t *testing.T) {
+	for _, fault := range ftFaults {
+		t.Run("boot "+fault+": start fails naming it, rollback, exit 1", func(t *testing.T) {
+			const startTimeout = 300 * time.Millisecond
+			log, logs := ftLogger()
+			release := ftRelease(t)
+			boom := errors.New("no route to host")
+			rec := &recorder{}
+			var booted *fxbus.Subscription[lifecycle.ProviderBooted]
+			var ready *fxbus.Subscription[lifecycle.Ready]
+			var shut *fxbus.Subscription[fxbus.ShutdownInitiated]
+			a := ftRun(t, context.Background(), make(chanSignal), log, func(b *fxbus.Bus) {
+				booted = subscribe[lifecycle.ProviderBooted](t, b)
+				ready = subscribe[lifecycle.Ready](t, b)
+				shut = subscribe[fxbus.ShutdownInitiated](t, b)
+			},
+				fx.StartTimeout(startTimeout),
+				lifecycle.AsProvider(func() lifecycle.Provider { return recorded(rec, "db", lifecycle.Early) }),
+				lifecycle.AsProvider(func() lifecycle.Provider {
+					return lifecycle.NewProvider("faulty", lifecycle.Normal, lifecycle.Hooks{
+						Boot: ftHook(fault, boom, release, nil),
+					})
+				}))
+			if code := a.exit(t, startTimeout+ftSlack); code != lifecycle.ExitFailure {
+				t.Fatalf("exit code %d, want %d", code, lifecycle.ExitFailure)
+			}
+			if fault == "hangs" {
+				ftAtLeast(t, a.begin, startTimeout)
+			}
+			if got := strings.Join(rec.get(), " "); got != "boot:db stop:db" {
+				t.Fatalf("calls %q, want db booted then rolled back", got)
+			}
+			if ev := ftOne(t, booted); ev.Name != "db" {
+				t.Fatalf("ProviderBooted = %+v", ev)
+			}
+			if evs := ftDrain(t, ready); len(evs) != 0 {
+				t.Fatal("Ready after a failed boot")
+			}
+			sh := ftOne(t, shut)
+			var pe *lifecycle.ProviderError
+			if !errors.As(sh.Cause, &pe) || pe.Provider != "faulty" || pe.Phase != lifecycle.PhaseBoot {
+				t.Fatalf("ShutdownInitiated = %+v, want faulty's boot error", sh)
+			}
+			ftCheckFault(t, fault, pe.Err, boom)
+			e := ftLogOnce(t, logs, "lifecycle: boot failed")
+			if s, _ := ftField(e, "error").(string); !strings.Contains(s, `provider "faulty"`) {
+				t.Fatalf("boot failed log %v does not name the provider", e.ContextMap())
+			}
+			ftLogOnce(t, logs, "lifecycle: provider stopped") // db's rollback
+			ftNoLog(t, logs, "lifecycle: ready")
+			if a.rt.State() != lifecycle.StateStopped {
+				t.Fatalf("state %v", a.rt.State())
+			}
+		})
+	}
+
+	for _, fault := range ftFaults {
+		t.Run("reload "+fault+": reported per provider, the app keeps serving", func(t *testing.T) {
+			const reloadTimeout = 100 * time.Millisecond
+			log, logs := ftLogger()
+			b := ftBus(t, log)
+			completed := subscribe[lifecycle.ReloadCompleted](t, b)
+			release := ftRelease(t)
+			boom := errors.New("bad config")
+			var healed atomic.Bool
+			faulty := ftHook(fault, boom, release, nil)
+			rec := &recorder{}
+			rt := newRuntime(t, b,
+				lifecycle.WithConfig(lifecycle.Config{ReloadTimeout: reloadTimeout}),
+				// cache reloads before faulty: a hung reload uses up the
+				// run's ReloadTimeout, and the providers after it get none.
+				lifecycle.WithProviders(recorded(rec, "cache", lifecycle.Early),
+					lifecycle.NewProvider("faulty", lifecycle.Normal, lifecycle.Hooks{
+						Reload: func(ctx context.Context) error {
+							if healed.Load() {
+								return nil
+							}
+							return faulty(ctx)
+						},
+					})))
+			startRuntime(t, rt)
+			begin := time.Now()
+			err := rt.Reload(context.Background())
+			if fault == "hangs" {
+				ftAtLeast(t, begin, reloadTimeout)
+			}
+			var re *lifecycle.ReloadError
+			if !errors.As(err, &re) || !re.Applied || len(re.Errors) != 1 ||
+				re.Errors[0].Provider != "faulty" || re.Errors[0].Phase != lifecycle.PhaseReload {
+				t.Fatalf("Reload = %v, want one reload error of faulty", err)
+			}
+			ftCheckFault(t, fault, re.Errors[0].Err, boom)
+			if !strings.Contains(strings.Join(rec.get(), " "), "reload:cache") {
+				t.Fatalf("calls %q: the other provider was not reloaded", rec.get())
+			}
+			ev := ftOne(t, completed)
+			if !ev.Applied || len(ev.Errors) != 1 || ev.Errors[0].Provider != "faulty" {
+				t.Fatalf("ReloadCompleted = %+v", ev)
+			}
+			ftLogOnce(t, logs, "lifecycle: reload completed with errors")
+			if rt.State() != lifecycle.StateRunning {
+				t.Fatalf("state %v after a failed reload, want running", rt.State())
+			}
+			ftServing(t, rt)
+			healed.Store(true)
+			if err := rt.Reload(context.Background()); err != nil {
+				t.Fatalf("Reload once healed: %v", err)
+			}
+			ftLogOnce(t, logs, "lifecycle: reload completed")
+			if err := stopRuntime(t, rt); err != nil {
+				t.Fatalf("Stop: %v", err)
+			}
+		})
+	}
+
+	for _, fault := range ftFaults {
+		t.Run("shutdown "+fault+": the others still stop, exit 1 within the deadline", func(t *testing.T) {
+			const stopTimeout = 300 * time.Millisecond
+			log, logs := ftLogger()
+			sigs := make(chanSignal)
+			release := ftRelease(t)
+			boom := errors.New("flush failed")
+			rec := &recorder{}
+			var stopped *fxbus.Subscription[lifecycle.Stopped]
+			a := ftRun(t, context.Background(), sigs, log, func(b *fxbus.Bus) {
+				stopped = subscribe[lifecycle.Stopped](t, b)
+			},
+				fx.StopTimeout(stopTimeout),
+				lifecycle.AsProvider(func() lifecycle.Provider { return recorded(rec, "db", lifecycle.Early) }),
+				lifecycle.AsProvider(func() lifecycle.Provider {
+					return lifecycle.NewProvider("faulty", lifecycle.Normal, lifecycle.Hooks{
+						Stop: ftHook(fault, boom, release, nil),
+					})
+				}))
+			a.waitRunning(t)
+			stopBegin := time.Now()
+			sigs <- syscall.SIGTERM
+			if code := a.exit(t, wait); code != lifecycle.ExitFailure {
+				t.Fatalf("exit code %d, want %d", code, lifecycle.ExitFailure)
+			}
+			if took := time.Since(stopBegin); took > stopTimeout+ftSlack {
+				t.Fatalf("stop took %v, deadline %v", took, stopTimeout)
+			}
+			// A hung stop uses up the stop deadline: Fx's app.Stop gives
+			// up when the runtime's Stop does, and Run waits for the
+			// runtime to finish reporting.
+			st := ftOne(t, stopped)
+			var pe *lifecycle.ProviderError
+			if !errors.As(st.Err, &pe) || pe.Provider != "faulty" || pe.Phase != lifecycle.PhaseStop {
+				t.Fatalf("Stopped = %+v, want faulty's stop error", st)
+			}
+			ftCheckFault(t, fault, pe.Err, boom)
+			// A hung stop leaves the providers stopped after it an expired
+			// context: db may be reported too when faulty hangs.
+			var faultyLogs int
+			for _, e := range logs.FilterMessage("lifecycle: provider stop failed").All() {
+				if ftField(e, "provider") == "faulty" {
+					faultyLogs++
+				}
+			}
+			if faultyLogs != 1 {
+				t.Fatalf("%d stop failure log entries for faulty, want 1", faultyLogs)
+			}
+			ftLogOnce(t, logs, "lifecycle: stopped with errors")
+			if got := strings.Join(rec.get(), " "); fault != "hangs" && got != "boot:db stop:db" {
+				t.Fatalf("calls %q: db was not stopped after faulty", got)
+			}
+		})
+	}
+}
+
+// TestRegressionRunWaitsForRollback: when a boot hung past the start
+// budget, Fx's app.Start returned at the deadline and Run returned 1 while
+// the runtime was still rolling back, so a process exited before the
+// providers booted earlier were stopped.
+func TestRegressionRunWaitsForRollback(t *testing.T) {
+	const startTimeout = 100 * time.Millisecond
+	log, _ := ftLogger()
+	release := ftRelease(t)
+	rec := &recorder{}
+	a := ftRun(t, context.Background(), make(chanSignal), log, nil,
+		fx.StartTimeout(startTimeout),
+		lifecycle.AsProvider(func() lifecycle.Provider {
+			return lifecycle.NewProvider("db", lifecycle.Early, lifecycle.Hooks{
+				Stop: func(context.Context) error {
+					// A slow close: the rollback outlasts Fx's deadline.
+					t := time.NewTimer(100 * time.Millisecond)
+					defer t.Stop()
+					<-t.C
+					rec.add("stop:db")
+					return nil
+				},
+			})
+		}),
+		lifecycle.AsProvider(func() lifecycle.Provider {
+			return lifecycle.NewProvider("migrations", lifecycle.Normal, lifecycle.Hooks{
+				Boot: func(context.Context) error { <-release; return nil },
+			})
+		}))
+	if code := a.exit(t, wait); code != lifecycle.ExitFailure {
+		t.Fatalf("exit code %d, want %d", code, lifecycle.ExitFailure)
+	}
+	if got := strings.Join(rec.get(), " "); got != "stop:db" {
+		t.Fatalf("calls %q when Run returned: the rollback had not stopped db", got)
+	}
 }

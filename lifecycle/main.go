@@ -37,10 +37,13 @@ func Main(opts ...fx.Option) int {
 // Run is [Main] with a context: when ctx is done the application shuts
 // down with ctx's cause.
 //
-// If Fx skips the runtime's OnStop hook (an OnStop hook that stops before
-// it used up the stop deadline), Run still ends the runtime's signal
-// handling once app.Stop returns, and reports the skipped stop with a
-// [Stopped] event; the exit code is then [ExitFailure].
+// Run returns once the runtime has finished starting or stopping, even
+// when Fx gave up waiting for it at a deadline: a failed boot has been
+// rolled back (within [Config.RollbackTimeout]). If Fx skips the runtime's
+// OnStop hook (an OnStop hook that stops before it used up the stop
+// deadline), Run still ends the runtime's signal handling once app.Stop
+// returns, and reports the skipped stop with a [Stopped] event; the exit
+// code is then [ExitFailure].
 func Run(ctx context.Context, opts ...fx.Option) int {
 	forced := make(chan int, 1)
 	requested := make(chan struct{}, 1)
@@ -68,6 +71,7 @@ func Run(ctx context.Context, opts ...fx.Option) int {
 	startCtx, cancel := context.WithTimeout(context.Background(), app.StartTimeout())
 	defer cancel()
 	if err := app.Start(startCtx); err != nil {
+		rt.settle()        // a failed boot's rollback may outlast Fx's start deadline
 		return ExitFailure // fx logged it
 	}
 
@@ -91,10 +95,11 @@ func Run(ctx context.Context, opts ...fx.Option) int {
 	go func() { stopped <- app.Stop(stopCtx) }()
 	select {
 	case err := <-stopped:
-		// Fx skips the runtime's OnStop hook if the deadline passed
-		// before its turn: finish the runtime so that none of its
+		// Fx returns at its deadline even if the runtime's Stop goes
+		// on, and skips the runtime's OnStop hook if the deadline passed
+		// before its turn: let the runtime finish, so that none of its
 		// goroutines outlives Run.
-		rt.stopSkipped()
+		rt.settle()
 		if code := rt.ExitCode(); code != 0 {
 			return code
 		}

@@ -42,6 +42,9 @@ type Runtime struct {
 	bg         sync.WaitGroup // counts the signal and reload goroutines
 	sigQuit    chan struct{}  // closed at the end of Stop: the signal goroutine returns
 	sigDone    chan struct{}  // set by Start (before Stop can read it); closed by the signal goroutine
+	startDone  chan struct{}  // closed when a Start that began the runtime returns
+	finished   chan struct{}  // closed, with finishOnce, when the runtime has stopped for good
+	finishOnce sync.Once
 
 	// stopSignalsSeen counts the interrupt and termination signals
 	// received; only the signal goroutine adds to it.
@@ -97,6 +100,8 @@ func New(bus *fxbus.Bus, opts ...Option) (*Runtime, error) {
 		gate:      new(Gate),
 		running:   make(chan struct{}),
 		sigQuit:   make(chan struct{}),
+		startDone: make(chan struct{}),
+		finished:  make(chan struct{}),
 		tasks:     make(map[string]*task),
 	}
 	if r.log == nil {
@@ -157,6 +162,7 @@ func (r *Runtime) Start(ctx context.Context) error {
 	}
 	r.started = true
 	r.mu.Unlock()
+	defer close(r.startDone)
 
 	begin := time.Now()
 	if err := r.bootAll(ctx); err != nil {
@@ -166,6 +172,7 @@ func (r *Runtime) Start(ctx context.Context) error {
 		r.state.Store(int32(StateStopped))
 		r.stopped = true // nothing left to stop
 		r.mu.Unlock()
+		r.finish()
 		return err
 	}
 
@@ -243,7 +250,33 @@ func (r *Runtime) Stop(ctx context.Context) error {
 		r.log.Info("lifecycle: stopped", zap.Duration("duration", d))
 	}
 	r.stopSignals() // the signal goroutine stays until here: a second signal forces exit
+	r.finish()
 	return err
+}
+
+// finish marks the runtime stopped for good: see settle.
+func (r *Runtime) finish() { r.finishOnce.Do(func() { close(r.finished) }) }
+
+// settle is called by [Run] once app.Start has failed or app.Stop has
+// returned. Fx stops waiting for a hook at its deadline, but the hook goes
+// on: settle waits for the runtime's Start and Stop still in progress
+// (Start ends with its context, plus the rollback of a failed boot within
+// Config.RollbackTimeout; Stop ends with its context), so that the process
+// does not exit before a failed boot is rolled back. (Before settle, Run
+// returned 1 while the rollback of a boot that hung past the start budget
+// had not yet stopped the providers booted before it.) If Fx skipped the
+// runtime's OnStop hook altogether, settle finishes the runtime with
+// stopSkipped.
+func (r *Runtime) settle() {
+	r.mu.Lock()
+	started := r.started
+	r.mu.Unlock()
+	if !started {
+		return
+	}
+	<-r.startDone
+	r.stopSkipped() // does nothing if Stop ran, is running, or the boot failed
+	<-r.finished
 }
 
 // stopSkipped finishes a runtime whose OnStop hook Fx never ran: Fx skips
@@ -254,7 +287,7 @@ func (r *Runtime) Stop(ctx context.Context) error {
 // application. It waits for nothing and stops no provider, as Fx skipped
 // them: it ends the signal handling, moves to StateStopped and reports the
 // skipped stop with a Stopped event and an error log. A runtime whose Stop
-// ran, or is running, is left alone. [Run] calls it once app.Stop returns.
+// ran, or is running, is left alone. [Run] calls it through settle.
 func (r *Runtime) stopSkipped() {
 	r.mu.Lock()
 	if !r.started || r.stopped {
@@ -268,6 +301,7 @@ func (r *Runtime) stopSkipped() {
 	emit(r, Stopped{Err: err})
 	r.log.Error("lifecycle: stopped with errors", zap.Duration("duration", 0), zap.Error(err))
 	r.stopSignals()
+	r.finish()
 }
 
 // budget returns a context for one step of Stop: at most limit, or when
