@@ -1,0 +1,32 @@
+// Package demo holds the event types that the helper commands of
+// natsbridge exchange between processes: both sides import the same Go
+// types, as services sharing an events package would.
+package demo
+
+// Subjects the helper commands bridge.
+const (
+	SubjectGreetings = "demo.greetings"
+	SubjectReplies   = "demo.replies"
+	SubjectFleet     = "demo.fleet"
+	SubjectTicks     = "demo.ticks"
+)
+
+// Greeting is sent by the "say" peer.
+type Greeting struct {
+	From string
+	Text string
+	Seq  int
+}
+
+// Reply is sent back by the "listen" peer for each Greeting.
+type Reply struct {
+	To  string
+	Seq int
+}
+
+// Tick is the event of the throughput measurement: about 60 bytes of JSON.
+type Tick struct {
+	Seq    int64
+	Source string
+	At     int64 // Unix nanoseconds at emit
+}
