@@ -301,6 +301,15 @@ func TestConnectUnreachable(t *testing.T) {
 		t.Errorf("gave up after %v", d)
 	}
 
+	t.Run("a context without deadline", func(t *testing.T) {
+		srv := runServer(t, -1)
+		c, err := natsbridge.Connect(context.Background(), bus, natsbridge.Config{URL: srv.ClientURL()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		closeConn(t, c)
+	})
+
 	t.Run("context deadline bounds the attempt", func(t *testing.T) {
 		ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
 		defer cancel()

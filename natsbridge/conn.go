@@ -238,7 +238,13 @@ func (c *Conn) Start(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := nc.FlushWithContext(ctx); err != nil {
+	// The client's FlushWithContext insists on a deadline.
+	fctx, cancel := ctx, context.CancelFunc(func() {})
+	if _, ok := ctx.Deadline(); !ok {
+		fctx, cancel = context.WithTimeout(ctx, timeout)
+	}
+	defer cancel()
+	if err := nc.FlushWithContext(fctx); err != nil {
 		nc.Close()
 		return fmt.Errorf("natsbridge: subscribe on %s: %w", url, err)
 	}
