@@ -51,7 +51,12 @@ func TestBothWays(t *testing.T) {
 	}
 
 	t.Run("stats", func(t *testing.T) {
-		if s := statsOf(t, a, natsbridge.Outbound, "orders"); s.Forwarded != 3 || s.Type != "natsbridge_test.Order" || s.Dropped != 0 {
+		// A route counts an event once the client has taken it, which
+		// may be after a peer got it: poll.
+		eventually(t, "A counts 3 forwarded", func() bool {
+			return statsOf(t, a, natsbridge.Outbound, "orders").Forwarded == 3
+		})
+		if s := statsOf(t, a, natsbridge.Outbound, "orders"); s.Type != "natsbridge_test.Order" || s.Dropped != 0 {
 			t.Errorf("A outbound: %+v", s)
 		}
 		if s := statsOf(t, b, natsbridge.Inbound, "orders"); s.Received != 3 || s.DecodeFailures != 0 {
@@ -142,6 +147,10 @@ func TestNoRelayLoop(t *testing.T) {
 	if got := recv(t, subB); got.N != 2 {
 		t.Fatalf("B got %+v, want its own marker", got)
 	}
+	eventually(t, "both count their event forwarded", func() bool {
+		return statsOf(t, b, natsbridge.Outbound, "ping").Forwarded == 1 &&
+			statsOf(t, a, natsbridge.Outbound, "ping").Forwarded == 1
+	})
 	if s := statsOf(t, b, natsbridge.Outbound, "ping"); s.Forwarded != 1 || s.Echoes != 1 {
 		t.Errorf("B outbound %+v, want 1 forwarded (the marker), 1 echo (Ping 1)", s)
 	}
@@ -192,7 +201,7 @@ func TestMalformedPayloads(t *testing.T) {
 	}
 }
 
-// upper is a codec of its own: Ping as decimal text.
+// textPing is a codec of its own: Ping as decimal text.
 type textPing struct{}
 
 func (textPing) Encode(p Ping) ([]byte, error) { return []byte(strconv.Itoa(p.N)), nil }
@@ -263,7 +272,10 @@ func TestForwardShutdown(t *testing.T) {
 	if n := local.Len(); n != 0 {
 		t.Errorf("B got %d ShutdownInitiated of its own", n)
 	}
-	if s := statsOf(t, a, natsbridge.Outbound, "fleet.shutdown"); s.Forwarded != 1 || s.Type != "fxbus.ShutdownInitiated" {
+	eventually(t, "A counts the shutdown forwarded", func() bool {
+		return statsOf(t, a, natsbridge.Outbound, "fleet.shutdown").Forwarded == 1
+	})
+	if s := statsOf(t, a, natsbridge.Outbound, "fleet.shutdown"); s.Type != "fxbus.ShutdownInitiated" {
 		t.Errorf("stats %+v", s)
 	}
 }

@@ -56,8 +56,9 @@ func (r *receiver[E]) handle(m *nats.Msg) {
 			zap.Error(err))
 		return
 	}
-	r.guard.emit(r.conn.bus, ev)
+	// Counted first, so that whoever gets the event sees it counted.
 	r.n.received.Add(1)
+	r.guard.emit(r.conn.bus, ev)
 }
 
 func (r *receiver[E]) stats() Stats {
