@@ -67,7 +67,7 @@ func TestTwoProcesses(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	listener := exec.CommandContext(ctx, bin, "-url", srv.ClientURL(), "-role", "listen")
+	listener := exec.CommandContext(ctx, bin, "-url", srv.ClientURL(), "-role", "listen", "-stdin")
 	stdin, err := listener.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

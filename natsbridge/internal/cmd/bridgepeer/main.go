@@ -7,8 +7,8 @@
 //
 // listen prints "ready" once connected, prints every demo.Greeting it
 // receives with its Go type and answers each with a demo.Reply; it prints
-// the demo.fleet PeerShutdown of every peer that leaves, and stops when its
-// standard input closes (or on SIGINT/SIGTERM).
+// the demo.fleet PeerShutdown of every peer that leaves, and stops on
+// SIGINT/SIGTERM, or when its standard input closes if -stdin is given.
 //
 // say emits n Greetings, prints every Reply it receives with its Go type,
 // and stops once it has n of them, exit code 0; or after -timeout with exit
@@ -39,6 +39,7 @@ func main() {
 		n       = flag.Int("n", 3, "say: greetings to send")
 		text    = flag.String("text", "hello", "say: greeting text")
 		timeout = flag.Duration("timeout", 10*time.Second, "say: give up waiting for replies after")
+		stdin   = flag.Bool("stdin", false, "listen: stop when standard input closes")
 	)
 	flag.Parse()
 	if *name == "" {
@@ -63,7 +64,9 @@ func main() {
 		app = fx.New(common,
 			natsbridge.BridgeIn[demo.Greeting](demo.SubjectGreetings),
 			natsbridge.BridgeOut[demo.Reply](demo.SubjectReplies),
-			fx.Invoke(listen),
+			fx.Invoke(func(lc fx.Lifecycle, bus *fxbus.Bus, sd fx.Shutdowner) {
+				listen(lc, bus, sd, *stdin)
+			}),
 		)
 	case "say":
 		app = fx.New(common,
@@ -91,8 +94,8 @@ func stderrLogger() *zap.Logger {
 	return l
 }
 
-// listen answers greetings and stops when standard input closes.
-func listen(lc fx.Lifecycle, bus *fxbus.Bus, sd fx.Shutdowner) {
+// listen answers greetings; with stdin, it stops when standard input closes.
+func listen(lc fx.Lifecycle, bus *fxbus.Bus, sd fx.Shutdowner, stdin bool) {
 	fxbus.Listen(lc, bus, func(_ context.Context, g demo.Greeting) error {
 		fmt.Printf("received %T %+v\n", g, g)
 		fxbus.Emit(bus, demo.Reply{To: g.From, Seq: g.Seq})
@@ -100,6 +103,9 @@ func listen(lc fx.Lifecycle, bus *fxbus.Bus, sd fx.Shutdowner) {
 	})
 	bus.OnAppStarted(func() {
 		fmt.Println("ready")
+		if !stdin {
+			return
+		}
 		go func() {
 			_, _ = io.Copy(io.Discard, os.Stdin)
 			_ = sd.Shutdown()

@@ -1,0 +1,93 @@
+// Package natsbridge carries the typed events of an [fxbus.Bus] between
+// processes over NATS (https://nats.io), with the bus's API: a process
+// emits an event with fxbus.Emit, another receives the same Go type from
+// its own bus.
+//
+// Each event type is bridged by a declaration, one line per type and
+// direction:
+//
+//	c, err := natsbridge.Connect(ctx, bus, natsbridge.Config{URL: "nats://127.0.0.1:4222"})
+//	natsbridge.Forward[OrderPlaced](c, "orders.placed") // local -> NATS
+//	natsbridge.Receive[OrderShipped](c, "orders.shipped") // NATS -> local
+//
+// or, in an Fx application, with [Module] and [Bridge], [BridgeOut],
+// [BridgeIn] and [BridgeShutdown].
+//
+// # Routes
+//
+// A route joins one event type to one subject in one direction. An
+// outbound route ([Forward]) subscribes to its type on the bus and
+// publishes each event from one goroutine, in emit order. An inbound route
+// ([Receive]) subscribes to its subject (wildcards allowed) and emits each
+// message on the bus, in arrival order. Local subscribers cannot tell a
+// received event from a local one: ordering, lag and close are the bus's.
+//
+// # Codecs
+//
+// A route encodes with [JSON] unless given another [Codec] with
+// [WithCodec]. All processes bridging a subject must agree on its codec.
+// A type bridged both ways by one [Conn] needs a deterministic codec (equal
+// events, equal bytes): see "Echo".
+//
+// # Echo
+//
+// Every message carries the [Conn.Origin] of its sender in the
+// [HeaderOrigin] header, and an inbound route skips its own Conn's
+// messages (the client also asks the server not to send them). A Conn
+// also never sends back what it received: when A and B both bridge a type
+// both ways, an event emitted on A reaches B once and stops there. As the
+// bus carries bare values, the Conn recognises a received event on its
+// way out by its encoding, so a local event equal to a received one and
+// emitted just before it is the one not sent (the same bytes go out once),
+// and after an outbound route lags ([Stats.Missed]) one received event may
+// be sent back once.
+//
+// # Delivery
+//
+// Core NATS delivers at most once: a message reaches the subscribers
+// connected when the server routes it, or nobody; there is no
+// acknowledgment, persistence or redelivery. What the bridge loses, it
+// counts in [Conn.Stats] when it can know:
+//
+//   - an event the client refuses (reconnect buffer full, connection
+//     closed or draining, payload too large): outbound [Stats.Dropped];
+//   - an event the outbound route never read because it fell more than the
+//     bus capacity behind: [Stats.Missed];
+//   - a payload the codec cannot encode or decode: [Stats.EncodeFailures],
+//     [Stats.DecodeFailures] (each logged with the subject and the error);
+//   - a message the client discarded because an inbound route could not
+//     keep up (a slow consumer): inbound [Stats.Dropped];
+//   - a received event a slow local subscriber missed: the bus's own
+//     fxbus.Stats Missed, as for any event.
+//
+// Not counted, because no one can see them: messages written to a socket
+// the moment the connection broke, messages published while a receiver was
+// disconnected or not yet subscribed, and the reconnect buffer
+// ([Stats.Buffered]) when the connection is closed before it reconnects.
+// A system that needs every event needs acknowledgments and replay
+// (JetStream), which this package does not do.
+//
+// # Connection
+//
+// [Conn.Start] connects once per server of the URL, within
+// [Config.ConnectTimeout] and the context's deadline, and fails with an
+// error naming the URL (without its password): it does not retry a first
+// connection. Afterwards the client reconnects by itself, and the bridge
+// emits [Disconnected], [Reconnected] and [Closed] on the bus. While
+// disconnected, forwarded events go to the client's reconnect buffer
+// ([Config.ReconnectBufSize]) and are sent on reconnect; past its limit
+// they are dropped and counted.
+//
+// # Shutdown
+//
+// fxbus.ShutdownInitiated carries an error, which JSON cannot carry; it has
+// a wire form, [PeerShutdown], published by [ForwardShutdown] and received
+// as a type of its own (a peer leaving is not this process shutting down).
+// ForwardShutdown publishes from the bus's announcement itself, which
+// fxbus.Module makes before the first OnStop hook; [Conn.Close] (the
+// module's OnStop) then forwards what is waiting and drains the
+// connection, so peers learn that the process leaves whatever the hook
+// order. The PeerShutdown is a message of its own subject: it may reach a
+// peer before events emitted just before the shutdown, which Close still
+// forwards.
+package natsbridge
