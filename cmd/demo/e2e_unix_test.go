@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -92,92 +93,149 @@ func (o *output) String() string {
 func TestBinary(t *testing.T) {
 	bin := buildDemo(t)
 	t.Run("serve end to end", func(t *testing.T) { testServe(t, bin) })
+	t.Run("second signal forces the exit", func(t *testing.T) { testForced(t, bin) })
 	t.Run("bad flag", func(t *testing.T) { testBadFlag(t, bin) })
 }
 
-// testServe runs the demo in serve mode: probes, a slow request, SIGHUP,
-// then SIGTERM while the request is in flight. The readiness probe must
-// turn 503 while the server still answers, the request must complete, and
-// the process must exit 0.
-func testServe(t *testing.T, bin string) {
+// timeout bounds every wait of the end-to-end tests.
+const timeout = 5 * time.Second
+
+// service is the demo binary running in serve mode.
+type service struct {
+	cmd     *exec.Cmd
+	out     *output
+	stderr  bytes.Buffer
+	exited  chan struct{} // closed when the process has exited; then waitErr is set
+	waitErr error
+	url     string // the server's base URL, read from the timeline
+	next    int    // the output line to look for the next event from
+	client  *http.Client
+}
+
+// serve starts the demo in serve mode and waits until it is ready. The
+// process is killed at the end of the test if it is still running.
+func serve(t *testing.T, bin string) *service {
+	t.Helper()
 	good, err := filepath.Abs("../../testdata/good.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-serve", "-addr", "127.0.0.1:0", "-config", good)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
+	s := &service{
+		cmd:    exec.Command(bin, "-serve", "-addr", "127.0.0.1:0", "-config", good),
+		exited: make(chan struct{}),
+		client: &http.Client{Timeout: timeout, Transport: &http.Transport{}},
+	}
+	s.cmd.Stderr = &s.stderr
+	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan struct{}) // closed when the process has exited; then waitErr is set
-	var waitErr error
-	out := readLines(stdout)
+	s.out = readLines(stdout)
 	go func() {
-		<-out.done // Wait closes the pipe: read it to the end first
-		waitErr = cmd.Wait()
-		close(exited)
+		<-s.out.done // Wait closes the pipe: read it to the end first
+		s.waitErr = s.cmd.Wait()
+		close(s.exited)
 	}()
 	t.Cleanup(func() {
+		s.client.CloseIdleConnections()
 		select {
-		case <-exited:
+		case <-s.exited:
 		default:
-			_ = cmd.Process.Kill()
-			<-exited
+			_ = s.cmd.Process.Kill()
+			<-s.exited
 		}
 	})
+	m := s.waitEvent(t, `ServerListening +(http://127\.0\.0\.1:\d+)$`)
+	s.url = m[1]
+	s.waitEvent(t, `lifecycle\.Ready`)
+	return s
+}
 
-	const timeout = 5 * time.Second
-	m, next := out.waitLine(t, 0, regexp.MustCompile(`ServerListening +(http://127\.0\.0\.1:\d+)$`), timeout)
-	url := m[1]
-	_, next = out.waitLine(t, next, regexp.MustCompile(`lifecycle\.Ready`), timeout)
+// waitEvent waits for the next line of the timeline matching re.
+func (s *service) waitEvent(t *testing.T, re string) []string {
+	t.Helper()
+	m, next := s.out.waitLine(t, s.next, regexp.MustCompile(re), timeout)
+	s.next = next
+	return m
+}
 
-	client := &http.Client{Timeout: timeout, Transport: &http.Transport{}}
-	defer client.CloseIdleConnections()
-	get := func(path string) (int, error) {
-		resp, err := client.Get(url + path)
-		if err != nil {
-			return 0, err
-		}
-		defer resp.Body.Close()
-		_, err = io.Copy(io.Discard, resp.Body)
-		return resp.StatusCode, err
+// get requests path and returns the status code.
+func (s *service) get(path string) (int, error) {
+	resp, err := s.client.Get(s.url + path)
+	if err != nil {
+		return 0, err
 	}
-	for _, path := range []string{"/healthz", "/readyz"} {
-		if code, err := get(path); err != nil || code != http.StatusOK {
-			t.Fatalf("GET %s: %d, %v; want 200", path, code, err)
-		}
-	}
+	defer resp.Body.Close()
+	_, err = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, err
+}
 
-	// A slow request, admitted before the shutdown.
-	work := make(chan error, 1)
+// work starts a /work request of ms milliseconds and waits until the gate
+// has admitted it. The channel receives its outcome.
+func (s *service) work(t *testing.T, ms int) <-chan error {
+	t.Helper()
+	done := make(chan error, 1)
 	go func() {
-		code, err := get("/work?ms=1500")
+		code, err := s.get(fmt.Sprintf("/work?ms=%d", ms))
 		if err == nil && code != http.StatusOK {
 			err = fmt.Errorf("status %d", code)
 		}
-		work <- err
+		done <- err
 	}()
-	_, next = out.waitLine(t, next, regexp.MustCompile(`WorkStarted +1.5s of work admitted`), timeout)
+	s.waitEvent(t, `WorkStarted +\S+ of work admitted`)
+	return done
+}
 
-	// SIGHUP reloads the file.
-	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+func (s *service) signal(t *testing.T, sig os.Signal) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
-	_, next = out.waitLine(t, next, regexp.MustCompile(`lifecycle\.ReloadCompleted +applied`), timeout)
+}
+
+// wait waits for the process to exit and returns its exit code.
+func (s *service) wait(t *testing.T) int {
+	t.Helper()
+	select {
+	case <-s.exited:
+	case <-time.After(timeout):
+		t.Fatalf("the demo did not exit:\n%s", s.out.String())
+	}
+	var exit *exec.ExitError
+	if errors.As(s.waitErr, &exit) {
+		return exit.ExitCode()
+	}
+	if s.waitErr != nil {
+		t.Fatal(s.waitErr)
+	}
+	return 0
+}
+
+// testServe: probes, a slow request, SIGHUP, then SIGTERM while the
+// request is in flight. The readiness probe must turn 503 while the
+// server still answers, the request must complete, and the process must
+// exit 0.
+func testServe(t *testing.T, bin string) {
+	s := serve(t, bin)
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if code, err := s.get(path); err != nil || code != http.StatusOK {
+			t.Fatalf("GET %s: %d, %v; want 200", path, code, err)
+		}
+	}
+	work := s.work(t, 1500)
+
+	s.signal(t, syscall.SIGHUP)
+	s.waitEvent(t, `lifecycle\.ReloadCompleted +applied`)
 
 	// SIGTERM while /work is in flight: the server still answers, and
 	// /readyz says 503, until the request has drained.
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+	s.signal(t, syscall.SIGTERM)
 	deadline := time.Now().Add(timeout)
 	for {
-		code, err := get("/readyz")
+		code, err := s.get("/readyz")
 		if err != nil {
 			t.Fatalf("GET /readyz after SIGTERM, with /work in flight: %v", err)
 		}
@@ -190,7 +248,7 @@ func testServe(t *testing.T, bin string) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	select {
-	case <-exited:
+	case <-s.exited:
 		t.Fatal("the demo exited before the in-flight request completed")
 	case err := <-work:
 		t.Fatalf("the /work request ended (%v) before /readyz turned 503: nothing was in flight", err)
@@ -205,30 +263,44 @@ func testServe(t *testing.T, bin string) {
 		t.Fatal("the in-flight /work request did not complete")
 	}
 
-	select {
-	case <-exited:
-		err := waitErr
-		var exit *exec.ExitError
-		if errors.As(err, &exit) {
-			t.Fatalf("exit code %d, want 0; stderr:\n%s\nstdout:\n%s", exit.ExitCode(), stderr.String(), out.String())
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(timeout):
-		t.Fatalf("the demo did not exit after SIGTERM:\n%s", out.String())
+	if code := s.wait(t); code != 0 {
+		t.Fatalf("exit code %d, want 0; stderr:\n%s\nstdout:\n%s", code, s.stderr.String(), s.out.String())
 	}
 	for _, want := range []string{
 		`fxbus.ShutdownInitiated +reason "signal: terminated"`,
-		`RequestServed +GET /work\?ms=1500 -> 200`,
 		`lifecycle.GateDrained`,
 		`ServerStopped`,
 		`lifecycle.Stopped`,
 	} {
-		out.waitLine(t, next, regexp.MustCompile(want), timeout)
+		s.waitEvent(t, want)
 	}
-	if stderr.Len() > 0 {
-		t.Errorf("stderr: %s", stderr.String())
+	if s.stderr.Len() > 0 {
+		t.Errorf("stderr: %s", s.stderr.String())
+	}
+}
+
+// testForced: a second SIGTERM during the drain forces the exit with code
+// 3 and one line on stderr.
+func testForced(t *testing.T, bin string) {
+	s := serve(t, bin)
+	work := s.work(t, 3000)
+	s.signal(t, syscall.SIGTERM)
+	s.waitEvent(t, `fxbus.ShutdownInitiated`)
+	s.signal(t, syscall.SIGTERM)
+	if code := s.wait(t); code != 3 {
+		t.Fatalf("exit code %d, want 3; stderr:\n%s", code, s.stderr.String())
+	}
+	s.waitEvent(t, `lifecycle.ShutdownForced +second terminated: exit code 3`)
+	if got, want := s.stderr.String(), "demo: a second signal forced the exit before the shutdown finished\n"; got != want {
+		t.Errorf("stderr %q, want %q", got, want)
+	}
+	select {
+	case err := <-work:
+		if err == nil {
+			t.Error("the /work request completed, though the exit was forced")
+		}
+	case <-time.After(timeout):
+		t.Error("the /work request did not end with the process")
 	}
 }
 

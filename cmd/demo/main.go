@@ -105,21 +105,29 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	code = lifecycle.Run(context.Background(), opts...)
 
+	if rt != nil && rt.State() != lifecycle.StateStopped {
+		// A second signal forced the exit: Run returned without waiting
+		// for the stop, and the bus will not close. Give the timeline a
+		// moment to print the last events, ShutdownForced among them.
+		tl.Wait(100 * time.Millisecond)
+		tl.flush()
+		return fail(code, errors.New("a second signal forced the exit before the shutdown finished"))
+	}
 	// The bus closes last: once its readers are done, every line is out.
 	if !tl.Wait(2 * time.Second) {
 		fmt.Fprintln(stderr, "demo: the timeline did not end; some events may be missing")
-	}
-	if !s.Serve && code == 0 {
-		tl.Printf("\n== the tour is over: exit code 0. Run with -serve to keep the service up and send it signals.")
 	}
 	if code != 0 {
 		err := errors.New("the application failed to build (run with -v for details)")
 		if rt != nil && rt.Cause() != nil {
 			err = rt.Cause()
 		}
-		fmt.Fprintf(stderr, "demo: exit code %d: %v\n", code, oneLine(err))
+		return fail(code, fmt.Errorf("exit code %d: %s", code, oneLine(err)))
 	}
-	return code
+	if !s.Serve {
+		tl.Printf("\n== the tour is over: exit code 0. Run with -serve to keep the service up and send it signals.")
+	}
+	return 0
 }
 
 // parseFlags parses args. When ok is false, the command is over with the

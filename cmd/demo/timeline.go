@@ -388,12 +388,12 @@ func errSuffix(err error) string {
 	if err == nil {
 		return ""
 	}
-	return ": " + err.Error()
+	return ": " + oneLine(err)
 }
 
 func errOr(err error, ok string) string {
 	if err != nil {
-		return "error: " + err.Error()
+		return "error: " + oneLine(err)
 	}
 	return ok
 }
