@@ -60,9 +60,10 @@ func (l *ledger) onOrder(_ context.Context, ev OrderPlaced) error {
 	return nil
 }
 
-// onShutdown closes the ledger and flushes its totals. fxbus delivers
-// ShutdownInitiated before the first OnStop hook runs, so the ledger has
-// closed its books before any component starts to stop.
+// onShutdown closes the ledger and flushes its totals. ShutdownInitiated
+// is in the ledger's buffer before the first OnStop hook of the app runs,
+// and Listen's OnStop lets the handler take it before the ledger stops, so
+// the books are always closed and flushed.
 func (l *ledger) onShutdown(_ context.Context, ev fxbus.ShutdownInitiated) error {
 	l.mu.Lock()
 	l.closed = true

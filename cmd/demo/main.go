@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -71,7 +72,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	// Check the configuration before anything starts, for a clear error.
 	if _, err := loadConfig(s.ConfigPath); err != nil {
-		if errors.Is(err, os.ErrNotExist) && !s.Serve {
+		if errors.Is(err, os.ErrNotExist) && !filepath.IsAbs(s.ConfigPath) {
 			err = fmt.Errorf("%w (run from the repository root, or pass -config)", err)
 		}
 		return fail(exitConfig, err)

@@ -274,16 +274,22 @@ func eventName[E any]() string {
 	return strings.TrimPrefix(reflect.TypeFor[E]().String(), "main.")
 }
 
-// watchAll subscribes the timeline to every event type it prints. It runs
-// from an fx.Invoke, before the app starts, so that the boot is seen.
+// watchAll subscribes the timeline to every event type it prints and
+// starts printing. It runs from an fx.Invoke, before the app starts, so
+// that the boot is seen. Its goroutines end when the bus closes, which
+// fxbus.Module does when the app stops, or when it fails to start; they
+// would outlive an app that failed to build after this Invoke.
 func (t *Timeline) watchAll(bus *fxbus.Bus) {
-	defer func() {
-		go t.print()
-		go func() {
-			t.readers.Wait()
-			close(t.quit)
-		}()
+	t.watchEvents(bus)
+	go t.print()
+	go func() {
+		t.readers.Wait()
+		close(t.quit)
 	}()
+}
+
+// watchEvents subscribes the timeline to each event type, with its format.
+func (t *Timeline) watchEvents(bus *fxbus.Bus) {
 	// The demo's events.
 	watch(t, bus, func(e ConfigLoaded) string { return e.File + ": " + e.Config.String() })
 	watch(t, bus, func(e ConfigReloaded) string { return e.File + ": " + configDiff(e.Old, e.New) })

@@ -19,12 +19,12 @@ import (
 const stepTimeout = 5 * time.Second
 
 // tour drives the service through a scripted scenario, as a supervised
-// task of the service itself. It acts only from outside: HTTP requests to
-// the server, signals on the channel the runtime reads (lifecycle's
-// WithSignals, so the real SIGHUP and SIGTERM code paths run), and a new
-// path for the configuration file. After each action it waits until the
-// timeline has shown every event the action causes, so each step's events
-// print under its heading.
+// task of the service itself. It acts as an operator would: HTTP requests
+// to the server, signals on the channel the runtime reads (lifecycle's
+// WithSignals, so the real SIGHUP and SIGTERM code paths run), and, in
+// place of editing the configuration file, a new path for it. After each
+// action it waits until the timeline has shown every event the action
+// causes, so each step's events print under its heading.
 type tour struct {
 	tl    *Timeline
 	sigs  chan<- os.Signal // read by the runtime
