@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -548,4 +549,310 @@ func TestRegressionRunWaitsForRollback(t *testing.T) {
 	if got := strings.Join(rec.get(), " "); got != "stop:db" {
 		t.Fatalf("calls %q when Run returned: the rollback had not stopped db", got)
 	}
+}
+
+func TestFaultShutdownRequests(t *testing.T) {
+	t.Run("during boot: no Ready, one shutdown, its exit code", func(t *testing.T) {
+		log, logs := ftLogger()
+		booting := make(chan struct{})
+		resume := make(chan struct{})
+		rec := &recorder{}
+		var ready *fxbus.Subscription[lifecycle.Ready]
+		var shut *fxbus.Subscription[fxbus.ShutdownInitiated]
+		var stopped *fxbus.Subscription[lifecycle.Stopped]
+		a := ftRun(t, context.Background(), make(chanSignal), log, func(b *fxbus.Bus) {
+			ready = subscribe[lifecycle.Ready](t, b)
+			shut = subscribe[fxbus.ShutdownInitiated](t, b)
+			stopped = subscribe[lifecycle.Stopped](t, b)
+		},
+			lifecycle.AsProvider(func() lifecycle.Provider { return recorded(rec, "db", lifecycle.Early) }),
+			lifecycle.AsProvider(func() lifecycle.Provider {
+				return lifecycle.NewProvider("slow", lifecycle.Normal, lifecycle.Hooks{
+					Boot: func(context.Context) error { close(booting); <-resume; return nil },
+				})
+			}))
+		waitFor(t, booting, "the slow boot")
+		if !a.rt.InitiateShutdown("ft: during boot", nil, 6) {
+			t.Fatal("InitiateShutdown during boot returned false")
+		}
+		waited := make(chan error, 1)
+		go func() { waited <- a.rt.WaitRunning(context.Background()) }()
+		if err := waitFor(t, waited, "WaitRunning"); !errors.Is(err, lifecycle.ErrShutdown) {
+			t.Fatalf("WaitRunning = %v, want ErrShutdown", err)
+		}
+		close(resume)
+		if code := a.exit(t, wait); code != 6 {
+			t.Fatalf("exit code %d, want 6", code)
+		}
+		if evs := ftDrain(t, ready); len(evs) != 0 {
+			t.Fatal("Ready emitted although shutdown began during boot")
+		}
+		if sh := ftOne(t, shut); sh.Reason != "ft: during boot" || sh.ExitCode != 6 {
+			t.Fatalf("ShutdownInitiated = %+v", sh)
+		}
+		if st := ftOne(t, stopped); st.Err != nil {
+			t.Fatalf("Stopped = %+v", st)
+		}
+		if got := strings.Join(rec.get(), " "); got != "boot:db stop:db" {
+			t.Fatalf("calls %q", got)
+		}
+		ftNoLog(t, logs, "lifecycle: ready")
+		ftLogOnce(t, logs, "lifecycle: shutdown initiated")
+		ftLogOnce(t, logs, "lifecycle: stopped")
+	})
+
+	for _, honours := range []bool{true, false} {
+		name := "during reload: the reload ends at once, one shutdown"
+		if !honours {
+			name = "during a reload that ignores its context: the stop does not wait for it"
+		}
+		t.Run(name, func(t *testing.T) {
+			log, logs := ftLogger()
+			sigs := make(chanSignal)
+			release := ftRelease(t)
+			reloading := make(chan struct{})
+			var completed *fxbus.Subscription[lifecycle.ReloadCompleted]
+			var shut *fxbus.Subscription[fxbus.ShutdownInitiated]
+			a := ftRun(t, context.Background(), sigs, log, func(b *fxbus.Bus) {
+				completed = subscribe[lifecycle.ReloadCompleted](t, b)
+				shut = subscribe[fxbus.ShutdownInitiated](t, b)
+			},
+				fx.StopTimeout(wait),
+				lifecycle.AsProvider(func() lifecycle.Provider {
+					return lifecycle.NewProvider("config", lifecycle.Normal, lifecycle.Hooks{
+						Reload: func(ctx context.Context) error {
+							close(reloading)
+							if honours {
+								<-ctx.Done()
+								return ctx.Err()
+							}
+							<-release
+							return nil
+						},
+					})
+				}))
+			a.waitRunning(t)
+			sigs <- syscall.SIGHUP
+			waitFor(t, reloading, "the reload")
+			if a.rt.State() != lifecycle.StateReloading {
+				t.Fatalf("state %v, want reloading", a.rt.State())
+			}
+			stopBegin := time.Now()
+			sigs <- syscall.SIGTERM
+			if code := a.exit(t, wait); code != 0 {
+				t.Fatalf("exit code %d, want 0", code)
+			}
+			if took := time.Since(stopBegin); took > ftSlack {
+				t.Fatalf("stop took %v: it waited for the reload", took)
+			}
+			ev := ftOne(t, completed)
+			if len(ev.Errors) != 1 || !errors.Is(ev.Errors[0].Err, context.Canceled) {
+				t.Fatalf("ReloadCompleted = %+v, want the reload cancelled by the shutdown", ev)
+			}
+			if sh := ftOne(t, shut); sh.Reason != "signal: terminated" {
+				t.Fatalf("ShutdownInitiated = %+v", sh)
+			}
+			ftLogOnce(t, logs, "lifecycle: reload completed with errors")
+			ftLogOnce(t, logs, "lifecycle: shutdown initiated")
+			ftLogOnce(t, logs, "lifecycle: stopped")
+		})
+	}
+
+	t.Run("from many goroutines at once: one event, one log, one exit code", func(t *testing.T) {
+		log, logs := ftLogger()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var sd fx.Shutdowner
+		var shut *fxbus.Subscription[fxbus.ShutdownInitiated]
+		a := ftRun(t, ctx, make(chanSignal), log, func(b *fxbus.Bus) {
+			shut = subscribe[fxbus.ShutdownInitiated](t, b)
+		}, fx.Populate(&sd))
+		a.waitRunning(t)
+		const n = 64
+		var wins atomic.Int32
+		var wg sync.WaitGroup
+		startGun := make(chan struct{})
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-startGun
+				switch i {
+				case 0:
+					cancel() // Run's context
+				case 1:
+					_ = sd.Shutdown(fx.ExitCode(100)) // Fx's own shutdowner
+				default:
+					if a.rt.InitiateShutdown("ft: caller", nil, i) {
+						wins.Add(1)
+					}
+				}
+			}()
+		}
+		close(startGun)
+		wg.Wait()
+		code := a.exit(t, wait)
+		sh := ftOne(t, shut)
+		if code != sh.ExitCode || code != a.rt.ExitCode() {
+			t.Fatalf("Run's exit code %d, the event's %d, the runtime's %d: want one", code, sh.ExitCode, a.rt.ExitCode())
+		}
+		if wins.Load() > 1 {
+			t.Fatalf("%d InitiateShutdown calls won", wins.Load())
+		}
+		ftLogOnce(t, logs, "lifecycle: shutdown initiated")
+		ftLogOnce(t, logs, "lifecycle: stopped")
+	})
+}
+
+func TestFaultSignalStorms(t *testing.T) {
+	t.Run("hundreds of SIGHUP: reloads coalesce, the app keeps serving", func(t *testing.T) {
+		const storm = 500
+		log, logs := ftLogger()
+		b := ftBus(t, log)
+		started := subscribe[lifecycle.ReloadStarted](t, b)
+		completed := subscribe[lifecycle.ReloadCompleted](t, b)
+		sigs := make(chanSignal)
+		entered := make(chan struct{}, storm)
+		resume := make(chan struct{})
+		var runs, inRun, overlap atomic.Int32
+		rt := newRuntime(t, b, lifecycle.WithSignals(sigs), lifecycle.WithProviders(
+			lifecycle.NewProvider("config", lifecycle.Normal, lifecycle.Hooks{
+				Reload: func(context.Context) error {
+					if inRun.Add(1) > 1 {
+						overlap.Add(1)
+					}
+					defer inRun.Add(-1)
+					runs.Add(1)
+					entered <- struct{}{}
+					<-resume
+					return nil
+				},
+			})))
+		startRuntime(t, rt)
+		sigs <- syscall.SIGHUP
+		waitFor(t, entered, "the first reload")
+		for range storm - 1 {
+			sigs <- syscall.SIGHUP // each send returns once the runtime has it
+		}
+		ftServing(t, rt)
+		ftNoLog(t, logs, "lifecycle: shutdown initiated")
+		close(resume)
+		// The burst shares the run pending behind the first; the last
+		// SIGHUP may be handled after that run started, and make one more.
+		waitFor(t, entered, "the coalesced reload")
+		for range 2 {
+			if ev := next(t, completed); !ev.Applied || len(ev.Errors) != 0 {
+				t.Fatalf("ReloadCompleted = %+v", ev)
+			}
+		}
+		if err := stopRuntime(t, rt); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(ftDrain(t, started)); n < 2 || n > 3 || int(runs.Load()) > n {
+			t.Fatalf("%d reload runs (%d hook calls) for %d SIGHUP, want 2 or 3", n, runs.Load(), storm)
+		}
+		if overlap.Load() != 0 {
+			t.Fatal("reload runs overlapped")
+		}
+		if n := ftLogCount(logs, "lifecycle: signal received"); n != storm {
+			t.Fatalf("%d signal log entries, want %d", n, storm)
+		}
+		// The last SIGHUP may be handled once the stop has begun: it is
+		// then refused, rightly. None before.
+		if n := ftLogCount(logs, "lifecycle: reload on signal refused"); n > 1 {
+			t.Fatalf("%d SIGHUP refused, want at most the last", n)
+		}
+	})
+
+	t.Run("repeated SIGTERM: one shutdown, then one forced exit", func(t *testing.T) {
+		const storm = 100
+		log, logs := ftLogger()
+		b := ftBus(t, log)
+		shut := subscribe[fxbus.ShutdownInitiated](t, b)
+		forced := subscribe[lifecycle.ShutdownForced](t, b)
+		received := subscribe[lifecycle.SignalReceived](t, b)
+		sigs := make(chanSignal)
+		exits := make(chan int, storm)
+		stopping := make(chan struct{})
+		release := make(chan struct{})
+		var releaseOnce sync.Once
+		free := func() { releaseOnce.Do(func() { close(release) }) }
+		t.Cleanup(free)
+		rt := newRuntime(t, b,
+			lifecycle.WithSignals(sigs),
+			lifecycle.WithForceExit(func(code int) { exits <- code }),
+			lifecycle.WithConfig(lifecycle.Config{ForceExitCode: 9}),
+			lifecycle.WithProviders(lifecycle.NewProvider("slow", lifecycle.Normal, lifecycle.Hooks{
+				Stop: func(context.Context) error { close(stopping); <-release; return nil },
+			})))
+		startRuntime(t, rt)
+		sigs <- syscall.SIGTERM
+		waitFor(t, rt.Done(), "the shutdown")
+		stopErr := make(chan error, 1)
+		go func() { stopErr <- stopRuntime(t, rt) }()
+		waitFor(t, stopping, "the provider's stop")
+		for range storm - 1 {
+			sigs <- syscall.SIGTERM
+		}
+		if code := waitFor(t, exits, "the forced exit"); code != 9 {
+			t.Fatalf("forced exit code %d, want 9", code)
+		}
+		free()
+		if err := waitFor(t, stopErr, "Stop"); err != nil {
+			t.Fatal(err)
+		}
+		// Stop has waited for the signal goroutine: every signal of the
+		// storm has been handled.
+		if sh := ftOne(t, shut); sh.Reason != "signal: terminated" || sh.ExitCode != 0 {
+			t.Fatalf("ShutdownInitiated = %+v", sh)
+		}
+		if n := len(exits); n != 0 {
+			t.Fatalf("%d more forced exits, want 1 in all", n)
+		}
+		if ev := ftOne(t, forced); ev.ExitCode != 9 || ev.Signal != syscall.SIGTERM {
+			t.Fatalf("ShutdownForced = %+v", ev)
+		}
+		if n := len(ftDrain(t, received)); n != storm {
+			t.Fatalf("%d SignalReceived, want %d", n, storm)
+		}
+		ftLogOnce(t, logs, "lifecycle: second signal during shutdown, forcing exit")
+		ftLogOnce(t, logs, "lifecycle: shutdown initiated")
+	})
+
+	t.Run("repeated SIGTERM under Run: Run returns the force code once", func(t *testing.T) {
+		log, logs := ftLogger()
+		sigs := make(chanSignal)
+		stopping := make(chan struct{})
+		release := ftRelease(t)
+		a := ftRun(t, context.Background(), sigs, log, nil,
+			fx.Supply(lifecycle.Config{ForceExitCode: 9}),
+			lifecycle.AsProvider(func() lifecycle.Provider {
+				return lifecycle.NewProvider("slow", lifecycle.Normal, lifecycle.Hooks{
+					Stop: func(context.Context) error { close(stopping); <-release; return nil },
+				})
+			}))
+		a.waitRunning(t)
+		sigs <- syscall.SIGTERM
+		waitFor(t, stopping, "the provider's stop")
+		// Once Run has returned, the runtime soon stops reading signals:
+		// each send also watches for Run's result.
+		code, returned := 0, false
+		for i := 0; i < 50 && !returned; i++ {
+			select {
+			case sigs <- syscall.SIGTERM:
+			case code = <-a.code:
+				returned = true
+			case <-time.After(wait):
+				t.Fatal("timed out sending SIGTERM")
+			}
+		}
+		if !returned {
+			code = a.exit(t, wait)
+		}
+		if code != 9 {
+			t.Fatalf("exit code %d, want 9", code)
+		}
+		ftLogOnce(t, logs, "lifecycle: second signal during shutdown, forcing exit")
+		ftLogOnce(t, logs, "lifecycle: shutdown initiated")
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 
 	"github.com/claviron/fxruntime/fxbus"
 	"go.uber.org/fx"
@@ -114,13 +115,21 @@ func Run(ctx context.Context, opts ...fx.Option) int {
 
 // notifyingShutdowner tells Run that fx.Shutdowner was called, without
 // making Fx listen to signals.
+//
+// It also serializes the calls: Fx 1.24's Shutdown stores the exit code
+// in the shutdowner without a lock before broadcasting it, so the
+// runtime's InitiateShutdown and a direct call from another goroutine
+// raced (a data race, and one call's exit code broadcast by the other).
 type notifyingShutdowner struct {
 	fx.Shutdowner
 	requested chan struct{}
+	mu        sync.Mutex // serializes Shutdown
 }
 
 func (s *notifyingShutdowner) Shutdown(opts ...fx.ShutdownOption) error {
+	s.mu.Lock()
 	err := s.Shutdowner.Shutdown(opts...)
+	s.mu.Unlock()
 	select {
 	case s.requested <- struct{}{}:
 	default: // already told

@@ -62,8 +62,16 @@ func (r *Runtime) handleSignal(sig os.Signal) {
 	}
 	// Count the signals this runtime received, not the shutdowns: under
 	// app.Run, Fx relays the same signal and may begin the shutdown first.
-	if r.stopSignalsSeen.Add(1) == 1 {
+	switch r.stopSignalsSeen.Add(1) {
+	case 1:
 		r.InitiateShutdown("signal: "+sig.String(), nil, 0)
+		return
+	case 2: // forces the exit, below
+	default:
+		// The second signal forced the exit already. Forcing it again for
+		// each signal of a storm emitted ShutdownForced, logged and called
+		// the force-exit function once per signal (98 times for 100
+		// SIGTERMs) when that function returns, as Run's does.
 		return
 	}
 	code := r.cfg.ForceExitCode
