@@ -97,19 +97,24 @@ type Conn struct {
 
 	natsOpts []nats.Option
 
-	mu       sync.Mutex // guards the fields below
-	nc       *nats.Conn // nil until Start succeeds
-	routes   []route    // in declaration order
-	guards   map[any]any
-	started  bool
-	closing  bool // Close was called: no new routes, no Disconnected
-	closeErr error
-	closed   chan struct{} // closed when Close has finished
-
+	mu sync.Mutex // guards nc, ncClosed, routes, guards, started, closing
+	nc *nats.Conn // nil until Start succeeds
 	// ncClosed is closed by the ClosedHandler of nc; set with nc.
 	ncClosed chan struct{}
-	// outage is set from a disconnect to the next reconnect; a route logs
-	// its first drop in an outage only.
+	// routes only grows, in declaration order: readers copy the slice
+	// under mu and read it without.
+	routes  []route
+	guards  map[any]any // reflect.Type of E -> *guard[E]
+	started bool
+	closing bool // Close was called: no new routes, no Disconnected
+
+	// closeErr is written by the first Close before it closes closed, and
+	// read by later calls after closed is closed.
+	closeErr error
+	closed   chan struct{}
+
+	// outage counts the disconnects; a route logs its first drop of each
+	// cause in each outage only.
 	outage atomic.Uint64
 }
 
@@ -200,7 +205,8 @@ func (c *Conn) NATS() *nats.Conn {
 // returns an error that names the URL (without its password). The client
 // reconnects by itself after a later loss.
 //
-// Start may be called once; after [Conn.Close] it returns [ErrClosed].
+// Start may be tried again after it failed; after it succeeded, or after
+// [Conn.Close] ([ErrClosed]), it returns an error.
 func (c *Conn) Start(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -232,10 +238,15 @@ func (c *Conn) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("natsbridge: cannot connect to NATS at %s: %w", url, err)
 	}
+	// Inbound routes subscribe, the flush makes sure the server has the
+	// subscriptions, and only then do outbound routes start: a failed
+	// Start leaves no goroutine behind and may be tried again.
 	for _, r := range c.routes {
-		if err := r.start(nc); err != nil {
-			nc.Close()
-			return err
+		if r.key().dir == Inbound {
+			if err := r.start(nc); err != nil {
+				nc.Close()
+				return err
+			}
 		}
 	}
 	// The client's FlushWithContext insists on a deadline.
@@ -247,6 +258,11 @@ func (c *Conn) Start(ctx context.Context) error {
 	if err := nc.FlushWithContext(fctx); err != nil {
 		nc.Close()
 		return fmt.Errorf("natsbridge: subscribe on %s: %w", url, err)
+	}
+	for _, r := range c.routes {
+		if r.key().dir == Outbound {
+			_ = r.start(nc) // outbound routes start a goroutine; they cannot fail
+		}
 	}
 	c.nc, c.ncClosed, c.started = nc, ncClosed, true
 	c.log.Info("natsbridge: connected",

@@ -20,7 +20,7 @@ func buildPeer(t *testing.T) string {
 		t.Skip("no go command to build the helper:", err)
 	}
 	bin := filepath.Join(t.TempDir(), "bridgepeer")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // a cold build cache takes about a minute
 	defer cancel()
 	out, err := exec.CommandContext(ctx, goBin, "build", "-o", bin, "./internal/cmd/bridgepeer").CombinedOutput()
 	if err != nil {
