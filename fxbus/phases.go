@@ -31,9 +31,15 @@ type phases struct {
 	// will be called.
 	managed atomic.Bool
 
-	mu         sync.Mutex // guards the two slices
-	onShutdown []func(ShutdownInitiated)
+	mu         sync.Mutex // guards the fields below
+	onShutdown []shutdownCallback
 	onStarted  []func()
+	nextID     uint64 // identifies OnShutdown registrations, for removal
+}
+
+type shutdownCallback struct {
+	id uint64
+	f  func(ShutdownInitiated)
 }
 
 // AnnounceShutdown emits ev on b unless a shutdown was already announced,
@@ -50,10 +56,10 @@ func (b *Bus) AnnounceShutdown(ev ShutdownInitiated) bool {
 	}
 	Emit(b, ev)
 	b.phases.mu.Lock()
-	fns := b.phases.onShutdown
+	cbs := b.phases.onShutdown // never mutated in place: see OnShutdown
 	b.phases.mu.Unlock()
-	for _, f := range fns {
-		f(ev)
+	for _, cb := range cbs {
+		cb.f(ev)
 	}
 	return true
 }
@@ -67,14 +73,31 @@ func (b *Bus) ShutdownAnnounced() bool { return b.phases.announced.Load() }
 // before [Bus.AnnounceShutdown] returns. Under [Module] that is before the
 // first OnStop hook of the application runs. It is meant for packages that
 // build on the bus (the lifecycle package cancels its shutdown token
-// there): f must be quick and must not block.
-func (b *Bus) OnShutdown(f func(ShutdownInitiated)) {
+// there): f must be quick and must not block. The returned function
+// removes f; it is idempotent. A nil f registers nothing.
+func (b *Bus) OnShutdown(f func(ShutdownInitiated)) (remove func()) {
 	if f == nil {
-		return
+		return func() {}
 	}
 	b.phases.mu.Lock()
 	defer b.phases.mu.Unlock()
-	b.phases.onShutdown = append(b.phases.onShutdown, f)
+	b.phases.nextID++
+	id := b.phases.nextID
+	// Copy on write, so that AnnounceShutdown can run a snapshot unlocked.
+	cbs := make([]shutdownCallback, 0, len(b.phases.onShutdown)+1)
+	cbs = append(cbs, b.phases.onShutdown...)
+	b.phases.onShutdown = append(cbs, shutdownCallback{id: id, f: f})
+	return func() {
+		b.phases.mu.Lock()
+		defer b.phases.mu.Unlock()
+		kept := make([]shutdownCallback, 0, len(b.phases.onShutdown))
+		for _, cb := range b.phases.onShutdown {
+			if cb.id != id {
+				kept = append(kept, cb)
+			}
+		}
+		b.phases.onShutdown = kept
+	}
 }
 
 // OnAppStarted registers f to run synchronously when every OnStart hook

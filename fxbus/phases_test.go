@@ -128,9 +128,16 @@ func TestPhasesWithoutModule(t *testing.T) {
 	if b.ShutdownAnnounced() {
 		t.Fatal("announced before any announcement")
 	}
+	removed := false
+	remove := b.OnShutdown(func(fxbus.ShutdownInitiated) { removed = true })
+	remove()
+	remove() // idempotent
 	b.AnnounceShutdown(fxbus.ShutdownInitiated{Reason: "one"})
 	b.AnnounceShutdown(fxbus.ShutdownInitiated{Reason: "two"})
 	if !b.ShutdownAnnounced() || len(got) != 1 || got[0] != "one" {
 		t.Fatalf("OnShutdown saw %q, want [one]", got)
+	}
+	if removed {
+		t.Fatal("a removed OnShutdown callback ran")
 	}
 }
