@@ -143,7 +143,16 @@ func ftRun(t *testing.T, ctx context.Context, sigs chanSignal, log *zap.Logger, 
 		a.code, a.begin = code, begin
 		return a
 	case c := <-code:
-		t.Fatalf("Run returned %d before the application was built", c)
+		// Run may be done already (a boot that fails at once): the
+		// application was built before, if it was.
+		select {
+		case a := <-built:
+			a.code, a.begin = make(chan int, 1), begin
+			a.code <- c
+			return a
+		default:
+			t.Fatalf("Run returned %d before the application was built", c)
+		}
 	case <-time.After(wait):
 		t.Fatal("timed out building the application")
 	}
