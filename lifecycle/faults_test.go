@@ -693,6 +693,9 @@ func TestFaultShutdownRequests(t *testing.T) {
 		wg.Wait()
 		code := a.exit(t, wait)
 		sh := ftOne(t, shut)
+		// Regression: Run could call app.Stop between the winner's
+		// recording its cause and announcing it; fxbus's stop-time
+		// announcement (exit code 0) was then the event.
 		if code != sh.ExitCode || code != a.rt.ExitCode() {
 			t.Fatalf("Run's exit code %d, the event's %d, the runtime's %d: want one", code, sh.ExitCode, a.rt.ExitCode())
 		}

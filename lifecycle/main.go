@@ -90,6 +90,14 @@ func Run(ctx context.Context, opts ...fx.Option) int {
 		return code
 	}
 
+	// Whoever won the shutdown (perhaps another goroutine's
+	// InitiateShutdown, still between recording its cause and announcing
+	// it) announces it before cancelling the token: wait for that, or
+	// app.Stop's own announcement ("fx: application stopping", exit code
+	// 0) could come first and be the one ShutdownInitiated of this
+	// shutdown, disagreeing with the runtime's cause and Run's exit code.
+	<-rt.Done()
+
 	stopCtx, cancelStop := context.WithTimeout(context.Background(), app.StopTimeout())
 	defer cancelStop()
 	stopped := make(chan error, 1)
