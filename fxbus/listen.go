@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"runtime"
 	"runtime/debug"
+	"time"
 
 	"go.uber.org/fx"
 	"go.uber.org/zap"
@@ -25,7 +26,8 @@ import (
 // construction and start is missed. OnStart starts one goroutine that
 // calls h for each event, in order. OnStop lets it handle every event
 // already buffered (the [ShutdownInitiated] announcement included) and
-// waits for it within the stop deadline; past the deadline it cancels the
+// waits for it for at most half of the time left before the stop deadline
+// (the OnStop hooks after it share the rest); then it cancels the
 // handler's context and returns an error naming the handler, without
 // waiting longer.
 //
@@ -82,14 +84,23 @@ func (l *listener[E]) stop(ctx context.Context) error {
 		return nil // never started
 	}
 	close(l.quit)
+	// Every OnStop hook shares Fx's one stop deadline, and Fx skips the
+	// hooks left once it passes. A stuck handler may therefore take only
+	// half of the time left, so that the hooks after it still run.
+	wait := ctx
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		wait, cancel = context.WithTimeout(ctx, time.Until(deadline)/2)
+		defer cancel()
+	}
 	select {
 	case <-l.done:
 		l.cancel()
 		return nil
-	case <-ctx.Done():
+	case <-wait.Done():
 		l.cancel()
-		return fmt.Errorf("fxbus: handler %s for %s did not finish before the stop deadline: %w",
-			l.name, l.typ, ctx.Err())
+		return fmt.Errorf("fxbus: handler %s for %s did not finish within half of the time left before the stop deadline: %w",
+			l.name, l.typ, wait.Err())
 	}
 }
 

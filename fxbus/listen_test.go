@@ -173,10 +173,52 @@ func TestListenStopDeadline(t *testing.T) {
 	stopCtx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	err := lc.Stop(stopCtx)
-	if err == nil || !strings.Contains(err.Error(), "did not finish before the stop deadline") ||
+	if err == nil || !strings.Contains(err.Error(), "did not finish within half of the time left before the stop deadline") ||
 		!strings.Contains(err.Error(), "fxbus_test.tick") || !strings.Contains(err.Error(), "TestListenStopDeadline") {
 		t.Fatalf("Stop = %v, want an error naming the handler and its event type", err)
 	}
 	close(block) // let the handler return, for goleak
+	<-handlerDone
+}
+
+// TestListenStuckHandlerLeavesTimeForOthers checks that a handler that
+// never returns does not use up Fx's shared stop deadline: the OnStop hooks
+// after it still run, and the bus still closes.
+func TestListenStuckHandlerLeavesTimeForOthers(t *testing.T) {
+	block := make(chan struct{})
+	handlerDone := make(chan struct{})
+	laterRan := make(chan struct{})
+	var bus *fxbus.Bus
+	app := fx.New(
+		fx.NopLogger,
+		fxbus.Module,
+		fx.Populate(&bus),
+		// Appended first, so it stops after the handler's hook.
+		fx.Invoke(func(lc fx.Lifecycle) {
+			lc.Append(fx.StopHook(func() { close(laterRan) }))
+		}),
+		fxbus.Handle(func(ctx context.Context, ev tick) error {
+			defer close(handlerDone)
+			<-block // ignores its context
+			return nil
+		}),
+	)
+	if err := app.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sub := fxbus.Subscribe[string](bus)
+	fxbus.Emit(bus, tick{})
+	stopCtx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_ = app.Stop(stopCtx) // reports the stuck handler
+	select {
+	case <-laterRan:
+	default:
+		t.Fatal("the OnStop hook after a stuck handler did not run")
+	}
+	if _, err := sub.TryRecv(); !errors.Is(err, fxbus.ErrClosed) {
+		t.Fatalf("the bus was not closed after a stuck handler: %v", err)
+	}
+	close(block)
 	<-handlerDone
 }
