@@ -22,8 +22,11 @@ const (
 //	fx.New(fxbus.Module, lifecycle.Module, lifecycle.AsProvider(NewCache), ...)
 //
 // The runtime is built from an optional [Config], an optional *zap.Logger
-// (else the bus's), the providers and tasks of the [ProvidersGroup] and
-// [TasksGroup] value groups, and the options given with [With]. Its
+// (else the bus's) and the options given with [With]; then it collects the
+// providers and tasks of the [ProvidersGroup] and [TasksGroup] value
+// groups, whose constructors may therefore depend on the *Runtime and the
+// *Gate (an HTTP server that serves a readiness probe and admits requests
+// through the gate, for example). Its
 // OnStart hook calls [Runtime.Start] with the start context; its OnStop
 // hook calls [Runtime.Stop] with the stop context. The runtime's hook is
 // appended when the runtime is built, before the hooks of the components
@@ -41,8 +44,22 @@ const (
 // Module does not decorate fx.Lifecycle (fxbus.Module does).
 var Module fx.Option = fx.Module("lifecycle",
 	fx.Provide(provideRuntime, (*Runtime).Gate),
-	fx.Invoke(func(*Runtime) {}),
+	fx.Invoke(registerComponents),
 )
+
+// components are the value groups the runtime collects once it is built,
+// so that providers and tasks may depend on the *Runtime and its *Gate.
+type components struct {
+	fx.In
+
+	Runtime   *Runtime
+	Providers []Provider `group:"lifecycle.providers"`
+	Tasks     []Task     `group:"lifecycle.tasks"`
+}
+
+func registerComponents(c components) error {
+	return c.Runtime.register(c.Providers, c.Tasks)
+}
 
 // params are what [Module] reads from the graph.
 type params struct {
@@ -53,8 +70,6 @@ type params struct {
 	Bus        *fxbus.Bus
 	Config     Config      `optional:"true"`
 	Logger     *zap.Logger `optional:"true"`
-	Providers  []Provider  `group:"lifecycle.providers"`
-	Tasks      []Task      `group:"lifecycle.tasks"`
 	Options    []Option    `group:"lifecycle.options"`
 	Main       *mainHooks  `optional:"true"` // supplied by Run only
 }
@@ -68,8 +83,6 @@ func provideRuntime(p params) (*Runtime, error) {
 	opts := []Option{
 		WithConfig(p.Config),
 		WithLogger(p.Logger),
-		WithProviders(p.Providers...),
-		WithTasks(p.Tasks...),
 		withStopper(func(code int) {
 			// Non-blocking. It fails only when a receiver's channel is
 			// full, that is, when a stop was already requested.

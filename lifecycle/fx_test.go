@@ -171,3 +171,45 @@ func TestModulePhases(t *testing.T) {
 		})
 	}
 }
+
+// server is a provider that needs the runtime and its gate, as an HTTP
+// server with a readiness probe does.
+type server struct {
+	rt        *lifecycle.Runtime
+	gate      *lifecycle.Gate
+	readyBoot bool
+}
+
+func (s *server) Name() string { return "server" }
+
+func (s *server) Boot(context.Context) error {
+	s.readyBoot = s.rt.Ready()
+	return nil
+}
+
+func TestProviderDependsOnRuntime(t *testing.T) {
+	var s *server
+	var rt *lifecycle.Runtime
+	app := fxtest.New(t, fxbus.Module, lifecycle.Module, quiet(),
+		fx.Provide(func(rt *lifecycle.Runtime, g *lifecycle.Gate) *server { return &server{rt: rt, gate: g} }),
+		lifecycle.ProviderOf[*server](),
+		lifecycle.AsTask(func(rt *lifecycle.Runtime) lifecycle.Task {
+			return lifecycle.Task{Name: "needs-runtime", Run: func(ctx context.Context) error {
+				<-ctx.Done()
+				return nil
+			}}
+		}),
+		fx.Populate(&s, &rt),
+	)
+	app.RequireStart()
+	if s.gate != rt.Gate() {
+		t.Fatal("the provider got another gate")
+	}
+	if got := rt.Providers(); len(got) != 1 || got[0] != "server" {
+		t.Fatalf("Providers() = %v, want [server]", got)
+	}
+	if s.readyBoot {
+		t.Fatal("Ready during boot")
+	}
+	app.RequireStop()
+}

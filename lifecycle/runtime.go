@@ -131,6 +131,36 @@ func New(bus *fxbus.Bus, opts ...Option) (*Runtime, error) {
 	return r, nil
 }
 
+// register adds providers and tasks to a runtime that has not started:
+// Module collects its value groups after the runtime is built, so that
+// their constructors may depend on the runtime and its gate. It fails, as
+// New does, on a nil, unnamed or duplicate provider or an invalid task.
+func (r *Runtime) register(ps []Provider, ts []Task) error {
+	r.mu.Lock()
+	started := r.started
+	r.mu.Unlock()
+	if started {
+		return errors.New("lifecycle: providers and tasks must be registered before Start")
+	}
+	providers, err := orderProviders(append(append([]Provider(nil), r.providers...), ps...))
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, t := range ts {
+		if err := r.addTask(t); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	// Written before Start, which fx runs after every invoke: no reader
+	// runs concurrently.
+	r.providers = providers
+	return nil
+}
+
 // Gate returns the runtime's gate for in-flight work. It refuses new work
 // once shutdown begins and is drained on stop.
 func (r *Runtime) Gate() *Gate { return r.gate }
