@@ -48,19 +48,16 @@ type httpServer struct {
 	bus  *fxbus.Bus
 	cfg  *configProvider
 
-	// rt is set by attachRuntime, an fx.Invoke that runs before the app
-	// starts; handlers only run after Boot, so they always see it. A
-	// provider cannot take the *Runtime (or its *Gate) as a constructor
-	// argument: the runtime is built from its providers, a cycle.
-	rt atomic.Pointer[lifecycle.Runtime]
+	rt   *lifecycle.Runtime // whose state /readyz reports
+	gate *lifecycle.Gate    // which /work enters
 
 	srv    *http.Server
 	served chan error             // receives Serve's result; made by Boot
 	url    atomic.Pointer[string] // the base URL; set by Boot
 }
 
-func newHTTPServer(s settings, bus *fxbus.Bus, cfg *configProvider) *httpServer {
-	h := &httpServer{addr: s.Addr, bus: bus, cfg: cfg}
+func newHTTPServer(s settings, bus *fxbus.Bus, cfg *configProvider, rt *lifecycle.Runtime, gate *lifecycle.Gate) *httpServer {
+	h := &httpServer{addr: s.Addr, bus: bus, cfg: cfg, rt: rt, gate: gate}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", h.healthz)
 	mux.HandleFunc("GET /readyz", h.readyz)
@@ -68,10 +65,6 @@ func newHTTPServer(s settings, bus *fxbus.Bus, cfg *configProvider) *httpServer 
 	h.srv = &http.Server{Handler: h.record(mux), ReadHeaderTimeout: 5 * time.Second}
 	return h
 }
-
-// attachRuntime gives the server the runtime whose state /readyz reports
-// and whose gate /work enters.
-func attachRuntime(h *httpServer, rt *lifecycle.Runtime) { h.rt.Store(rt) }
 
 // Name implements lifecycle.Provider.
 func (h *httpServer) Name() string { return "http" }
@@ -124,7 +117,7 @@ func (h *httpServer) healthz(w http.ResponseWriter, _ *http.Request) {
 // begins, so that a load balancer stops sending traffic before the server
 // goes away.
 func (h *httpServer) readyz(w http.ResponseWriter, _ *http.Request) {
-	rt := h.rt.Load()
+	rt := h.rt
 	if !rt.Ready() {
 		http.Error(w, rt.State().String(), http.StatusServiceUnavailable)
 		return
@@ -142,7 +135,7 @@ func (h *httpServer) work(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("ms must be an integer from 1 to %d", limit.Milliseconds()), http.StatusBadRequest)
 		return
 	}
-	gate := h.rt.Load().Gate()
+	gate := h.gate
 	permit, err := gate.Enter()
 	if err != nil {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
@@ -195,5 +188,4 @@ func (w *statusWriter) WriteHeader(code int) {
 var httpModule = fx.Module("http",
 	fx.Provide(newHTTPServer),
 	lifecycle.ProviderOf[*httpServer](),
-	fx.Invoke(attachRuntime),
 )
