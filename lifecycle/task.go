@@ -56,7 +56,8 @@ type RestartPolicy struct {
 	// default 2, at least 1.
 	Multiplier float64
 	// Jitter spreads each delay uniformly over ±Jitter of it, from 0 to 1;
-	// default 0.2.
+	// default 0.2. Since zero means the default, turn jitter off with
+	// [NoJitter].
 	Jitter float64
 	// Budget is the number of failures tolerated within Window; the next
 	// one escalates. Default 5.
@@ -64,6 +65,10 @@ type RestartPolicy struct {
 	// Window is the span over which failures count; default 1 minute.
 	Window time.Duration
 }
+
+// NoJitter, as [RestartPolicy.Jitter], turns jitter off: every delay is
+// exactly the computed backoff, as tests and demos want.
+const NoJitter = -1.0
 
 var defaultRestart = RestartPolicy{
 	Initial:    100 * time.Millisecond,
@@ -85,8 +90,8 @@ func (p RestartPolicy) validate(where string) error {
 	if p.Multiplier != 0 && (p.Multiplier < 1 || math.IsNaN(p.Multiplier) || math.IsInf(p.Multiplier, 0)) {
 		errs = append(errs, fmt.Errorf("lifecycle: %s.Multiplier must be at least 1, got %v", where, p.Multiplier))
 	}
-	if p.Jitter < 0 || p.Jitter > 1 || math.IsNaN(p.Jitter) {
-		errs = append(errs, fmt.Errorf("lifecycle: %s.Jitter must be between 0 and 1, got %v", where, p.Jitter))
+	if p.Jitter != NoJitter && (p.Jitter < 0 || p.Jitter > 1 || math.IsNaN(p.Jitter)) {
+		errs = append(errs, fmt.Errorf("lifecycle: %s.Jitter must be between 0 and 1, or NoJitter, got %v", where, p.Jitter))
 	}
 	if p.Budget < 0 {
 		errs = append(errs, fmt.Errorf("lifecycle: %s.Budget must not be negative, got %d", where, p.Budget))

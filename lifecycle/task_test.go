@@ -230,6 +230,37 @@ func TestTaskPolicies(t *testing.T) {
 		}
 	})
 
+	t.Run("NoJitter makes every delay exact", func(t *testing.T) {
+		b := newBus(t)
+		stopped := subscribe[lifecycle.TaskStopped](t, b)
+		clock := &fakeClock{now: time.Unix(0, 0)}
+		rt := newRuntime(t, b, lifecycle.WithClock(clock))
+		runs := 0
+		err := rt.Go("exact", func(context.Context) error {
+			if runs++; runs <= 3 {
+				return errors.New("not yet")
+			}
+			return nil
+		}, lifecycle.WithRestart(lifecycle.RestartPolicy{
+			Initial: 20 * time.Millisecond, Multiplier: 2, Jitter: lifecycle.NoJitter,
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		startRuntime(t, rt)
+		next(t, stopped)
+		want := []time.Duration{20 * time.Millisecond, 40 * time.Millisecond, 80 * time.Millisecond}
+		got := clock.Sleeps()
+		if len(got) != len(want) {
+			t.Fatalf("slept %v, want %v", got, want)
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("slept %v, want %v", got, want)
+			}
+		}
+	})
+
 	t.Run("panicking in a loop exhausts the budget, then escalates", func(t *testing.T) {
 		b := newBus(t)
 		shutdown := subscribe[fxbus.ShutdownInitiated](t, b)

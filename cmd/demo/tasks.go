@@ -94,7 +94,7 @@ func newWarehouseTask(bus *fxbus.Bus) lifecycle.Task {
 		Restart: lifecycle.RestartPolicy{
 			Initial:    20 * time.Millisecond,
 			Multiplier: 2,
-			Jitter:     1e-6,
+			Jitter:     lifecycle.NoJitter, // a timeline that reads the same every run
 			Budget:     warehouseOutages + 1,
 			Window:     time.Minute,
 		},
