@@ -38,6 +38,10 @@ func Main(opts ...fx.Option) int {
 // Run is [Main] with a context: when ctx is done the application shuts
 // down with ctx's cause.
 //
+// Run writes an error building the application to standard error. It
+// does not write a start failure: Fx logs it, and Runtime.Cause (populate
+// the *Runtime to read it) has a failed boot's error.
+//
 // Run returns once the runtime has finished starting or stopping, even
 // when Fx gave up waiting for it at a deadline: a failed boot has been
 // rolled back (within [Config.RollbackTimeout]). If Fx skips the runtime's
@@ -72,8 +76,10 @@ func Run(ctx context.Context, opts ...fx.Option) int {
 	startCtx, cancel := context.WithTimeout(context.Background(), app.StartTimeout())
 	defer cancel()
 	if err := app.Start(startCtx); err != nil {
-		rt.settle()        // a failed boot's rollback may outlast Fx's start deadline
-		return ExitFailure // fx logged it
+		// Fx's logger has the error (nothing, with fx.NopLogger) and
+		// Runtime.Cause has a failed boot's; Run reports only the code.
+		rt.settle() // a failed boot's rollback may outlast Fx's start deadline
+		return ExitFailure
 	}
 
 	// Wait for a shutdown from any side. Run does not call app.Wait
