@@ -430,6 +430,14 @@ func (r *Runtime) waitBackground(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
+		// ctx may have been done on entry (after a forced exit, say).
+		// With no reload running, the goroutines return at once on the
+		// cancelled token: give them that moment before blaming a reload.
+		select {
+		case <-done:
+			return nil
+		case <-time.After(20 * time.Millisecond):
+		}
 		return fmt.Errorf("lifecycle: reload in progress did not end before the stop deadline: %w", ctx.Err())
 	}
 }
