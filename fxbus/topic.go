@@ -171,26 +171,70 @@ func (t *topic[E]) recv(s *Subscription[E], park bool) (E, error) {
 		t.mu.Unlock()
 		return v, nil
 	}
+	err := t.noEventLocked(s, sl, park)
+	t.mu.Unlock()
+	return zero, err
+}
+
+// recvMany moves up to len(dst) waiting events of s into dst under one
+// acquisition of the lock, and returns how many. It is exactly a series of
+// recv calls that stops at the first one without an event: the lock keeps
+// sends out meanwhile, so no lag can arise within the series. With no event
+// for s, it returns 0 and what recv would have.
+func (t *topic[E]) recvMany(s *Subscription[E], dst []E, park bool) (int, error) {
+	var zero E
+	t.mu.Lock()
+	if s.released {
+		t.mu.Unlock()
+		return 0, ErrClosed
+	}
+	n := 0
+	for n < len(dst) {
+		sl := &t.ring[s.idx]
+		if sl.pos != s.next {
+			break
+		}
+		dst[n] = sl.val
+		if sl.rem--; sl.rem == 0 {
+			sl.val = zero
+		}
+		n++
+		s.next++
+		if s.idx++; s.idx == t.capacity {
+			s.idx = 0
+		}
+	}
+	if n > 0 || len(dst) == 0 {
+		t.mu.Unlock()
+		return n, nil
+	}
+	err := t.noEventLocked(s, &t.ring[s.idx], park)
+	t.mu.Unlock()
+	return 0, err
+}
+
+// noEventLocked is what a receive returns when the slot sl at s's position
+// does not hold the event s wants: ErrEmpty (parking s if asked),
+// ErrClosed, or a *LaggedError after moving s to the oldest event
+// retained. Called with mu held.
+func (t *topic[E]) noEventLocked(s *Subscription[E], sl *slot[E], park bool) error {
 	if sl.pos+t.capacity == s.next {
 		// The slot still holds the previous lap: nothing new for s.
-		closed := t.closed
-		if !closed && park {
+		if t.closed {
+			return ErrClosed
+		}
+		if park {
 			t.parkLocked(s)
 		}
-		t.mu.Unlock()
-		if closed {
-			return zero, ErrClosed
-		}
-		return zero, ErrEmpty
+		return ErrEmpty
 	}
 	// The slot holds a newer lap: s's event was overwritten. The oldest
 	// event retained is one capacity behind the tail.
 	oldest := t.pos - t.capacity
 	missed := oldest - s.next
 	s.next, s.idx = oldest, t.idx // t.idx == oldest % capacity
-	t.mu.Unlock()
 	t.missed.Add(missed)
-	return zero, &LaggedError{Missed: missed}
+	return &LaggedError{Missed: missed}
 }
 
 // parkLocked lists s to be woken by the next send or close. Called with mu
