@@ -84,12 +84,13 @@ const (
 	fzOpReadyPoll          // check that an armed Ready channel fired if something arrived since
 	fzOpAll                // range over All, up to 1-3 items or to the end (the variant)
 	fzOpGC                 // GC, then check released events are collected (once per input)
+	fzOpTryRecvMany        // TryRecvMany into a slice of 1 to 4 (the variant)
 	fzOpCount
 )
 
 var fzOpNames = [fzOpCount]string{
 	"Subscribe", "Emit", "EmitBurst", "TryRecv", "RecvExpired", "RecvLive", "RecvCancel",
-	"CloseSub", "CloseBus", "Len", "Counts", "Ready", "ReadyPoll", "All", "GC",
+	"CloseSub", "CloseBus", "Len", "Counts", "Ready", "ReadyPoll", "All", "GC", "TryRecvMany",
 }
 
 // fzTypeOf is the event type an argument selects: one of the three main
@@ -165,6 +166,14 @@ func FuzzBus(f *testing.F) {
 	f.Add(fzSeed(4,
 		op(fzOpSubscribe, C), op(fzOpEmit, C), op(fzOpSubscribe, C), op(fzOpEmit, C), op(fzOpTryRecv, 0),
 		op(fzOpTryRecv, 0), op(fzOpCloseSub, 1), op(fzOpEmitBurst, fzTN(C, 2)), op(fzOpGC, 0)))
+
+	// TryRecvMany: batches up to the slice's size, then a lag, empty, closed.
+	f.Add(fzSeed(3,
+		op(fzOpSubscribe, A), op(fzOpSubscribe, A), op(fzOpEmitBurst, fzTN(A, 2)), op(fzOpTryRecvMany, fzSL(0, 3)),
+		op(fzOpEmitBurst, fzTN(A, 3)), op(fzOpTryRecvMany, fzSL(0, 2)), op(fzOpTryRecvMany, fzSL(0, 2)),
+		op(fzOpTryRecvMany, fzSL(0, 3)), op(fzOpEmitBurst, fzTN(A, 7)), op(fzOpTryRecvMany, fzSL(1, 1)),
+		op(fzOpTryRecvMany, fzSL(1, 3)), op(fzOpTryRecvMany, fzSL(0, 0)), op(fzOpCloseBus, 0),
+		op(fzOpTryRecvMany, fzSL(1, 3)), op(fzOpTryRecvMany, fzSL(1, 3)), op(fzOpGC, 0)))
 
 	// More types than the registry scans linearly: every filler, then
 	// the main types, with emits and counts across the threshold.
@@ -586,6 +595,32 @@ func (r *fzRun) step(op, arg int) {
 		}
 		r.all(i, (arg/32)%4)
 
+	case fzOpTryRecvMany:
+		i := r.sub(arg)
+		if i < 0 {
+			return
+		}
+		// The model: a series of receives that stops at the first one
+		// without an event; with no event at all, that receive's outcome.
+		n := 1 + (arg/32)%4
+		var want []fzOutcome
+		for len(want) < n {
+			if o := m.peek(m.subs[i]); o.kind != "event" {
+				if len(want) == 0 {
+					want = append(want, m.consume(m.subs[i]))
+				}
+				break
+			}
+			want = append(want, m.consume(m.subs[i]))
+		}
+		got := r.subs[i].tryRecvMany(n)
+		if len(got) != len(want) {
+			r.failf("sub %d: TryRecvMany(%d) = %v, model says %v", i, n, got, want)
+		}
+		for j := range want {
+			r.check(fmt.Sprintf("sub %d: TryRecvMany(%d) result %d", i, n, j), got[j], want[j])
+		}
+
 	case fzOpGC:
 		if m.gcDone {
 			return // runtime.GC is slow; once per input is plenty
@@ -720,6 +755,7 @@ func (r *fzRun) checkReleased() {
 // fzSub is a subscription of any of the three types, reduced to outcomes.
 type fzSub interface {
 	tryRecv() fzOutcome
+	tryRecvMany(n int) []fzOutcome
 	recv(ctx context.Context) fzOutcome
 	len() int
 	close()
@@ -825,7 +861,28 @@ func (s fzSubOf[E]) outcome(v E, err error) fzOutcome {
 	return fzOutcome{kind: err.Error()}
 }
 
-func (s fzSubOf[E]) tryRecv() fzOutcome                 { return s.outcome(s.s.TryRecv()) }
+func (s fzSubOf[E]) tryRecv() fzOutcome { return s.outcome(s.s.TryRecv()) }
+
+// tryRecvMany returns the events TryRecvMany gave, or its one error.
+func (s fzSubOf[E]) tryRecvMany(n int) []fzOutcome {
+	buf := make([]E, n)
+	k, err := s.s.TryRecvMany(buf)
+	if err != nil {
+		if k != 0 {
+			return []fzOutcome{{kind: fmt.Sprintf("%d events with error %v", k, err)}}
+		}
+		var zero E
+		return []fzOutcome{s.outcome(zero, err)}
+	}
+	if k == 0 {
+		return []fzOutcome{{kind: "no event and no error"}}
+	}
+	out := make([]fzOutcome, k)
+	for i, v := range buf[:k] {
+		out[i] = s.outcome(v, nil)
+	}
+	return out
+}
 func (s fzSubOf[E]) recv(ctx context.Context) fzOutcome { return s.outcome(s.s.Recv(ctx)) }
 func (s fzSubOf[E]) len() int                           { return s.s.Len() }
 func (s fzSubOf[E]) close()                             { s.s.Close() }
