@@ -54,8 +54,8 @@ type (
 		Tag string
 	}
 	fzBox struct {
-		id  uint64
-		pad [3]uint64 // 32 bytes: not served by the tiny allocator, so its weak pointer clears on its own
+		id uint64
+		_  [3]uint64 // 32 bytes: not served by the tiny allocator, so its weak pointer clears on its own
 	}
 )
 
