@@ -68,6 +68,7 @@ type asyncBus struct {
 
 var impls = []impl{
 	fxbusImpl(),
+	fxbusBatchImpl(),
 	chanFanoutImpl(),
 	chanSPSCImpl(),
 	kelindarImpl(),
@@ -148,6 +149,45 @@ func fxbusImpl() impl {
 								continue // a lag: counted by the workload as loss
 							}
 							fn(ev)
+						}
+					}()
+					return func() { s.Close(); wg.Wait() }
+				},
+				close: bus.Close,
+			}
+		},
+	}
+}
+
+// fxbusBatchImpl is fxbus with subscribers that read with RecvMany: every
+// waiting event under one acquisition of the ring's lock. Only the
+// cross-goroutine workloads differ from fxbus.
+func fxbusBatchImpl() impl {
+	return impl{
+		name: "fxbus-batch",
+		async: func(tb testing.TB, capacity int) asyncBus {
+			bus := newFxbus(tb, fxbus.WithCapacity(capacity))
+			return asyncBus{
+				emit: func(ev event16) { fxbus.Emit(bus, ev) },
+				subscribe: func(fn func(event16)) func() {
+					s := fxbus.Subscribe[event16](bus)
+					var wg sync.WaitGroup
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						ctx := context.Background()
+						buf := make([]event16, 64)
+						for {
+							n, err := s.RecvMany(ctx, buf)
+							if err != nil {
+								if err == fxbus.ErrClosed {
+									return
+								}
+								continue // a lag: counted by the workload as loss
+							}
+							for _, ev := range buf[:n] {
+								fn(ev)
+							}
 						}
 					}()
 					return func() { s.Close(); wg.Wait() }
