@@ -130,31 +130,11 @@ func fxbusImpl() impl {
 			}
 		},
 		async: func(tb testing.TB, capacity int) asyncBus {
-			bus := newFxbus(tb, fxbus.WithCapacity(capacity))
-			return asyncBus{
-				emit: func(ev event16) { fxbus.Emit(bus, ev) },
-				subscribe: func(fn func(event16)) func() {
-					s := fxbus.Subscribe[event16](bus)
-					var wg sync.WaitGroup
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						ctx := context.Background()
-						for {
-							ev, err := s.Recv(ctx)
-							if err != nil {
-								if err == fxbus.ErrClosed {
-									return
-								}
-								continue // a lag: counted by the workload as loss
-							}
-							fn(ev)
-						}
-					}()
-					return func() { s.Close(); wg.Wait() }
-				},
-				close: bus.Close,
-			}
+			return fxbusAsync(tb, capacity, func(ctx context.Context, s *fxbus.Subscription[event16], buf []event16) (int, error) {
+				ev, err := s.Recv(ctx)
+				buf[0] = ev
+				return 1, err
+			})
 		},
 	}
 }
@@ -166,35 +146,43 @@ func fxbusBatchImpl() impl {
 	return impl{
 		name: "fxbus-batch",
 		async: func(tb testing.TB, capacity int) asyncBus {
-			bus := newFxbus(tb, fxbus.WithCapacity(capacity))
-			return asyncBus{
-				emit: func(ev event16) { fxbus.Emit(bus, ev) },
-				subscribe: func(fn func(event16)) func() {
-					s := fxbus.Subscribe[event16](bus)
-					var wg sync.WaitGroup
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						ctx := context.Background()
-						buf := make([]event16, 64)
-						for {
-							n, err := s.RecvMany(ctx, buf)
-							if err != nil {
-								if err == fxbus.ErrClosed {
-									return
-								}
-								continue // a lag: counted by the workload as loss
-							}
-							for _, ev := range buf[:n] {
-								fn(ev)
-							}
-						}
-					}()
-					return func() { s.Close(); wg.Wait() }
-				},
-				close: bus.Close,
-			}
+			return fxbusAsync(tb, capacity, func(ctx context.Context, s *fxbus.Subscription[event16], buf []event16) (int, error) {
+				return s.RecvMany(ctx, buf)
+			})
 		},
+	}
+}
+
+// fxbusAsync builds a bus whose subscribers each read on a goroutine of
+// their own with read, which fills buf and returns how many events it took.
+func fxbusAsync(tb testing.TB, capacity int, read func(context.Context, *fxbus.Subscription[event16], []event16) (int, error)) asyncBus {
+	bus := newFxbus(tb, fxbus.WithCapacity(capacity))
+	return asyncBus{
+		emit: func(ev event16) { fxbus.Emit(bus, ev) },
+		subscribe: func(fn func(event16)) func() {
+			s := fxbus.Subscribe[event16](bus)
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx := context.Background()
+				buf := make([]event16, 64)
+				for {
+					n, err := read(ctx, s, buf)
+					if err != nil {
+						if err == fxbus.ErrClosed {
+							return
+						}
+						continue // a lag: counted by the workload as loss
+					}
+					for _, ev := range buf[:n] {
+						fn(ev)
+					}
+				}
+			}()
+			return func() { s.Close(); wg.Wait() }
+		},
+		close: bus.Close,
 	}
 }
 
