@@ -33,7 +33,7 @@ func ForwardShutdown(c *Conn, subject string) error {
 	if c.started {
 		s.nc.Store(c.nc)
 	}
-	c.bus.OnShutdown(s.publish)
+	s.remove = c.bus.OnShutdown(s.publish)
 	return nil
 }
 
@@ -43,7 +43,8 @@ type shutdownForwarder struct {
 	subject string
 	n       counters
 	nc      atomic.Pointer[nats.Conn] // set by start
-	stopped atomic.Bool               // set by stop: the callback stays registered
+	stopped atomic.Bool               // set by stop, which also unregisters the callback
+	remove  func()                    // unregisters publish; set under Conn.mu, before Close can see the route
 }
 
 func (s *shutdownForwarder) key() routeKey {
@@ -57,6 +58,7 @@ func (s *shutdownForwarder) start(nc *nats.Conn) error {
 
 func (s *shutdownForwarder) stop(context.Context) error {
 	s.stopped.Store(true)
+	s.remove()
 	return nil
 }
 
