@@ -27,7 +27,8 @@ const (
 // type. See the package documentation for the model.
 //
 // A Bus must be created with [New]; every method is safe for concurrent
-// use. The zero value is not usable.
+// use. The zero value is not usable, and of the functions that take a bus
+// only [Emit] accepts a nil one.
 type Bus struct {
 	capacity int
 	log      *zap.Logger
@@ -64,8 +65,8 @@ func (f optionFunc) apply(b *Bus) error { return f(b) }
 // WithCapacity sets how many events of each type the bus retains, from 1 to
 // [MaxCapacity]; the default is [DefaultCapacity]. A subscriber that falls
 // more than n events behind on a type loses the oldest ones and is told how
-// many with a [*LaggedError]. Memory per type is about n times the event
-// size plus 40 bytes, allocated at the type's first subscription.
+// many with a [*LaggedError]. A ring takes about n times (the event's size
+// plus 16 bytes), allocated at the type's first subscription.
 func WithCapacity(n int) Option {
 	return optionFunc(func(b *Bus) error {
 		if n < 1 || n > MaxCapacity {
@@ -93,6 +94,7 @@ func WithLogger(l *zap.Logger) Option {
 // error that names the value given.
 func New(opts ...Option) (*Bus, error) {
 	b := &Bus{capacity: DefaultCapacity, log: zap.NewNop()}
+	b.phases.done = make(chan struct{})
 	for _, o := range opts {
 		if o == nil {
 			continue
@@ -167,7 +169,8 @@ type Stats struct {
 	// Emitted counts the events written to the ring: emits that found at
 	// least one live subscriber.
 	Emitted uint64
-	// Dropped counts emits that found the ring but no live subscriber.
+	// Dropped counts emits that found the ring, open, but no live
+	// subscriber.
 	// Emits of a type nobody ever subscribed to have no ring to count them
 	// on; Emit's result of 0 is the only trace of those.
 	Dropped uint64

@@ -54,6 +54,7 @@ type relay struct {
 	// those whose OnStart has returned nil in the current start.
 	starters, started int
 	starting          bool
+	stopSeen          bool // an OnStop hook of the current run has begun
 }
 
 func newRelay() *relay { return &relay{} }
@@ -70,10 +71,24 @@ func (r *relay) set(b *Bus) {
 	r.bus = b
 }
 
-// announce emits ShutdownInitiated unless this stop already did.
-func (r *relay) announce() {
-	if b := r.get(); b != nil {
-		b.AnnounceShutdown(ShutdownInitiated{Reason: "fx: application stopping"})
+// stopping runs at the start of every OnStop hook: the first of a stop
+// announces ShutdownInitiated (unless the stop was announced already) and
+// then hands the stop's context to the OnAppStopping callbacks.
+func (r *relay) stopping(ctx context.Context) {
+	r.mu.Lock()
+	b, first := r.bus, !r.stopSeen
+	r.stopSeen = true
+	r.mu.Unlock()
+	if b == nil {
+		return
+	}
+	if !b.AnnounceShutdown(ShutdownInitiated{Reason: "fx: application stopping"}) {
+		// Announced already, perhaps by another goroutine still running
+		// the OnShutdown callbacks: no OnStop hook runs before they end.
+		b.waitAnnounced(ctx)
+	}
+	if first {
+		b.appStopping(ctx)
 	}
 }
 
@@ -93,12 +108,13 @@ func (r *relay) begin() {
 	r.mu.Lock()
 	r.starting = true
 	r.started = 0
+	r.stopSeen = false
 	b, done := r.bus, r.starters == 0
 	r.mu.Unlock()
 	if b == nil {
 		return
 	}
-	b.phases.announced.Store(false) // the next stop announces again
+	b.newRun()
 	if done {
 		b.appStarted()
 	}
@@ -117,8 +133,8 @@ func (r *relay) startedOne() {
 }
 
 // end is the app's last OnStop: the run is over.
-func (r *relay) end() {
-	r.announce() // in case no other hook had an OnStop
+func (r *relay) end(ctx context.Context) {
+	r.stopping(ctx) // in case no other hook had an OnStop
 	r.mu.Lock()
 	r.starting = false
 	b := r.bus
@@ -163,8 +179,8 @@ func decorateLifecycle(lc fx.Lifecycle, r *relay) fx.Lifecycle {
 			r.begin()
 			return nil
 		},
-		OnStop: func(context.Context) error {
-			r.end()
+		OnStop: func(ctx context.Context) error {
+			r.end(ctx)
 			return nil
 		},
 	})
@@ -193,7 +209,7 @@ func (l *announcingLifecycle) Append(h fx.Hook) {
 	}
 	if stop := h.OnStop; stop != nil {
 		h.OnStop = func(ctx context.Context) error {
-			l.relay.announce()
+			l.relay.stopping(ctx)
 			return stop(ctx)
 		}
 	}

@@ -27,9 +27,9 @@ import (
 // calls h for each event, in order. OnStop lets it handle every event
 // already buffered (the [ShutdownInitiated] announcement included) and
 // waits for it for at most half of the time left before the stop deadline
-// (the OnStop hooks after it share the rest); then it cancels the
-// handler's context and returns an error naming the handler, without
-// waiting longer.
+// (the OnStop hooks after it share the rest; with no deadline, for as long
+// as it takes); then it cancels the handler's context and returns an error
+// naming the handler, without waiting longer.
 //
 // An error or panic from h is logged with the bus's logger (a panic with
 // its stack) and the handler goes on with the next event; a lag is logged

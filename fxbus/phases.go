@@ -1,6 +1,7 @@
 package fxbus
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 )
@@ -31,9 +32,14 @@ type phases struct {
 	// will be called.
 	managed atomic.Bool
 
-	mu         sync.Mutex // guards the fields below
+	mu sync.Mutex // guards the fields below
+	// done is closed by the AnnounceShutdown call that emitted, once its
+	// OnShutdown callbacks have returned; a new run gets a new channel.
+	done       chan struct{}
+	up         bool // every OnStart hook of the current run has returned
 	onShutdown []shutdownCallback
 	onStarted  []func()
+	onStopping []func(context.Context)
 	nextID     uint64 // identifies OnShutdown registrations, for removal
 }
 
@@ -57,11 +63,39 @@ func (b *Bus) AnnounceShutdown(ev ShutdownInitiated) bool {
 	Emit(b, ev)
 	b.phases.mu.Lock()
 	cbs := b.phases.onShutdown // never mutated in place: see OnShutdown
+	done := b.phases.done
 	b.phases.mu.Unlock()
 	for _, cb := range cbs {
 		cb.f(ev)
 	}
+	close(done)
 	return true
+}
+
+// waitAnnounced waits until the announcement of the current run, made by
+// another goroutine, has been emitted and its OnShutdown callbacks have
+// returned, or until ctx is done. Module's OnStop hooks call it, so that no
+// OnStop hook runs before a concurrent announcement is complete. It must
+// not be called from an OnShutdown callback: that would wait for itself.
+func (b *Bus) waitAnnounced(ctx context.Context) {
+	b.phases.mu.Lock()
+	done := b.phases.done
+	b.phases.mu.Unlock()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+// newRun starts a new run: the next stop announces again.
+func (b *Bus) newRun() {
+	b.phases.mu.Lock()
+	defer b.phases.mu.Unlock()
+	if b.phases.announced.Load() {
+		b.phases.done = make(chan struct{})
+		b.phases.announced.Store(false)
+	}
+	b.phases.up = false
 }
 
 // ShutdownAnnounced reports whether a shutdown has been announced in the
@@ -105,22 +139,61 @@ func (b *Bus) OnShutdown(f func(ShutdownInitiated)) (remove func()) {
 // application is up, which no single OnStart hook can know. It reports
 // whether f will be called: only a bus built by [Module] knows the
 // application's hooks; for any other bus it returns false and drops f.
+//
+// Registered once the application is already up, f runs at once.
 func (b *Bus) OnAppStarted(f func()) bool {
+	if !b.phases.managed.Load() {
+		return false
+	}
+	if f == nil {
+		return true
+	}
+	b.phases.mu.Lock()
+	b.phases.onStarted = append(b.phases.onStarted, f)
+	up := b.phases.up
+	b.phases.mu.Unlock()
+	if up {
+		f()
+	}
+	return true
+}
+
+// OnAppStopping registers f to run synchronously when the Fx application
+// begins to stop: at its first OnStop hook, after [ShutdownInitiated] has
+// been announced, once per stop, with that hook's context, which carries
+// the stop deadline that every OnStop hook shares. It reports whether f
+// will be called: only a bus built by [Module] knows the application's
+// hooks; for any other bus it returns false and drops f. Like the other
+// callbacks, f must be quick and must not block; it may start a goroutine
+// that watches the deadline (the lifecycle package does, to finish its
+// runtime if Fx skips its OnStop hook).
+func (b *Bus) OnAppStopping(f func(ctx context.Context)) bool {
 	if !b.phases.managed.Load() {
 		return false
 	}
 	if f != nil {
 		b.phases.mu.Lock()
 		defer b.phases.mu.Unlock()
-		b.phases.onStarted = append(b.phases.onStarted, f)
+		b.phases.onStopping = append(b.phases.onStopping, f)
 	}
 	return true
+}
+
+// appStopping runs the OnAppStopping callbacks.
+func (b *Bus) appStopping(ctx context.Context) {
+	b.phases.mu.Lock()
+	fns := b.phases.onStopping
+	b.phases.mu.Unlock()
+	for _, f := range fns {
+		f(ctx)
+	}
 }
 
 // appStarted runs the OnAppStarted callbacks.
 func (b *Bus) appStarted() {
 	b.phases.mu.Lock()
 	fns := b.phases.onStarted
+	b.phases.up = true
 	b.phases.mu.Unlock()
 	for _, f := range fns {
 		f()

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
@@ -139,5 +141,91 @@ func TestPhasesWithoutModule(t *testing.T) {
 	}
 	if removed {
 		t.Fatal("a removed OnShutdown callback ran")
+	}
+}
+
+// TestStopWaitsForConcurrentAnnouncement: a shutdown announced by another
+// goroutine (lifecycle's InitiateShutdown from a failing task) may still be
+// running its OnShutdown callbacks when Fx begins to stop; no OnStop hook
+// may run before they have returned. (Found in review.)
+func TestStopWaitsForConcurrentAnnouncement(t *testing.T) {
+	var bus *fxbus.Bus
+	var cbDone atomic.Bool
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	var sawIncomplete atomic.Bool
+	app := fx.New(fx.NopLogger, fxbus.Module,
+		fx.Populate(&bus),
+		fx.Invoke(func(lc fx.Lifecycle, b *fxbus.Bus) {
+			b.OnShutdown(func(fxbus.ShutdownInitiated) {
+				close(entered)
+				<-release // a callback that is merely slow (e.g. a NATS publish)
+				cbDone.Store(true)
+			})
+			lc.Append(fx.StopHook(func() {
+				if !cbDone.Load() {
+					sawIncomplete.Store(true)
+				}
+			}))
+		}),
+	)
+	if err := app.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// A concurrent shutdown source (lifecycle.InitiateShutdown, a task failure).
+	winner := make(chan struct{})
+	go func() { bus.AnnounceShutdown(fxbus.ShutdownInitiated{Reason: "task failed"}); close(winner) }()
+	<-entered
+	// Meanwhile, a signal makes Fx stop the app.
+	stopped := make(chan error, 1)
+	go func() { stopped <- app.Stop(context.Background()) }()
+	// Give a wrong implementation time to run the OnStop hooks now; a
+	// right one cannot fail whatever the timing.
+	time.Sleep(50 * time.Millisecond)
+	close(release)
+	<-winner
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	if sawIncomplete.Load() {
+		t.Fatal("an OnStop hook ran before the concurrent ShutdownInitiated announcement (its OnShutdown callbacks) had completed")
+	}
+}
+
+func TestAppStopping(t *testing.T) {
+	var bus *fxbus.Bus
+	var calls []time.Time // the deadline each call saw
+	app := fx.New(fx.NopLogger, fxbus.Module, fx.Populate(&bus),
+		fx.Invoke(func(lc fx.Lifecycle, b *fxbus.Bus) {
+			b.OnAppStopping(func(ctx context.Context) {
+				dl, _ := ctx.Deadline()
+				calls = append(calls, dl)
+				if !b.ShutdownAnnounced() {
+					t.Error("OnAppStopping ran before the shutdown was announced")
+				}
+			})
+			for range 3 {
+				lc.Append(fx.StopHook(func() {}))
+			}
+		}))
+	if err := app.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Registered once the app is up: runs at once.
+	late := false
+	if !bus.OnAppStarted(func() { late = true }) || !late {
+		t.Fatal("OnAppStarted registered after start did not run at once")
+	}
+	deadline := time.Now().Add(time.Minute)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	if err := app.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 1 || !calls[0].Equal(deadline) {
+		t.Fatalf("OnAppStopping saw deadlines %v, want one call with %v", calls, deadline)
+	}
+	if b := newTestBus(t); b.OnAppStopping(func(context.Context) {}) {
+		t.Fatal("OnAppStopping = true on a bus built by New")
 	}
 }

@@ -10,8 +10,10 @@ import (
 // Subscription receives the events of one type from a [Bus]. Create it with
 // [Subscribe] and close it with [Subscription.Close] when done.
 //
-// One goroutine at a time may receive from a subscription; Close, Len and
-// Ready may be called from any goroutine.
+// One goroutine at a time may receive from a subscription: call Recv,
+// RecvMany, TryRecv, TryRecvMany, All and Ready from that goroutine (Ready
+// shares the reader's wake-up). Close and Len may be called from any
+// goroutine.
 type Subscription[E any] struct {
 	t *topic[E] // nil for a subscription made on a closed bus
 	waker
@@ -152,7 +154,10 @@ func (s *Subscription[E]) RecvMany(ctx context.Context, dst []E) (int, error) {
 //		}
 //	}
 //
-// Call Ready again before each select: each call arms one wake-up. The
+// Ready belongs to the subscription's one reader: it arms the same
+// wake-up that Recv waits on, so a Ready waited on by another goroutine
+// can take the wake-up of a Recv. Call Ready again before each select:
+// each call arms one wake-up. The
 // channel may fire when nothing is left (another receive took it), so
 // treat a wake-up as "try now", not as a promise. Once the subscription
 // is closed, Ready returns a closed channel, so a select on it always
