@@ -28,8 +28,9 @@ type Booted struct {
 	Providers []string
 }
 
-// Ready is emitted when the runtime enters [StateRunning], right after
-// [Booted].
+// Ready is emitted when the runtime enters [StateRunning]: right after
+// [Booted] without Fx, and under [Module] once every OnStart hook of the
+// application has returned.
 type Ready struct{}
 
 // ReloadStarted is emitted when a reload run begins.

@@ -892,3 +892,45 @@ func TestFaultSignalStorms(t *testing.T) {
 		ftLogOnce(t, logs, "lifecycle: shutdown initiated")
 	})
 }
+
+// TestFaultSkippedStopUnderPlainFx: with plain fx.New (not Run), an OnStop
+// hook that uses up the stop deadline makes Fx skip the runtime's hook.
+// The runtime must still finish once the deadline passes: token cancelled,
+// state stopped, no signal handled afterwards, no goroutine left. (Found
+// in review: the signal goroutine outlived the app and a later double
+// SIGTERM forced an exit.)
+func TestFaultSkippedStopUnderPlainFx(t *testing.T) {
+	sigs := make(chanSignal, 2)
+	release := ftRelease(t)
+	var forced atomic.Int32
+	var rt *lifecycle.Runtime
+	app := fx.New(fx.NopLogger,
+		fxbus.Module, lifecycle.Module,
+		lifecycle.With(lifecycle.WithSignals(sigs),
+			lifecycle.WithForceExit(func(code int) { forced.Store(int32(code)) })),
+		fx.Populate(&rt),
+		fx.Invoke(func(lc fx.Lifecycle, _ *lifecycle.Runtime) {
+			lc.Append(fx.StopHook(func() { <-release }))
+		}))
+	if err := app.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	stopCtx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_ = app.Stop(stopCtx) // the deadline passes: the runtime's hook is skipped
+	deadline := time.Now().Add(5 * time.Second)
+	for rt.State() != lifecycle.StateStopped {
+		if time.Now().After(deadline) {
+			t.Fatalf("state %v 5 s after the stop deadline, want stopped", rt.State())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if rt.Context().Err() == nil {
+		t.Fatal("token not cancelled")
+	}
+	sigs <- syscall.SIGTERM
+	sigs <- syscall.SIGTERM
+	if c := forced.Load(); c != 0 {
+		t.Fatalf("forceExit(%d) after the runtime stopped", c)
+	}
+}

@@ -1,7 +1,9 @@
 package lifecycle
 
 import (
+	"context"
 	"fmt"
+	"reflect"
 
 	"github.com/claviron/fxruntime/fxbus"
 	"go.uber.org/fx"
@@ -105,6 +107,18 @@ func provideRuntime(p params) (*Runtime, error) {
 		r.beginShutdown(ev.Reason, ev.Cause, ev.ExitCode, false)
 	})
 	r.readyLater = p.Bus.OnAppStarted(r.becomeReady)
+	// If Fx skips the runtime's OnStop hook (an earlier OnStop hook used
+	// up the shared stop deadline), finish the runtime when the deadline
+	// passes, so that its signal handling does not outlive the app.
+	p.Bus.OnAppStopping(func(ctx context.Context) {
+		go func() {
+			select {
+			case <-r.finished:
+			case <-ctx.Done():
+				r.stopSkipped() // a no-op if Stop ran or is running
+			}
+		}()
+	})
 	p.Lifecycle.Append(fx.Hook{OnStart: r.Start, OnStop: r.Stop})
 	return r, nil
 }
@@ -132,6 +146,11 @@ func ProviderOf[T Provider]() fx.Option {
 // AsTask registers the [Task] returned by the constructor ctor, an Fx
 // constructor (it may take dependencies and return an error too).
 func AsTask(ctor any) fx.Option {
+	if t := reflect.TypeOf(ctor); t == nil || t.Kind() != reflect.Func || t.NumOut() == 0 || t.Out(0) != reflect.TypeFor[Task]() {
+		// Anything else would land in a group of another type that
+		// nothing reads: the task would silently never run.
+		return fx.Error(fmt.Errorf("lifecycle: AsTask: %T is not a constructor whose first result is a lifecycle.Task", ctor))
+	}
 	return fx.Provide(fx.Annotate(ctor, fx.ResultTags(fmt.Sprintf("group:%q", TasksGroup))))
 }
 

@@ -43,8 +43,8 @@ func (g *Gate) Enter() (*Permit, error) {
 // Release marks the permit's work as done. It is idempotent and safe from
 // any goroutine; a nil permit does nothing.
 func (p *Permit) Release() {
-	if p == nil || !p.released.CompareAndSwap(false, true) {
-		return
+	if p == nil || p.g == nil || !p.released.CompareAndSwap(false, true) {
+		return // nil or zero Permit: nothing to release
 	}
 	g := p.g
 	g.mu.Lock()

@@ -75,11 +75,29 @@ func Run(ctx context.Context, opts ...fx.Option) int {
 
 	startCtx, cancel := context.WithTimeout(context.Background(), app.StartTimeout())
 	defer cancel()
-	if err := app.Start(startCtx); err != nil {
-		// Fx's logger has the error (nothing, with fx.NopLogger) and
-		// Runtime.Cause has a failed boot's; Run reports only the code.
-		rt.settle() // a failed boot's rollback may outlast Fx's start deadline
-		return ExitFailure
+	// Signals are handled from the runtime's Start on, while later OnStart
+	// hooks may still run: a second signal must force the exit then too.
+	startErr := make(chan error, 1)
+	go func() { startErr <- app.Start(startCtx) }()
+	select {
+	case err := <-startErr:
+		if err != nil {
+			// Fx's logger has the error (nothing, with fx.NopLogger) and
+			// Runtime.Cause has a failed boot's; Run reports only the code.
+			rt.settle() // a failed boot's rollback may outlast Fx's start deadline
+			return ExitFailure
+		}
+	case code := <-forced:
+		// Return at once, as the process is to exit; should it not, the
+		// app is stopped in the background once its start has ended.
+		go func() {
+			<-startErr
+			stopCtx, cancel := context.WithTimeout(context.Background(), app.StopTimeout())
+			defer cancel()
+			_ = app.Stop(stopCtx)
+			rt.settle()
+		}()
+		return code
 	}
 
 	// Wait for a shutdown from any side. Run does not call app.Wait

@@ -324,10 +324,21 @@ func (r *Runtime) stopSkipped() {
 		r.mu.Unlock()
 		return
 	}
+	r.mu.Unlock()
+	err := errors.New("lifecycle: the runtime's stop was skipped: the application's stop deadline passed before its turn")
+	// Fx may have stopped without running any OnStop hook (a start that
+	// timed out rolls back with the expired start context): shutdown may
+	// not have begun. Begin it, so that the token is cancelled and the
+	// tasks and the reload loop end.
+	r.beginShutdown("lifecycle: the application stopped without the runtime's stop", err, ExitFailure, false)
+	r.mu.Lock()
+	if r.stopped { // Stop began meanwhile: it finishes the runtime
+		r.mu.Unlock()
+		return
+	}
 	r.stopped = true
 	r.state.Store(int32(StateStopped))
 	r.mu.Unlock()
-	err := errors.New("lifecycle: the runtime's stop was skipped: the application's stop deadline passed before its turn")
 	emit(r, Stopped{Err: err})
 	r.log.Error("lifecycle: stopped with errors", zap.Duration("duration", 0), zap.Error(err))
 	r.stopSignals()

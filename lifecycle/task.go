@@ -135,6 +135,11 @@ func (p RestartPolicy) delay(n int) time.Duration {
 	if p.Jitter > 0 {
 		d *= 1 + p.Jitter*(2*rand.Float64()-1)
 	}
+	// Converting a float beyond the range of int64 gives a negative
+	// Duration on amd64: no backoff at all. Saturate instead.
+	if d >= math.MaxInt64 {
+		return math.MaxInt64
+	}
 	return time.Duration(d)
 }
 
