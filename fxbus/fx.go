@@ -59,12 +59,6 @@ type relay struct {
 
 func newRelay() *relay { return &relay{} }
 
-func (r *relay) get() *Bus {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.bus
-}
-
 func (r *relay) set(b *Bus) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
