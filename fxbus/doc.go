@@ -88,9 +88,11 @@
 // and offers no hook that runs before all of them. Module therefore
 // decorates fx.Lifecycle in the root scope: every hook appended through it
 // gets its OnStop preceded by the announcement, and the first one to run
-// announces. The decorator also appends the application's very first hook
-// to the undecorated lifecycle; it stops last and closes the bus. The
-// costs:
+// announces (waiting, if another goroutine is announcing, for it to
+// finish); its OnStart is followed by a count, so the bus knows when the
+// last one has returned ([Bus.OnAppStarted]). The decorator also appends
+// the application's very first hook to the undecorated lifecycle; it stops
+// last and closes the bus. The costs:
 //
 //   - Pass Module at the top level of fx.New. Inside a user's fx.Module it
 //     decorates only that module's scope.
@@ -98,9 +100,9 @@
 //     application (Fx refuses a second decoration of a type in one scope).
 //   - Fx's event log names this package as the caller of every hook (Fx
 //     records the caller when a hook is appended), and names a wrapper as
-//     the OnStop function of hooks built as plain fx.Hook values; hooks
-//     built with fx.StopHook, fx.StartHook or fx.StartStopHook keep their
-//     function names.
+//     the OnStart and OnStop functions of hooks built as plain fx.Hook
+//     values; hooks built with fx.StopHook, fx.StartHook or
+//     fx.StartStopHook keep their function names.
 //   - Hooks appended to an fx.Lifecycle obtained some other way than from
 //     the graph (none are, in ordinary Fx code) are not covered.
 //
