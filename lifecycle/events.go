@@ -19,6 +19,15 @@ type ProviderBooted struct {
 	Duration time.Duration
 }
 
+// ProviderStopped is emitted when a provider with a Stop method has been
+// stopped, at shutdown or in the rollback of a failed boot.
+type ProviderStopped struct {
+	Name     string
+	Duration time.Duration
+	// Err is the stop's failure, a [*ProviderError]; nil if it stopped.
+	Err error
+}
+
 // Booted is emitted when every provider has booted and the supervised
 // tasks were started.
 type Booted struct {
@@ -113,7 +122,8 @@ type ShutdownForced struct {
 	ExitCode int
 }
 
-// Stopped is emitted at the end of the runtime's stop.
+// Stopped is emitted at the end of the runtime's stop, and when a failed
+// boot has been rolled back (then Err is the boot's error).
 type Stopped struct {
 	Duration time.Duration
 	// Err is what Stop returns.

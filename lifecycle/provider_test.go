@@ -179,7 +179,13 @@ func TestProviderBoot(t *testing.T) {
 			Stop: func(context.Context) error { rec.add("stop:queue"); return nil },
 		})
 		var bus *fxbus.Bus
+		var stoppedProviders *fxbus.Subscription[lifecycle.ProviderStopped]
+		var stopped *fxbus.Subscription[lifecycle.Stopped]
 		app := fx.New(fxbus.Module, lifecycle.Module, quiet(), fx.Populate(&bus),
+			fx.Invoke(func(b *fxbus.Bus) {
+				stoppedProviders = subscribe[lifecycle.ProviderStopped](t, b)
+				stopped = subscribe[lifecycle.Stopped](t, b)
+			}),
 			lifecycle.AsProvider(func() lifecycle.Provider { return recorded(rec, "db", lifecycle.Early) }),
 			lifecycle.AsProvider(func() lifecycle.Provider { return recorded(rec, "cache", lifecycle.Early) }),
 			lifecycle.AsProvider(func() lifecycle.Provider { return bad }),
@@ -194,6 +200,14 @@ func TestProviderBoot(t *testing.T) {
 		}
 		if got := strings.Join(rec.get(), " "); got != "boot:cache boot:db stop:db stop:cache" {
 			t.Fatalf("calls = %q, want cache and db booted then stopped in reverse", got)
+		}
+		for _, want := range []string{"db", "cache"} {
+			if ev := next(t, stoppedProviders); ev.Name != want || ev.Err != nil {
+				t.Fatalf("ProviderStopped = %+v, want %s stopped", ev, want)
+			}
+		}
+		if ev := next(t, stopped); !errors.Is(ev.Err, boom) {
+			t.Fatalf("Stopped = %+v, want the boot's error", ev)
 		}
 		if err := app.Stop(ctx); err != nil {
 			t.Fatal(err)

@@ -202,6 +202,7 @@ func (r *Runtime) Start(ctx context.Context) error {
 		r.state.Store(int32(StateStopped))
 		r.stopped = true // nothing left to stop
 		r.mu.Unlock()
+		emit(r, Stopped{Duration: time.Since(begin), Err: err})
 		r.finish()
 		return err
 	}
@@ -404,13 +405,17 @@ func (r *Runtime) stopProviders(ctx context.Context, booted []Provider) error {
 		if !ok {
 			continue
 		}
+		begin := time.Now()
 		if err := callBounded(ctx, s.Stop); err != nil {
 			perr := &ProviderError{Provider: p.Name(), Phase: PhaseStop, Err: err}
+			emit(r, ProviderStopped{Name: p.Name(), Duration: time.Since(begin), Err: perr})
 			r.log.Error("lifecycle: provider stop failed", zap.String("provider", p.Name()), zap.Error(err))
 			errs = append(errs, perr)
 			continue
 		}
-		r.log.Info("lifecycle: provider stopped", zap.String("provider", p.Name()))
+		d := time.Since(begin)
+		emit(r, ProviderStopped{Name: p.Name(), Duration: d})
+		r.log.Info("lifecycle: provider stopped", zap.String("provider", p.Name()), zap.Duration("duration", d))
 	}
 	return errors.Join(errs...)
 }
