@@ -50,9 +50,12 @@
 //
 // [Subscription.Recv] blocks until an event, the close of the bus or of the
 // subscription, or the end of its context. [Subscription.TryRecv] never
-// blocks. [Subscription.Ready] returns a channel to wait on in a select
-// next to other channels, and [Subscription.All] an iterator for range
-// loops. One goroutine at a time may receive from a subscription.
+// blocks. [Subscription.RecvMany] and [Subscription.TryRecvMany] take every
+// waiting event under one acquisition of the ring's lock, much cheaper for
+// a reader that has fallen behind. [Subscription.Ready] returns a channel
+// to wait on in a select next to other channels, and [Subscription.All] an
+// iterator for range loops. One goroutine at a time may receive from a
+// subscription.
 //
 // # Closing and memory
 //

@@ -51,31 +51,33 @@ func closedSubscription[E any]() *Subscription[E] {
 // buffered for it has been read, and ctx.Err() if ctx is done first, in
 // which case nothing is consumed. ctx must not be nil.
 func (s *Subscription[E]) Recv(ctx context.Context) (E, error) {
-	done := ctx.Done()
-	if done == nil {
-		// A context that is never done (Background, TODO): park on the
-		// wake-up channel alone, which is quicker than a two-case select.
-		for {
-			v, err := s.receive(true)
-			if err != ErrEmpty {
-				return v, err
-			}
-			<-s.ch
-		}
-	}
+	done := ctx.Done() // nil for a context that is never done
 	for {
-		if err := ctx.Err(); err != nil {
-			var zero E
-			return zero, err
+		if done != nil {
+			if err := ctx.Err(); err != nil {
+				var zero E
+				return zero, err
+			}
 		}
 		v, err := s.receive(true)
 		if err != ErrEmpty {
 			return v, err
 		}
-		select {
-		case <-s.ch:
-		case <-done:
-		}
+		s.park(done)
+	}
+}
+
+// park waits for the wake-up armed by a receive that found nothing, or for
+// done. A nil done (a context that is never done) waits on the wake-up
+// alone, which is quicker than a two-case select.
+func (s *Subscription[E]) park(done <-chan struct{}) {
+	if done == nil {
+		<-s.ch
+		return
+	}
+	select {
+	case <-s.ch:
+	case <-done:
 	}
 }
 
@@ -130,10 +132,7 @@ func (s *Subscription[E]) RecvMany(ctx context.Context, dst []E) (int, error) {
 		if err != ErrEmpty {
 			return n, err
 		}
-		select {
-		case <-s.ch:
-		case <-done: // nil, and never ready, for a context that is never done
-		}
+		s.park(done)
 	}
 }
 
