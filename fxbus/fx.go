@@ -2,6 +2,10 @@ package fxbus
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"runtime/debug"
 	"sync"
 
 	"go.uber.org/fx"
@@ -25,15 +29,23 @@ type Config struct {
 //     *zap.Logger found in the graph;
 //   - [ShutdownInitiated] is emitted, once per stop, before the first OnStop
 //     hook of any module runs, whether the stop comes from app.Stop, a
-//     signal under app.Run, or fx.Shutdowner;
+//     signal under app.Run, or fx.Shutdowner; and once when the start
+//     fails;
 //   - the bus is closed after every other OnStop hook has run, so events
-//     emitted while stopping still reach their subscribers. A bus does not
-//     reopen: an application started again after a stop has a closed bus.
+//     emitted while stopping still reach their subscribers, and handlers
+//     run by [Listen] and [Handle] finish before the stop returns;
+//   - whatever way the application's start fails (a hook's error, a
+//     timeout, a panic, which becomes an error), the bus is closed and the
+//     handlers end without app.Stop, even when Fx rolls nothing back; at a
+//     stop deadline that makes Fx skip hooks, the bus closes at once;
+//   - an application started again after a stop gets the bus open again,
+//     empty: every Listen handler has a new subscription.
 //
 // Pass Module at the top level of fx.New, not inside another fx.Module: it
 // decorates fx.Lifecycle in the scope it is given, and only hooks appended
-// through that scope are covered. See the package documentation, section
-// "Shutdown", for how it works and what it costs.
+// through that scope are covered. The application's start fails with an
+// error saying so when a hook was appended outside it. See the package
+// documentation, section "Shutdown", for how it works and what it costs.
 var Module fx.Option = fx.Options(
 	fx.Module("fxbus",
 		fx.Provide(newRelay, provideBus),
@@ -41,20 +53,47 @@ var Module fx.Option = fx.Options(
 	fx.Decorate(decorateLifecycle),
 )
 
+// errTopLevel says what to do when hooks escape the decoration.
+const errTopLevel = "pass fxbus.Module at the top level of fx.New, not inside another fx.Module"
+
+// runPhase is where the application's current run is. Transitions, all
+// under relay.mu: idle -> starting (first OnStart) -> up (last OnStart
+// returned) or failed (a hook failed, or the start context ended first);
+// any of those -> stopping (first OnStop); any -> ended (the bus closed);
+// ended -> starting (a restart).
+type runPhase int
+
+const (
+	runIdle runPhase = iota
+	runStarting
+	runUp
+	runFailed
+	runStopping
+	runEnded
+)
+
 // relay connects the lifecycle decorator to the bus without making the
 // decorator depend on *Bus: a decorator of fx.Lifecycle that needs a value
 // whose constructor itself needs fx.Lifecycle makes dig build that value
 // twice. The bus registers itself here when it is built.
 type relay struct {
-	mu  sync.Mutex // guards every field
+	inner fx.Lifecycle // the undecorated root lifecycle; set by the decorator
+
+	mu  sync.Mutex // guards every field below
 	bus *Bus       // nil until the bus is built
 
+	phase runPhase
 	// starters counts the hooks with an OnStart appended before the app
-	// began to start (fx runs no hook appended later); started counts
-	// those whose OnStart has returned nil in the current start.
-	starters, started int
-	starting          bool
-	stopSeen          bool // an OnStop hook of the current run has begun
+	// began to start (fx runs no hook appended later); appendedAll counts
+	// every hook appended through the decoration, ours included. started
+	// counts the OnStart hooks that returned nil in the current run.
+	starters, started, appendedAll int
+	frozen                         bool          // the first run began: appends no longer count
+	startFailed                    bool          // the current run's start failed
+	finishing                      bool          // finish has begun for the current run
+	up                             chan struct{} // closed when the current run is up
+	running                        string        // the OnStart hook running, for errors
+	ended                          chan struct{} // closed when the current run has ended
 }
 
 func newRelay() *relay { return &relay{} }
@@ -65,13 +104,161 @@ func (r *relay) set(b *Bus) {
 	r.bus = b
 }
 
+// appended counts a hook and reports whether its OnStart will be counted
+// as one the app waits for.
+func (r *relay) appended(hasStart bool) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.frozen {
+		return false
+	}
+	r.appendedAll++
+	if hasStart {
+		r.starters++
+	}
+	return hasStart
+}
+
+// begin is the app's first OnStart: a new run begins.
+func (r *relay) begin(ctx context.Context) error {
+	r.mu.Lock()
+	b := r.bus
+	afterStop := r.phase == runEnded
+	r.phase = runStarting
+	r.frozen = true
+	r.started = 0
+	r.startFailed, r.finishing = false, false
+	r.up = make(chan struct{})
+	r.ended = make(chan struct{})
+	up, ended := r.up, r.ended
+	starters, all := r.starters, r.appendedAll
+	r.mu.Unlock()
+	if b == nil {
+		return nil
+	}
+	b.newRun(afterStop)
+	if n, ok := hookCount(r.inner); ok && n > all+1 {
+		err := fmt.Errorf("fxbus: %d lifecycle hooks were appended outside fxbus.Module's scope, so the bus cannot announce the shutdown before their OnStop nor know when they have started: %s",
+			n-all-1, errTopLevel)
+		r.failStart(ctx, err)
+		r.finish(context.Background(), false) // Fx runs no OnStop: our hook did not start
+		return err
+	}
+	go r.watchStart(ctx, up, ended)
+	if starters == 0 {
+		r.markUp()
+	}
+	return nil
+}
+
+// hookCount reads the number of hooks of Fx's lifecycle, to find hooks
+// appended outside the decoration. It reports false if Fx's internals are
+// not the ones it knows (the check is then skipped).
+func hookCount(lc fx.Lifecycle) (n int, ok bool) {
+	v := reflect.ValueOf(lc)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct || v.Elem().NumField() != 1 {
+		return 0, false
+	}
+	inner := v.Elem().Field(0)
+	if inner.Kind() != reflect.Pointer || inner.IsNil() || inner.Elem().Kind() != reflect.Struct {
+		return 0, false
+	}
+	hooks := inner.Elem().FieldByName("hooks")
+	if !hooks.IsValid() || hooks.Kind() != reflect.Slice {
+		return 0, false
+	}
+	return hooks.Len(), true
+}
+
+// startedOne records an OnStart that returned nil; after the last one, the
+// application is up, unless the start context ended meanwhile (Fx then
+// reports the start as failed).
+func (r *relay) startedOne(ctx context.Context) {
+	r.mu.Lock()
+	r.started++
+	last := r.started == r.starters && r.phase == runStarting
+	r.mu.Unlock()
+	if !last {
+		return
+	}
+	if err := ctx.Err(); err != nil {
+		r.failStart(ctx, err)
+		return
+	}
+	r.markUp()
+}
+
+func (r *relay) markUp() {
+	r.mu.Lock()
+	if r.phase != runStarting {
+		r.mu.Unlock()
+		return
+	}
+	r.phase = runUp
+	b, up := r.bus, r.up
+	r.mu.Unlock()
+	close(up)
+	if b != nil {
+		b.appStarted()
+	}
+}
+
+// failStart records that the run's start failed with err and announces
+// the shutdown (once). Fx then rolls back, running the OnStop hooks of the
+// hooks that started, unless the start context is done; watchStart covers
+// that case.
+func (r *relay) failStart(ctx context.Context, err error) {
+	r.mu.Lock()
+	if r.phase != runStarting && r.phase != runUp {
+		r.mu.Unlock()
+		return
+	}
+	r.phase = runFailed
+	r.startFailed = true
+	b := r.bus
+	r.mu.Unlock()
+	if b != nil && !b.AnnounceShutdown(ShutdownInitiated{Reason: "fx: start failed", Cause: err, ExitCode: 1}) {
+		b.waitAnnounced(ctx)
+	}
+}
+
+// watchStart ends the run itself when the start context ends before the
+// application is up: Fx then runs no more OnStop hooks, so the bus would
+// never close.
+func (r *relay) watchStart(ctx context.Context, up, ended <-chan struct{}) {
+	select {
+	case <-up:
+		return
+	case <-ended:
+		return
+	case <-ctx.Done():
+	}
+	select {
+	case <-up: // up before the context ended: a successful start
+		return
+	default:
+	}
+	r.mu.Lock()
+	hook := r.running
+	r.mu.Unlock()
+	err := ctx.Err()
+	if hook != "" {
+		err = fmt.Errorf("OnStart hook %s did not return in time: %w", hook, err)
+	}
+	r.failStart(ctx, err)
+	r.finish(ctx, true)
+}
+
 // stopping runs at the start of every OnStop hook: the first of a stop
 // announces ShutdownInitiated (unless the stop was announced already) and
-// then hands the stop's context to the OnAppStopping callbacks.
+// starts watching the stop's deadline.
 func (r *relay) stopping(ctx context.Context) {
 	r.mu.Lock()
-	b, first := r.bus, !r.stopSeen
-	r.stopSeen = true
+	b, first := r.bus, r.phase != runStopping && r.phase != runEnded
+	if first {
+		r.phase = runStopping
+	}
+	ended := r.ended
 	r.mu.Unlock()
 	if b == nil {
 		return
@@ -81,61 +268,57 @@ func (r *relay) stopping(ctx context.Context) {
 		// the OnShutdown callbacks: no OnStop hook runs before they end.
 		b.waitAnnounced(ctx)
 	}
-	if first {
-		b.appStopping(ctx)
+	if first && ended != nil {
+		go r.watchStop(ctx, ended)
 	}
 }
 
-// appended counts a hook with an OnStart and reports whether it will run.
-func (r *relay) appended() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.starting {
-		return false
-	}
-	r.starters++
-	return true
-}
-
-// begin is the app's first OnStart: a new run begins.
-func (r *relay) begin() {
-	r.mu.Lock()
-	r.starting = true
-	r.started = 0
-	r.stopSeen = false
-	b, done := r.bus, r.starters == 0
-	r.mu.Unlock()
-	if b == nil {
-		return
-	}
-	b.newRun()
-	if done {
-		b.appStarted()
-	}
-}
-
-// startedOne records an OnStart that returned nil; after the last one, the
-// application is up.
-func (r *relay) startedOne() {
-	r.mu.Lock()
-	r.started++
-	b, done := r.bus, r.started == r.starters
-	r.mu.Unlock()
-	if done && b != nil {
-		b.appStarted()
+// watchStop ends the run when the stop's deadline passes first: Fx skips
+// the OnStop hooks left, the bus's among them.
+func (r *relay) watchStop(ctx context.Context, ended <-chan struct{}) {
+	select {
+	case <-ended:
+	case <-ctx.Done():
+		r.finish(ctx, true)
 	}
 }
 
 // end is the app's last OnStop: the run is over.
-func (r *relay) end(ctx context.Context) {
+func (r *relay) end(ctx context.Context) error {
 	r.stopping(ctx) // in case no other hook had an OnStop
+	return r.finish(ctx, false)
+}
+
+// finish ends the current run, once: the packages built on the bus finish
+// (OnRunEnd), the bus closes, and the handlers of Listen drain what the
+// bus holds for them. abandoned says that Fx will run no more hooks of
+// this run (its context is done): the handlers are then not waited for.
+func (r *relay) finish(ctx context.Context, abandoned bool) error {
 	r.mu.Lock()
-	r.starting = false
-	b := r.bus
-	r.mu.Unlock()
-	if b != nil {
-		b.Close()
+	if r.finishing || r.phase == runEnded || r.ended == nil {
+		r.mu.Unlock()
+		return nil
 	}
+	r.finishing = true
+	b, startFailed, ended := r.bus, r.startFailed, r.ended
+	r.mu.Unlock()
+
+	var err error
+	if b != nil {
+		if startFailed {
+			b.AnnounceShutdown(ShutdownInitiated{Reason: "fx: start failed", Cause: ctx.Err(), ExitCode: 1})
+		} else {
+			b.AnnounceShutdown(ShutdownInitiated{Reason: "fx: application stopping"})
+		}
+		b.runEnded(startFailed)
+		b.Close()
+		err = waitListeners(ctx, b.runListeners(), abandoned)
+	}
+	r.mu.Lock()
+	r.phase = runEnded
+	r.mu.Unlock()
+	close(ended)
+	return err
 }
 
 type busParams struct {
@@ -158,6 +341,9 @@ func provideBus(p busParams) (*Bus, error) {
 	}
 	b.phases.managed.Store(true)
 	p.Relay.set(b)
+	if al, ok := p.Lifecycle.(*announcingLifecycle); ok {
+		al.bus = b
+	}
 	return b, nil
 }
 
@@ -168,16 +354,8 @@ func provideBus(p busParams) (*Bus, error) {
 // appends to the inner lifecycle is the application's first: it starts
 // first, which begins a run, and stops last, which is where the bus closes.
 func decorateLifecycle(lc fx.Lifecycle, r *relay) fx.Lifecycle {
-	lc.Append(fx.Hook{
-		OnStart: func(context.Context) error {
-			r.begin()
-			return nil
-		},
-		OnStop: func(ctx context.Context) error {
-			r.end(ctx)
-			return nil
-		},
-	})
+	r.inner = lc
+	lc.Append(fx.Hook{OnStart: r.begin, OnStop: r.end})
 	return &announcingLifecycle{lc: lc, relay: r}
 }
 
@@ -185,27 +363,80 @@ func decorateLifecycle(lc fx.Lifecycle, r *relay) fx.Lifecycle {
 type announcingLifecycle struct {
 	lc    fx.Lifecycle
 	relay *relay
+	bus   *Bus // set when the bus is built in this scope
 }
 
-// Append appends h with its OnStart followed by a count of started hooks,
-// and its OnStop preceded by the shutdown announcement. h is copied whole,
-// so names given with fx.StartHook, fx.StopHook and fx.StartStopHook stay
-// in Fx's event log.
+// Bus returns the bus whose [Module] made this lifecycle; the lifecycle
+// package uses it to refuse a runtime built outside the module's scope.
+func (l *announcingLifecycle) Bus() *Bus { return l.bus }
+
+// Append appends h with its OnStart guarded (a panic or runtime.Goexit
+// becomes an error, and a failure fails the run) and followed by a count
+// of started hooks, and its OnStop preceded by the shutdown announcement
+// and guarded the same way. h is copied whole, so names given with
+// fx.StartHook, fx.StopHook and fx.StartStopHook stay in Fx's event log.
 func (l *announcingLifecycle) Append(h fx.Hook) {
-	if start := h.OnStart; start != nil && l.relay.appended() {
+	r := l.relay
+	counted := r.appended(h.OnStart != nil)
+	if start := h.OnStart; start != nil {
+		name := funcName(start)
 		h.OnStart = func(ctx context.Context) error {
-			if err := start(ctx); err != nil {
-				return err
-			}
-			l.relay.startedOne()
-			return nil
+			r.mu.Lock()
+			r.running = name
+			r.mu.Unlock()
+			return runHook("OnStart", ctx, start, func(err error, exited bool) {
+				r.mu.Lock()
+				r.running = ""
+				r.mu.Unlock()
+				switch {
+				case exited:
+					// Fx's start goroutine ends here: it rolls nothing
+					// back, so the run ends now.
+					r.failStart(ctx, err)
+					go r.finish(ctx, true)
+				case err != nil:
+					r.failStart(ctx, err)
+				case counted:
+					r.startedOne(ctx)
+				}
+			})
 		}
 	}
 	if stop := h.OnStop; stop != nil {
 		h.OnStop = func(ctx context.Context) error {
-			l.relay.stopping(ctx)
-			return stop(ctx)
+			r.stopping(ctx)
+			return runHook("OnStop", ctx, stop, func(_ error, exited bool) {
+				if exited { // Fx's stop goroutine ends here: no later hook runs
+					go r.finish(ctx, true)
+				}
+			})
 		}
 	}
 	l.lc.Append(h)
+}
+
+// ErrGoexit is wrapped by the error that a hook or handler gets when the
+// function it ran called runtime.Goexit (as t.FailNow and log.Fatal-like
+// helpers do) instead of returning.
+var ErrGoexit = errors.New("the function called runtime.Goexit instead of returning")
+
+// runHook calls f, turning a panic into an error with the stack and a call
+// of runtime.Goexit into [ErrGoexit], and then calls after with the result
+// (from a deferred call, so that it also runs when the goroutine exits:
+// Go cannot stop that).
+func runHook(what string, ctx context.Context, f func(context.Context) error, after func(err error, exited bool)) (err error) {
+	returned := false
+	defer func() {
+		exited := false
+		if v := recover(); v != nil {
+			err = fmt.Errorf("fxbus: %s hook %s panicked: %v\n%s", what, funcName(f), v, debug.Stack())
+		} else if !returned {
+			exited = true
+			err = fmt.Errorf("fxbus: %s hook %s: %w", what, funcName(f), ErrGoexit)
+		}
+		after(err, exited)
+	}()
+	err = f(ctx)
+	returned = true
+	return err
 }

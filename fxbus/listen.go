@@ -1,12 +1,17 @@
 package fxbus
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"reflect"
 	"runtime"
 	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/fx"
@@ -24,23 +29,46 @@ import (
 //
 // The subscription is made at once, so no event emitted between
 // construction and start is missed. OnStart starts one goroutine that
-// calls h for each event, in order. OnStop lets it handle every event
-// already buffered (the [ShutdownInitiated] announcement included) and
-// waits for it for at most half of the time left before the stop deadline
-// (the OnStop hooks after it share the rest; with no deadline, for as long
-// as it takes); then it cancels the handler's context and returns an error
-// naming the handler, without waiting longer.
+// calls h for each event, in order.
+//
+// Until when h runs: on a bus built by [Module], h receives every event of
+// its type emitted before the bus closes, which is after every other OnStop
+// hook of the application: the [ShutdownInitiated] announcement and the
+// lifecycle package's last events (lifecycle.Stopped among them) included.
+// The stop waits for h to handle them, up to the stop deadline; past it,
+// the handler's context is cancelled and the stop returns an error naming
+// the handler. So h may run after the OnStop hooks of the components it
+// depends on: a handler that uses a dependency which refuses work once
+// stopped must expect that error during the stop. When the start fails,
+// the bus closes too, and h handles what was buffered before it ends.
+// On any other bus, h runs until its own OnStop hook, which lets it handle
+// what is buffered and waits for it for at most half of the time left
+// before the stop deadline.
+//
+// What h may call: anything but what waits for the application to stop.
+// To stop the application from a handler, use fx.Shutdowner or the
+// lifecycle package's InitiateShutdown, which return at once. A handler
+// that calls app.Stop is not waited for (the stop it began cannot end
+// before it returns), and it goes on with its events once app.Stop returns.
 //
 // An error or panic from h is logged with the bus's logger (a panic with
-// its stack) and the handler goes on with the next event; a lag is logged
-// as a warning with the number of events missed.
+// its stack), and so is a call of runtime.Goexit (as t.FailNow does); the
+// handler goes on with the next event. A lag is logged as a warning with
+// the number of events missed.
 func Listen[E any](lc fx.Lifecycle, b *Bus, h func(context.Context, E) error) {
 	l := &listener[E]{
-		sub:  Subscribe[E](b),
-		h:    h,
-		log:  b.log,
-		name: funcName(h),
-		typ:  reflect.TypeFor[E]().String(),
+		bus:     b,
+		sub:     Subscribe[E](b),
+		h:       h,
+		log:     b.log,
+		name:    funcName(h),
+		typ:     reflect.TypeFor[E]().String(),
+		managed: b.phases.managed.Load(),
+	}
+	if l.managed {
+		b.addListener(l)
+		lc.Append(fx.Hook{OnStart: l.start})
+		return
 	}
 	lc.Append(fx.Hook{OnStart: l.start, OnStop: l.stop})
 }
@@ -55,37 +83,84 @@ func Handle[E any](h func(context.Context, E) error) fx.Option {
 }
 
 type listener[E any] struct {
-	sub  *Subscription[E]
-	h    func(context.Context, E) error
-	log  *zap.Logger
-	name string // the handler's function name, for logs and errors
-	typ  string // the event type's name
+	bus     *Bus
+	h       func(context.Context, E) error
+	log     *zap.Logger
+	name    string // the handler's function name, for logs and errors
+	typ     string // the event type's name
+	managed bool   // the bus was built by Module: the handler runs until it closes
 
-	batch [16]E // events being handled; used by the run goroutine only
+	mu  sync.Mutex       // guards sub and run
+	sub *Subscription[E] // the current run's subscription
+	run *listenerRun[E]  // the current run's goroutine; nil before OnStart
+}
 
-	// Set by start, read by stop; fx runs the two hooks one after the other.
+// runListener is a Listen handler as the bus's Fx integration sees it.
+type runListener interface {
+	resubscribe()
+	current() *runHandle
+}
+
+// runHandle is one run's handler goroutine, seen without its event type.
+type runHandle struct {
+	name   string
 	cancel context.CancelFunc
-	quit   chan struct{} // closed by stop: drain and return
-	done   chan struct{} // closed by the goroutine when it returns
+	done   chan struct{} // closed when the goroutine returns
+	gid    atomic.Uint64 // the id of the goroutine running it, to tell one blocked in app.Stop
+}
+
+// listenerRun is the state of one run's handler goroutine. A new goroutine
+// takes it over if the handler calls runtime.Goexit; one runs at a time.
+type listenerRun[E any] struct {
+	runHandle
+	sub  *Subscription[E]
+	quit chan struct{} // closed by stop (bus not built by Module): drain and return
+
+	// batch[i:n] are events taken from the ring and not handled yet. Each
+	// slot is cleared once handled, so the batch keeps no event alive.
+	batch [16]E
+	i, n  int
+}
+
+func (l *listener[E]) resubscribe() {
+	sub := Subscribe[E](l.bus)
+	l.mu.Lock()
+	l.sub, l.run = sub, nil
+	l.mu.Unlock()
+}
+
+func (l *listener[E]) current() *runHandle {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.run == nil {
+		return nil
+	}
+	return &l.run.runHandle
 }
 
 func (l *listener[E]) start(context.Context) error {
 	// The handler's context lives until the listener is stopped, not as
 	// long as the OnStart context.
 	ctx, cancel := context.WithCancel(context.Background())
-	l.cancel = cancel
-	l.quit = make(chan struct{})
-	l.done = make(chan struct{})
-	go l.run(ctx)
+	l.mu.Lock()
+	run := &listenerRun[E]{sub: l.sub, quit: make(chan struct{})}
+	run.name, run.cancel, run.done = l.name, cancel, make(chan struct{})
+	l.run = run
+	l.mu.Unlock()
+	go l.loop(ctx, run)
 	return nil
 }
 
+// stop is the OnStop hook of a handler on a bus not built by Module.
 func (l *listener[E]) stop(ctx context.Context) error {
+	l.mu.Lock()
+	run := l.run
+	l.mu.Unlock()
 	defer l.sub.Close()
-	if l.done == nil {
+	if run == nil {
 		return nil // never started
 	}
-	close(l.quit)
+	close(run.quit)
 	// Every OnStop hook shares Fx's one stop deadline, and Fx skips the
 	// hooks left once it passes. A stuck handler may therefore take only
 	// half of the time left, so that the hooks after it still run.
@@ -95,44 +170,58 @@ func (l *listener[E]) stop(ctx context.Context) error {
 		wait, cancel = context.WithTimeout(ctx, time.Until(deadline)/2)
 		defer cancel()
 	}
+	defer run.cancel()
 	select {
-	case <-l.done:
-		l.cancel()
+	case <-run.done:
 		return nil
 	case <-wait.Done():
-		l.cancel()
 		return fmt.Errorf("fxbus: handler %s for %s did not finish within half of the time left before the stop deadline: %w",
 			l.name, l.typ, wait.Err())
 	}
 }
 
-func (l *listener[E]) run(ctx context.Context) {
-	defer close(l.done)
+// loop handles events until the bus closes (or stop asks it to return).
+func (l *listener[E]) loop(ctx context.Context, run *listenerRun[E]) {
+	run.gid.Store(goroutineID())
+	returned := false
+	defer func() {
+		if !returned {
+			// The handler called runtime.Goexit (call logged it): this
+			// goroutine ends, the handler goes on in a new one.
+			go l.loop(ctx, run)
+			return
+		}
+		close(run.done)
+	}()
 	for {
 		select {
-		case <-l.sub.Ready():
-			if !l.drain(ctx) {
+		case <-run.sub.Ready():
+			if !l.drain(ctx, run) {
+				returned = true
 				return
 			}
-		case <-l.quit:
-			l.drain(ctx)
+		case <-run.quit:
+			l.drain(ctx, run)
+			returned = true
 			return
 		}
 	}
 }
 
 // drain handles every event waiting and reports whether more may come.
-func (l *listener[E]) drain(ctx context.Context) bool {
+func (l *listener[E]) drain(ctx context.Context, run *listenerRun[E]) bool {
 	for {
-		// A few events per acquisition of the ring's lock: much cheaper
-		// when the handler falls behind. Each slot is cleared once handled,
-		// so the batch keeps no event alive.
-		n, err := l.sub.TryRecvMany(l.batch[:])
-		for i := range l.batch[:n] {
-			l.call(ctx, l.batch[i])
+		for run.i < run.n {
+			ev := run.batch[run.i]
 			var zero E
-			l.batch[i] = zero
+			run.batch[run.i] = zero
+			run.i++
+			l.call(ctx, ev)
 		}
+		// A few events per acquisition of the ring's lock: much cheaper
+		// when the handler falls behind.
+		n, err := run.sub.TryRecvMany(run.batch[:])
+		run.i, run.n = 0, n
 		switch {
 		case n > 0:
 			continue
@@ -149,19 +238,118 @@ func (l *listener[E]) drain(ctx context.Context) bool {
 	}
 }
 
-// call runs the handler on one event, turning a panic into a log entry.
+// call runs the handler on one event, turning a panic or runtime.Goexit
+// into a log entry.
 func (l *listener[E]) call(ctx context.Context, ev E) {
+	returned := false
 	defer func() {
 		if r := recover(); r != nil {
 			l.log.Error("fxbus: handler panicked",
 				zap.String("handler", l.name), zap.String("type", l.typ),
 				zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
+			return
+		}
+		if !returned {
+			l.log.Error("fxbus: handler failed",
+				zap.String("handler", l.name), zap.String("type", l.typ), zap.Error(ErrGoexit))
 		}
 	}()
 	if err := l.h(ctx, ev); err != nil {
 		l.log.Error("fxbus: handler failed",
 			zap.String("handler", l.name), zap.String("type", l.typ), zap.Error(err))
 	}
+	returned = true
+}
+
+// waitListeners waits, within ctx, for the handlers' goroutines of the
+// run, which return once they have handled what the closed bus holds for
+// them, then cancels their contexts. A handler blocked in app.Stop (it
+// began the stop that is waiting) is not waited for. abandoned: the stop
+// deadline has passed, wait for none.
+func waitListeners(ctx context.Context, ls []runListener, abandoned bool) error {
+	var runs []*runHandle
+	for _, l := range ls {
+		if h := l.current(); h != nil {
+			runs = append(runs, h)
+		}
+	}
+	defer func() {
+		for _, h := range runs {
+			h.cancel()
+		}
+	}()
+	if abandoned {
+		return nil
+	}
+	var busy []*runHandle
+	for _, h := range runs {
+		select {
+		case <-h.done:
+		default:
+			busy = append(busy, h)
+		}
+	}
+	if len(busy) == 0 {
+		return nil
+	}
+	stopping := goroutinesIn("go.uber.org/fx.(*App).Stop(")
+	var late []string
+	for _, h := range busy {
+		if stopping[h.gid.Load()] {
+			continue
+		}
+		select {
+		case <-h.done:
+		case <-ctx.Done():
+			late = append(late, h.name)
+		}
+	}
+	if len(late) > 0 {
+		return fmt.Errorf("fxbus: handlers did not finish before the stop deadline: %s: %w",
+			strings.Join(late, ", "), ctx.Err())
+	}
+	return nil
+}
+
+// goroutineID returns the id of the calling goroutine, from the first
+// line of its stack ("goroutine 42 [running]:").
+func goroutineID() uint64 {
+	var buf [64]byte
+	line := buf[:runtime.Stack(buf[:], false)]
+	line = bytes.TrimPrefix(line, []byte("goroutine "))
+	if i := bytes.IndexByte(line, ' '); i > 0 {
+		line = line[:i]
+	}
+	id, _ := strconv.ParseUint(string(line), 10, 64)
+	return id
+}
+
+// goroutinesIn returns the ids of the goroutines whose stack has a frame
+// starting with frame: one snapshot of every goroutine's stack, taken
+// only when a stop waits for a busy handler.
+func goroutinesIn(frame string) map[uint64]bool {
+	buf := make([]byte, 64<<10)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) || len(buf) >= 64<<20 {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	ids := make(map[uint64]bool)
+	for _, g := range bytes.Split(buf, []byte("\n\n")) {
+		if !bytes.Contains(g, []byte(frame)) {
+			continue
+		}
+		g = bytes.TrimPrefix(g, []byte("goroutine "))
+		if i := bytes.IndexByte(g, ' '); i > 0 {
+			if id, err := strconv.ParseUint(string(g[:i]), 10, 64); err == nil {
+				ids[id] = true
+			}
+		}
+	}
+	return ids
 }
 
 func funcName(f any) string {

@@ -8,9 +8,10 @@ import (
 
 // ShutdownInitiated is the bus's built-in event: the process has begun to
 // shut down. It is emitted once per shutdown, by [Bus.AnnounceShutdown]:
-// [Module] calls it before the first OnStop hook runs, and the lifecycle
-// package calls it when shutdown is requested with a cause. Subscribing to
-// it is the push form of polling a "shutting down" flag.
+// [Module] calls it before the first OnStop hook runs (and when the
+// application's start fails), and the lifecycle package calls it when
+// shutdown is requested with a cause. Subscribing to it is the push form of
+// polling a "shutting down" flag.
 type ShutdownInitiated struct {
 	// Reason says why, for people: "signal: terminated",
 	// "fx: application stopping", "task \"indexer\" failed".
@@ -26,10 +27,10 @@ type ShutdownInitiated struct {
 // bus's Fx integration.
 type phases struct {
 	// announced is set by the first AnnounceShutdown of a run; Module
-	// clears it when the app starts.
+	// clears it when a new run begins after a stop.
 	announced atomic.Bool
-	// managed is set when Module built the bus: OnAppStarted callbacks
-	// will be called.
+	// managed is set when Module built the bus: OnAppStarted and OnRunEnd
+	// callbacks will be called.
 	managed atomic.Bool
 
 	mu sync.Mutex // guards the fields below
@@ -39,8 +40,9 @@ type phases struct {
 	up         bool // every OnStart hook of the current run has returned
 	onShutdown []shutdownCallback
 	onStarted  []func()
-	onStopping []func(context.Context)
-	nextID     uint64 // identifies OnShutdown registrations, for removal
+	onRunEnd   []func(startFailed bool)
+	listeners  []runListener // registered by Listen on a managed bus
+	nextID     uint64        // identifies OnShutdown registrations, for removal
 }
 
 type shutdownCallback struct {
@@ -51,20 +53,26 @@ type shutdownCallback struct {
 // AnnounceShutdown emits ev on b unless a shutdown was already announced,
 // and reports whether it did. Within one run of an Fx app (from start to
 // stop) only the first call emits, so the module's stop-time announcement
-// and an earlier one with a cause never make two events. A bus used without
-// Fx announces once in its life.
+// and an earlier one with a cause never make two events; an announcement
+// made while the application is being built belongs to its first run. A
+// bus used without Fx announces once in its life.
 //
 // The call that emits then runs the [Bus.OnShutdown] callbacks, in the
 // order they were registered, before it returns.
 func (b *Bus) AnnounceShutdown(ev ShutdownInitiated) bool {
-	if !b.phases.announced.CompareAndSwap(false, true) {
+	b.phases.mu.Lock()
+	if b.phases.announced.Load() {
+		b.phases.mu.Unlock()
 		return false
 	}
-	Emit(b, ev)
-	b.phases.mu.Lock()
+	b.phases.announced.Store(true)
+	if b.phases.done == nil {
+		b.phases.done = make(chan struct{})
+	}
 	cbs := b.phases.onShutdown // never mutated in place: see OnShutdown
 	done := b.phases.done
 	b.phases.mu.Unlock()
+	Emit(b, ev)
 	for _, cb := range cbs {
 		cb.f(ev)
 	}
@@ -81,21 +89,44 @@ func (b *Bus) waitAnnounced(ctx context.Context) {
 	b.phases.mu.Lock()
 	done := b.phases.done
 	b.phases.mu.Unlock()
+	if done == nil {
+		return
+	}
 	select {
 	case <-done:
 	case <-ctx.Done():
 	}
 }
 
-// newRun starts a new run: the next stop announces again.
-func (b *Bus) newRun() {
-	b.phases.mu.Lock()
-	defer b.phases.mu.Unlock()
-	if b.phases.announced.Load() {
-		b.phases.done = make(chan struct{})
+// newRun begins a run of the application. After a run that ended (the
+// bus was closed by the previous stop), the bus is opened again with no
+// ring and no subscription of the old run, every Listen handler gets a
+// new subscription, and the next stop announces again. Before the first
+// run, an announcement made while the application was built is kept.
+func (b *Bus) newRun(afterStop bool) {
+	if afterStop {
+		b.reopen()
+		b.phases.mu.Lock()
 		b.phases.announced.Store(false)
+		b.phases.done = nil
+		ls := b.phases.listeners
+		b.phases.mu.Unlock()
+		for _, l := range ls {
+			l.resubscribe()
+		}
 	}
+	b.phases.mu.Lock()
 	b.phases.up = false
+	b.phases.mu.Unlock()
+}
+
+// reopen opens a closed bus again with an empty registry: the rings of
+// the old run stay closed with their subscriptions.
+func (b *Bus) reopen() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = false
+	b.topics.Store(nil)
 }
 
 // ShutdownAnnounced reports whether a shutdown has been announced in the
@@ -136,9 +167,10 @@ func (b *Bus) OnShutdown(f func(ShutdownInitiated)) (remove func()) {
 
 // OnAppStarted registers f to run synchronously when every OnStart hook
 // of the Fx application has returned without error: the moment the
-// application is up, which no single OnStart hook can know. It reports
-// whether f will be called: only a bus built by [Module] knows the
-// application's hooks; for any other bus it returns false and drops f.
+// application is up, which no single OnStart hook can know. It runs once
+// per run of the application. It reports whether f will be called: only a
+// bus built by [Module] knows the application's hooks; for any other bus
+// it returns false and drops f.
 //
 // Registered once the application is already up, f runs at once.
 func (b *Bus) OnAppStarted(f func()) bool {
@@ -158,34 +190,35 @@ func (b *Bus) OnAppStarted(f func()) bool {
 	return true
 }
 
-// OnAppStopping registers f to run synchronously when the Fx application
-// begins to stop: at its first OnStop hook, after [ShutdownInitiated] has
-// been announced, once per stop, with that hook's context, which carries
-// the stop deadline that every OnStop hook shares. It reports whether f
-// will be called: only a bus built by [Module] knows the application's
-// hooks; for any other bus it returns false and drops f. Like the other
-// callbacks, f must be quick and must not block; it may start a goroutine
-// that watches the deadline (the lifecycle package does, to finish its
-// runtime if Fx skips its OnStop hook).
-func (b *Bus) OnAppStopping(f func(ctx context.Context)) bool {
+// OnRunEnd registers f to run synchronously when a run of the Fx
+// application ends, just before the bus closes: after the last OnStop
+// hook, or, when Fx gives up on hooks it will never run (a start that
+// failed after its context was done, a stop past its deadline), as soon
+// as that is known. startFailed says that the run's start failed. A
+// package whose OnStop hook Fx may have skipped finishes its work there
+// (the lifecycle package rolls its runtime back); f must return within a
+// bounded time. It reports whether f will be called: only a bus built by
+// [Module] knows the application's hooks; for any other bus it returns
+// false and drops f.
+func (b *Bus) OnRunEnd(f func(startFailed bool)) bool {
 	if !b.phases.managed.Load() {
 		return false
 	}
 	if f != nil {
 		b.phases.mu.Lock()
 		defer b.phases.mu.Unlock()
-		b.phases.onStopping = append(b.phases.onStopping, f)
+		b.phases.onRunEnd = append(b.phases.onRunEnd, f)
 	}
 	return true
 }
 
-// appStopping runs the OnAppStopping callbacks.
-func (b *Bus) appStopping(ctx context.Context) {
+// runEnded runs the OnRunEnd callbacks.
+func (b *Bus) runEnded(startFailed bool) {
 	b.phases.mu.Lock()
-	fns := b.phases.onStopping
+	fns := b.phases.onRunEnd
 	b.phases.mu.Unlock()
 	for _, f := range fns {
-		f(ctx)
+		f(startFailed)
 	}
 }
 
@@ -198,4 +231,18 @@ func (b *Bus) appStarted() {
 	for _, f := range fns {
 		f()
 	}
+}
+
+// addListener registers a Listen handler that runs until the bus closes.
+func (b *Bus) addListener(l runListener) {
+	b.phases.mu.Lock()
+	defer b.phases.mu.Unlock()
+	b.phases.listeners = append(b.phases.listeners, l)
+}
+
+// runListeners returns the handlers registered with addListener.
+func (b *Bus) runListeners() []runListener {
+	b.phases.mu.Lock()
+	defer b.phases.mu.Unlock()
+	return b.phases.listeners
 }

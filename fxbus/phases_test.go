@@ -192,16 +192,15 @@ func TestStopWaitsForConcurrentAnnouncement(t *testing.T) {
 	}
 }
 
-func TestAppStopping(t *testing.T) {
+func TestRunEndRunsOncePerStopAfterTheAnnouncement(t *testing.T) {
 	var bus *fxbus.Bus
-	var calls []time.Time // the deadline each call saw
+	var calls []bool // startFailed of each call
 	app := fx.New(fx.NopLogger, fxbus.Module, fx.Populate(&bus),
 		fx.Invoke(func(lc fx.Lifecycle, b *fxbus.Bus) {
-			b.OnAppStopping(func(ctx context.Context) {
-				dl, _ := ctx.Deadline()
-				calls = append(calls, dl)
+			b.OnRunEnd(func(startFailed bool) {
+				calls = append(calls, startFailed)
 				if !b.ShutdownAnnounced() {
-					t.Error("OnAppStopping ran before the shutdown was announced")
+					t.Error("OnRunEnd ran before the shutdown was announced")
 				}
 			})
 			for range 3 {
@@ -216,16 +215,15 @@ func TestAppStopping(t *testing.T) {
 	if !bus.OnAppStarted(func() { late = true }) || !late {
 		t.Fatal("OnAppStarted registered after start did not run at once")
 	}
-	deadline := time.Now().Add(time.Minute)
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := app.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if len(calls) != 1 || !calls[0].Equal(deadline) {
-		t.Fatalf("OnAppStopping saw deadlines %v, want one call with %v", calls, deadline)
+	if len(calls) != 1 || calls[0] {
+		t.Fatalf("OnRunEnd calls (startFailed) = %v, want one call with false", calls)
 	}
-	if b := newTestBus(t); b.OnAppStopping(func(context.Context) {}) {
-		t.Fatal("OnAppStopping = true on a bus built by New")
+	if b := newTestBus(t); b.OnRunEnd(func(bool) {}) {
+		t.Fatal("OnRunEnd = true on a bus built by New")
 	}
 }

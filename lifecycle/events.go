@@ -12,15 +12,17 @@ import (
 // The shutdown itself is announced with fxbus.ShutdownInitiated, once per
 // shutdown, shared with fxbus.Module.
 
-// ProviderBooted is emitted after each provider's Boot returned nil.
+// ProviderBooted is emitted for each provider once it has booted: its
+// Boot hook, if it has one, returned nil.
 type ProviderBooted struct {
 	Name     string
 	Priority Priority
 	Duration time.Duration
 }
 
-// ProviderStopped is emitted when a provider with a Stop method has been
-// stopped, at shutdown or in the rollback of a failed boot.
+// ProviderStopped is emitted for each booted provider when it has been
+// stopped (its Stop hook, if it has one, returned), at shutdown or in the
+// rollback of a failed boot.
 type ProviderStopped struct {
 	Name     string
 	Duration time.Duration

@@ -1,7 +1,7 @@
 package lifecycle
 
 import (
-	"context"
+	"errors"
 	"fmt"
 	"reflect"
 
@@ -95,40 +95,43 @@ func provideRuntime(p params) (*Runtime, error) {
 	if p.Main != nil {
 		opts = append(opts, WithForceExit(p.Main.forceExit)) // after the user's: Run must return the code
 	}
+	if al, ok := p.Lifecycle.(interface{ Bus() *fxbus.Bus }); p.Bus.OnRunEnd(nil) && (!ok || al.Bus() != p.Bus) {
+		// The bus's decoration does not reach this scope: the runtime
+		// could not know when the app is up, nor begin its shutdown before
+		// the other OnStop hooks.
+		return nil, errors.New("lifecycle: Module is outside the scope of fxbus.Module: pass fxbus.Module at the top level of fx.New, not inside another fx.Module")
+	}
 	r, err := New(p.Bus, opts...)
 	if err != nil {
 		return nil, err
 	}
 	// fxbus.Module calls these synchronously: the first when it announces
 	// a stop that Fx began on its own (app.Stop, or a signal under
-	// app.Run), before any OnStop hook runs; the second when every OnStart
-	// hook of the app has returned.
+	// app.Run), or a failed start, before any OnStop hook runs; the
+	// second when every OnStart hook of the app has returned; the third
+	// when a run of the app ends, before the bus closes, to finish a run
+	// whose OnStop hook Fx skipped.
 	p.Bus.OnShutdown(func(ev fxbus.ShutdownInitiated) {
 		r.beginShutdown(ev.Reason, ev.Cause, ev.ExitCode, false)
 	})
 	r.readyLater = p.Bus.OnAppStarted(r.becomeReady)
-	// If Fx skips the runtime's OnStop hook (an earlier OnStop hook used
-	// up the shared stop deadline), finish the runtime when the deadline
-	// passes, so that its signal handling does not outlive the app.
-	p.Bus.OnAppStopping(func(ctx context.Context) {
-		go func() {
-			select {
-			case <-r.finished:
-			case <-ctx.Done():
-				r.stopSkipped() // a no-op if Stop ran or is running
-			}
-		}()
-	})
+	p.Bus.OnRunEnd(r.runEnded)
 	p.Lifecycle.Append(fx.Hook{OnStart: r.Start, OnStop: r.Stop})
 	return r, nil
 }
 
 // AsProvider registers the result of the constructor ctor as a [Provider]
 // of the runtime. ctor is an Fx constructor whose first result
-// implements Provider; the result goes into the [ProvidersGroup] only.
-// To also have the concrete type in the graph, provide it and use
-// [ProviderOf].
+// implements Provider (it may take dependencies and return an error too);
+// the result goes into the [ProvidersGroup] only. To also have the
+// concrete type in the graph, provide it and use [ProviderOf]. Anything
+// else fails the application's build with an error naming it.
 func AsProvider(ctor any) fx.Option {
+	if err := checkCtor("AsProvider", ctor, "implements lifecycle.Provider", func(t reflect.Type) bool {
+		return t.Implements(reflect.TypeFor[Provider]())
+	}); err != nil {
+		return fx.Error(err)
+	}
 	return fx.Provide(fx.Annotate(ctor,
 		fx.As(new(Provider)),
 		fx.ResultTags(fmt.Sprintf("group:%q", ProvidersGroup)),
@@ -146,12 +149,31 @@ func ProviderOf[T Provider]() fx.Option {
 // AsTask registers the [Task] returned by the constructor ctor, an Fx
 // constructor (it may take dependencies and return an error too).
 func AsTask(ctor any) fx.Option {
-	if t := reflect.TypeOf(ctor); t == nil || t.Kind() != reflect.Func || t.NumOut() == 0 || t.Out(0) != reflect.TypeFor[Task]() {
-		// Anything else would land in a group of another type that
-		// nothing reads: the task would silently never run.
-		return fx.Error(fmt.Errorf("lifecycle: AsTask: %T is not a constructor whose first result is a lifecycle.Task", ctor))
+	// Anything else would land in a group of another type that nothing
+	// reads: the task would silently never run.
+	if err := checkCtor("AsTask", ctor, "is a lifecycle.Task", func(t reflect.Type) bool {
+		return t == reflect.TypeFor[Task]()
+	}); err != nil {
+		return fx.Error(err)
 	}
 	return fx.Provide(fx.Annotate(ctor, fx.ResultTags(fmt.Sprintf("group:%q", TasksGroup))))
+}
+
+// checkCtor checks that ctor is a function whose first result passes ok,
+// followed by at most an error.
+func checkCtor(fn string, ctor any, want string, ok func(reflect.Type) bool) error {
+	t := reflect.TypeOf(ctor)
+	if t == nil {
+		return fmt.Errorf("lifecycle: %s: got nil, want a constructor (a function) whose first result %s", fn, want)
+	}
+	if t.Kind() != reflect.Func || reflect.ValueOf(ctor).IsNil() {
+		return fmt.Errorf("lifecycle: %s: got %v, want a constructor (a function) whose first result %s", fn, t, want)
+	}
+	errType := reflect.TypeFor[error]()
+	if t.NumOut() == 0 || !ok(t.Out(0)) || t.NumOut() > 2 || (t.NumOut() == 2 && t.Out(1) != errType) {
+		return fmt.Errorf("lifecycle: %s: constructor %v: want its first result to be a type that %s, optionally followed by an error", fn, t, want)
+	}
+	return nil
 }
 
 // With passes options to the runtime that [Module] builds. Fx gives value

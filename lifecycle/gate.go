@@ -112,3 +112,10 @@ func (g *Gate) Wait(ctx context.Context) DrainResult {
 		return DrainResult{Drained: left == 0, Left: left, Waited: time.Since(begin)}
 	}
 }
+
+// reopen admits work again: a new run of the runtime begins.
+func (g *Gate) reopen() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.closed = false
+}

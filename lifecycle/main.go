@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/claviron/fxruntime/fxbus"
 	"go.uber.org/fx"
@@ -84,7 +85,11 @@ func Run(ctx context.Context, opts ...fx.Option) int {
 		if err != nil {
 			// Fx's logger has the error (nothing, with fx.NopLogger) and
 			// Runtime.Cause has a failed boot's; Run reports only the code.
-			rt.settle() // a failed boot's rollback may outlast Fx's start deadline
+			// A failed boot's rollback may outlast Fx's start deadline.
+			rt.settle(true)
+			if code := rt.ExitCode(); code != 0 {
+				return code // a shutdown initiated before the start: its code wins
+			}
 			return ExitFailure
 		}
 	case code := <-forced:
@@ -95,7 +100,7 @@ func Run(ctx context.Context, opts ...fx.Option) int {
 			stopCtx, cancel := context.WithTimeout(context.Background(), app.StopTimeout())
 			defer cancel()
 			_ = app.Stop(stopCtx)
-			rt.settle()
+			rt.settle(false)
 		}()
 		return code
 	}
@@ -132,7 +137,7 @@ func Run(ctx context.Context, opts ...fx.Option) int {
 		// on, and skips the runtime's OnStop hook if the deadline passed
 		// before its turn: let the runtime finish, so that none of its
 		// goroutines outlives Run.
-		rt.settle()
+		rt.settle(false)
 		if code := rt.ExitCode(); code != 0 {
 			return code
 		}
@@ -143,6 +148,17 @@ func Run(ctx context.Context, opts ...fx.Option) int {
 	case code := <-forced:
 		return code
 	}
+}
+
+// settle waits until the runtime's run has ended after app.Start failed
+// or app.Stop returned: fxbus.Module ends a run that Fx abandoned at a
+// deadline, and rolls the runtime back within Config.RollbackTimeout. If
+// nothing ended the run by then (Fx ran no hook at all), it is ended here.
+func (r *Runtime) settle(startFailed bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.RollbackTimeout+time.Second)
+	defer cancel()
+	r.wait(ctx)
+	r.runEnded(startFailed)
 }
 
 // notifyingShutdowner tells Run that fx.Shutdowner was called, without

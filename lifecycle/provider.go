@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"runtime/debug"
 	"slices"
+	"strconv"
+	"sync"
 )
 
 // Provider is a component whose life the runtime manages. Name identifies
@@ -68,7 +70,7 @@ func (p Priority) String() string {
 	case Late:
 		return "late"
 	}
-	return fmt.Sprintf("priority(%d)", int(p))
+	return strconv.Itoa(int(p))
 }
 
 // Hooks are the functions of a provider made with [NewProvider]; nil ones
@@ -99,6 +101,43 @@ func (p *funcProvider) Boot(ctx context.Context) error     { return callHook(ctx
 func (p *funcProvider) Validate(ctx context.Context) error { return callHook(ctx, p.hooks.Validate) }
 func (p *funcProvider) Reload(ctx context.Context) error   { return callHook(ctx, p.hooks.Reload) }
 func (p *funcProvider) Stop(ctx context.Context) error     { return callHook(ctx, p.hooks.Stop) }
+
+// hookOf returns p's method for phase, or nil if p takes no part in it
+// (for a provider made by NewProvider: if that hook is nil).
+func hookOf(p Provider, ph Phase) func(context.Context) error {
+	if fp, ok := p.(*funcProvider); ok {
+		switch ph {
+		case PhaseBoot:
+			return fp.hooks.Boot
+		case PhaseValidate:
+			return fp.hooks.Validate
+		case PhaseReload:
+			return fp.hooks.Reload
+		case PhaseStop:
+			return fp.hooks.Stop
+		}
+		return nil
+	}
+	switch ph {
+	case PhaseBoot:
+		if b, ok := p.(Booter); ok {
+			return b.Boot
+		}
+	case PhaseValidate:
+		if v, ok := p.(Validator); ok {
+			return v.Validate
+		}
+	case PhaseReload:
+		if r, ok := p.(Reloader); ok {
+			return r.Reload
+		}
+	case PhaseStop:
+		if s, ok := p.(Stopper); ok {
+			return s.Stop
+		}
+	}
+	return nil
+}
 
 func callHook(ctx context.Context, f func(context.Context) error) error {
 	if f == nil {
@@ -161,27 +200,99 @@ func isNil(v any) bool {
 	return false
 }
 
-// callBounded runs f on its own goroutine and waits for it until ctx is
-// done. A panic in f becomes a *PanicError. If ctx ends first, f's
-// goroutine is left to finish on its own and the context's error is
-// returned: Go cannot stop it.
-func callBounded(ctx context.Context, f func(context.Context) error) error {
-	done := make(chan error, 1) // buffered: a late f must not block forever
-	go func() { done <- safeCall(ctx, f) }()
+// provider is a registered Provider and the hook of it that is running.
+type provider struct {
+	Provider
+	mu   sync.Mutex    // guards busy
+	busy chan struct{} // closed when the running hook returns; nil if none runs
+}
+
+func wrapProviders(ps []Provider) []*provider {
+	out := make([]*provider, len(ps))
+	for i, p := range ps {
+		out[i] = &provider{Provider: p}
+	}
+	return out
+}
+
+// call runs one hook of the provider on its own goroutine and waits for it
+// until ctx is done. The hooks of one provider never run at the same
+// time: call first waits, within ctx, for a hook still running (one that
+// an earlier call stopped waiting for), and fails naming it if that hook
+// does not return. A panic in f becomes a *PanicError, a call of
+// runtime.Goexit an error wrapping [ErrGoexit]. If ctx ends first, f is
+// left to finish on its own (Go cannot stop it) and the context's error is
+// returned; the provider stays busy until f returns.
+func (p *provider) call(ctx context.Context, f func(context.Context) error) error {
+	var done chan struct{} // this call's busy channel
+	for done == nil {
+		p.mu.Lock()
+		busy := p.busy
+		if busy == nil {
+			done = make(chan struct{})
+			p.busy = done
+		}
+		p.mu.Unlock()
+		if busy == nil {
+			break
+		}
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return fmt.Errorf("its previous hook is still running: %w", ctx.Err())
+		}
+	}
+	errc := make(chan error, 1) // buffered: a late f must not block
+	go func() {
+		defer func() {
+			p.mu.Lock()
+			p.busy = nil
+			p.mu.Unlock()
+			close(done)
+		}()
+		errc <- callGuarded(ctx, f)
+	}()
 	select {
-	case err := <-done:
+	case err := <-errc:
 		return err
 	case <-ctx.Done():
 		return fmt.Errorf("did not return in time: %w", ctx.Err())
 	}
 }
 
-// safeCall calls f, turning a panic into a *PanicError.
-func safeCall(ctx context.Context, f func(context.Context) error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = &PanicError{Value: r, Stack: debug.Stack()}
-		}
+// callHook calls p's hook for phase with call; nil if p has none.
+func (p *provider) callHook(ctx context.Context, ph Phase) error {
+	f := hookOf(p.Provider, ph)
+	if f == nil {
+		return nil
+	}
+	return p.call(ctx, f)
+}
+
+// ErrGoexit is wrapped by the error reported when a task, or a provider's
+// hook, called runtime.Goexit (as t.FailNow and log.Fatal-like helpers
+// do) instead of returning. It is treated like a panic.
+var ErrGoexit = errors.New("lifecycle: the function called runtime.Goexit instead of returning")
+
+// callGuarded calls f on a new goroutine and returns its result: a panic
+// becomes a *PanicError, and a call of runtime.Goexit, which ends the
+// goroutine whatever happens, an error wrapping [ErrGoexit].
+func callGuarded(ctx context.Context, f func(context.Context) error) error {
+	errc := make(chan error, 1)
+	go func() {
+		returned := false
+		defer func() {
+			if v := recover(); v != nil {
+				errc <- &PanicError{Value: v, Stack: debug.Stack()}
+				return
+			}
+			if !returned {
+				errc <- ErrGoexit
+			}
+		}()
+		err := f(ctx)
+		returned = true
+		errc <- err
 	}()
-	return f(ctx)
+	return <-errc
 }

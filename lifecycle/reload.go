@@ -96,7 +96,8 @@ func (r *Runtime) Reload(ctx context.Context) error {
 	}
 }
 
-// requestReload joins or creates the pending run without waiting for it.
+// requestReload joins or creates the current run's pending reload without
+// waiting for it.
 func (r *Runtime) requestReload(trigger string) (*reloadRun, error) {
 	if r.IsShuttingDown() {
 		return nil, fmt.Errorf("lifecycle: reload: %w", ErrShutdown)
@@ -104,54 +105,64 @@ func (r *Runtime) requestReload(trigger string) (*reloadRun, error) {
 	if !r.Ready() {
 		return nil, fmt.Errorf("lifecycle: reload: %w", ErrNotRunning)
 	}
-	return r.reload.request(trigger), nil
+	return r.current().reload.request(trigger), nil
 }
 
-// reloadLoop runs the reload requests, one at a time, until shutdown.
-func (r *Runtime) reloadLoop() {
-	defer r.bg.Done()
+// reloadLoop runs the run's reload requests, one at a time, until its
+// shutdown.
+func (r *Runtime) reloadLoop(ru *run) {
+	defer ru.bg.Done()
 	for {
 		select {
-		case <-r.ctx.Done():
-			r.reload.close(fmt.Errorf("lifecycle: reload: %w", ErrShutdown))
+		case <-ru.ctx.Done():
+			ru.reload.close(fmt.Errorf("lifecycle: reload: %w", ErrShutdown))
 			return
-		case <-r.reload.kick:
-			if run := r.reload.take(); run != nil {
-				run.err = r.runReload(run.trigger)
-				close(run.done)
+		case <-ru.reload.kick:
+			if rr := ru.reload.take(); rr != nil {
+				rr.err = r.runReload(ru, rr.trigger)
+				close(rr.done)
 			}
 		}
 	}
 }
 
-// runReload validates, then reloads, every provider in order.
-func (r *Runtime) runReload(trigger string) error {
-	if !r.state.CompareAndSwap(int32(StateRunning), int32(StateReloading)) {
+// runReload validates, then reloads, every provider in order. Shutdown
+// cancels it: a hook that has not returned is left running, and the stop
+// waits for it before that provider's Stop.
+func (r *Runtime) runReload(ru *run, trigger string) error {
+	r.mu.Lock()
+	if r.phase != phaseRunning || r.run != ru {
+		r.mu.Unlock()
 		return fmt.Errorf("lifecycle: reload: %w", ErrShutdown)
 	}
-	defer r.state.CompareAndSwap(int32(StateReloading), int32(StateRunning))
+	r.setPhase(phaseReloading)
+	providers := r.providers
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		if r.phase == phaseReloading {
+			r.setPhase(phaseRunning)
+		}
+		r.mu.Unlock()
+	}()
 
-	ctx, cancel := context.WithTimeout(r.ctx, r.cfg.ReloadTimeout)
+	ctx, cancel := context.WithTimeout(ru.ctx, r.cfg.ReloadTimeout)
 	defer cancel()
 	begin := time.Now()
 	emit(r, ReloadStarted{Trigger: trigger})
 	r.log.Info("lifecycle: reload started", zap.String("trigger", trigger))
 
 	var errs []*ProviderError
-	for _, p := range r.providers {
-		if v, ok := p.(Validator); ok {
-			if err := callBounded(ctx, v.Validate); err != nil {
-				errs = append(errs, &ProviderError{Provider: p.Name(), Phase: PhaseValidate, Err: err})
-			}
+	for _, p := range providers {
+		if err := p.callHook(ctx, PhaseValidate); err != nil {
+			errs = append(errs, &ProviderError{Provider: p.Name(), Phase: PhaseValidate, Err: err})
 		}
 	}
 	applied := len(errs) == 0
 	if applied {
-		for _, p := range r.providers {
-			if rl, ok := p.(Reloader); ok {
-				if err := callBounded(ctx, rl.Reload); err != nil {
-					errs = append(errs, &ProviderError{Provider: p.Name(), Phase: PhaseReload, Err: err})
-				}
+		for _, p := range providers {
+			if err := p.callHook(ctx, PhaseReload); err != nil {
+				errs = append(errs, &ProviderError{Provider: p.Name(), Phase: PhaseReload, Err: err})
 			}
 		}
 	}

@@ -34,14 +34,14 @@ func TestSIGHUPBurstCoalesces(t *testing.T) {
 		_ = r.Stop(ctx)
 	}()
 
-	r.handleSignal(syscall.SIGHUP)
+	r.handleSignal(r.current(), syscall.SIGHUP)
 	select {
 	case <-entered:
 	case <-time.After(5 * time.Second):
 		t.Fatal("timed out waiting for the first reload")
 	}
 	for range 5 {
-		r.handleSignal(syscall.SIGHUP) // all join the one pending run
+		r.handleSignal(r.current(), syscall.SIGHUP) // all join the one pending run
 	}
 	close(release)
 	select {
@@ -50,9 +50,9 @@ func TestSIGHUPBurstCoalesces(t *testing.T) {
 		t.Fatal("timed out waiting for the second reload")
 	}
 	// The second run has started: nothing is pending behind it.
-	r.reload.mu.Lock()
-	pending := r.reload.next
-	r.reload.mu.Unlock()
+	r.current().reload.mu.Lock()
+	pending := r.current().reload.next
+	r.current().reload.mu.Unlock()
 	if pending != nil {
 		t.Fatal("a third run is pending after a coalesced burst")
 	}

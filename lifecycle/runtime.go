@@ -17,51 +17,122 @@ import (
 // to shutdown and announces each phase on a bus. Build it with [New], or
 // let [Module] build one per Fx application.
 //
-// Every method is safe for concurrent use. A runtime runs once: Start,
-// then Stop. The zero value is not usable.
+// A runtime runs in runs: Start begins one, Stop ends it, and Start may
+// be called again once it has stopped, as Fx does when an application is
+// started again: the new run has a new shutdown token ([Runtime.Context]),
+// boots the providers again and starts the registered tasks again.
+//
+// Every method is safe for concurrent use, except that Start and Stop are
+// called one after the other, as Fx does. The zero value is not usable.
 type Runtime struct {
-	// Set by New, never changed.
-	bus       *fxbus.Bus // may be nil: no events
-	log       *zap.Logger
-	cfg       Config // defaults applied
-	clock     Clock
-	signals   <-chan os.Signal // injected source; nil means os/signal
-	noSignals bool
-	forceExit func(code int)
-	stopper   func(code int) // asks the host to stop; nil without Fx
-	// readyLater is set by Module (before Start) when the bus will tell
-	// the runtime that every OnStart hook of the app has returned: Start
-	// then leaves the runtime booting, and becomeReady moves it to running.
-	readyLater bool
-	providers  []Provider // in boot order
+	// Set by New (readyLater by Module, before Start), never changed.
+	bus        *fxbus.Bus // may be nil: no events
+	log        *zap.Logger
+	cfg        Config // defaults applied
+	clock      Clock
+	signals    <-chan os.Signal // injected source; nil means os/signal
+	noSignals  bool
+	forceExit  func(code int)
+	stopper    func(code int) // asks the host to stop; nil without Fx
+	readyLater bool           // the bus says when the app is up: see becomeReady
 	gate       *Gate
-	ctx        context.Context // the shutdown token
-	cancel     context.CancelCauseFunc
-	running    chan struct{} // closed once, under mu, when the runtime first runs
-	reload     reloader
-	bg         sync.WaitGroup // counts the signal and reload goroutines
-	sigQuit    chan struct{}  // closed at the end of Stop: the signal goroutine returns
-	sigDone    chan struct{}  // set by Start (before Stop can read it); closed by the signal goroutine
-	startDone  chan struct{}  // closed when a Start that began the runtime returns
-	finished   chan struct{}  // closed, with finishOnce, when the runtime has stopped for good
-	finishOnce sync.Once
 
-	// stopSignalsSeen counts the interrupt and termination signals
-	// received; only the signal goroutine adds to it.
-	stopSignalsSeen atomic.Int32
-
-	// state holds a State. Written under mu, except for the
-	// Running<->Reloading swaps done with CompareAndSwap; read lock-free.
+	// state mirrors phase (and the current run's shutdown) as a public
+	// State; written under mu by setPhase, read lock-free.
 	state atomic.Int32
 
-	mu       sync.Mutex     // guards the fields below
-	shutdown *ShutdownError // nil until shutdown begins
-	started  bool           // Start was called
-	stopped  bool           // Stop was called
-	spawned  bool           // tasks start at once rather than wait for Start
-	booted   []Provider     // booted providers, in boot order
-	tasks    map[string]*task
-	pending  []*task // registered before Start
+	mu        sync.Mutex // guards the fields below, and run's fields marked so
+	phase     phase
+	run       *run        // the current run; never nil
+	providers []*provider // in boot order; set before the first Start
+	defs      []Task      // tasks every run starts: registered before the first Start
+}
+
+// phase is where the runtime is. The transitions, all under Runtime.mu
+// through setPhase:
+//
+//	idle -> booting            Start (first run)
+//	stopped -> booting         Start (a new run)
+//	booting -> booted          the providers booted
+//	booting -> stopped         the boot failed and was rolled back
+//	booted -> running          the application is up (becomeReady)
+//	running <-> reloading      a reload run
+//	idle|booting|booted|running|reloading -> shuttingDown
+//	                           shutdown began (beginShutdown)
+//	any but stopped -> stopping   Stop, or the end of a run Fx abandoned
+//	stopping -> stopped
+//
+// A shutdown that begins while booting leaves the boot to finish; the
+// runtime then stays shutting down until Stop.
+type phase int
+
+const (
+	phaseIdle phase = iota
+	phaseBooting
+	phaseBooted
+	phaseRunning
+	phaseReloading
+	phaseShuttingDown
+	phaseStopping
+	phaseStopped
+)
+
+// setPhase moves to p and publishes the matching State. Callers hold mu.
+func (r *Runtime) setPhase(p phase) {
+	r.phase = p
+	var s State
+	switch p {
+	case phaseIdle, phaseBooting, phaseBooted:
+		s = StateBooting
+	case phaseRunning:
+		s = StateRunning
+	case phaseReloading:
+		s = StateReloading
+	case phaseShuttingDown, phaseStopping:
+		s = StateShuttingDown
+	case phaseStopped:
+		s = StateStopped
+	}
+	if r.run.shutdown != nil && s < StateShuttingDown {
+		s = StateShuttingDown
+	}
+	r.state.Store(int32(s))
+}
+
+// run is one run of the runtime: from Start (or New, for the first) to
+// the end of Stop.
+type run struct {
+	ctx      context.Context // the shutdown token
+	cancel   context.CancelCauseFunc
+	running  chan struct{} // closed, under mu, when the run first runs
+	started  chan struct{} // closed when Start has returned (or never runs)
+	finished chan struct{} // closed, under mu, when the run has stopped
+	reload   reloader
+	bg       sync.WaitGroup // counts the reload loop
+	sig      signalLoop
+	// stopSignals counts the interrupt and termination signals the run
+	// received; only the signal goroutine adds to it.
+	stopSignals atomic.Int32
+
+	// Guarded by Runtime.mu.
+	shutdown  *ShutdownError // nil until shutdown begins
+	booted    []*provider    // booted providers, in boot order
+	tasks     map[string]*task
+	spawned   bool    // tasks start at once rather than wait for Start
+	pending   []*task // registered before Start
+	startedAt time.Time
+}
+
+func newRun() *run {
+	ru := &run{
+		running:  make(chan struct{}),
+		started:  make(chan struct{}),
+		finished: make(chan struct{}),
+		tasks:    make(map[string]*task),
+	}
+	ru.ctx, ru.cancel = context.WithCancelCause(context.Background())
+	ru.reload.init()
+	return ru
 }
 
 // New returns a runtime that emits its events on bus (nil for none). It
@@ -83,6 +154,11 @@ func New(bus *fxbus.Bus, opts ...Option) (*Runtime, error) {
 	if err != nil {
 		o.errs = append(o.errs, err)
 	}
+	for _, t := range o.tasks {
+		if err := t.validate(); err != nil {
+			o.errs = append(o.errs, err)
+		}
+	}
 	if len(o.errs) > 0 {
 		return nil, errors.Join(o.errs...)
 	}
@@ -96,13 +172,9 @@ func New(bus *fxbus.Bus, opts ...Option) (*Runtime, error) {
 		noSignals: o.noSignals || o.cfg.DisableSignals,
 		forceExit: o.forceExit,
 		stopper:   o.stopper,
-		providers: providers,
+		providers: wrapProviders(providers),
 		gate:      new(Gate),
-		running:   make(chan struct{}),
-		sigQuit:   make(chan struct{}),
-		startDone: make(chan struct{}),
-		finished:  make(chan struct{}),
-		tasks:     make(map[string]*task),
+		run:       newRun(),
 	}
 	if r.log == nil {
 		r.log = zap.NewNop()
@@ -116,17 +188,9 @@ func New(bus *fxbus.Bus, opts ...Option) (*Runtime, error) {
 	if r.forceExit == nil {
 		r.forceExit = os.Exit
 	}
-	r.ctx, r.cancel = context.WithCancelCause(context.Background())
-	r.reload.init()
-	var errs []error
-	for _, t := range o.tasks {
-		if err := r.addTask(t); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) > 0 {
-		r.cancel(nil)
-		return nil, errors.Join(errs...)
+	if err := r.addDefs(o.tasks); err != nil {
+		r.run.cancel(nil)
+		return nil, err
 	}
 	return r, nil
 }
@@ -137,36 +201,36 @@ func New(bus *fxbus.Bus, opts ...Option) (*Runtime, error) {
 // New does, on a nil, unnamed or duplicate provider or an invalid task.
 func (r *Runtime) register(ps []Provider, ts []Task) error {
 	r.mu.Lock()
-	started := r.started
+	idle := r.phase == phaseIdle
 	r.mu.Unlock()
-	if started {
+	if !idle {
 		return errors.New("lifecycle: providers and tasks must be registered before Start")
 	}
-	providers, err := orderProviders(append(append([]Provider(nil), r.providers...), ps...))
+	all := make([]Provider, 0, len(r.providers)+len(ps))
+	for _, p := range r.providers {
+		all = append(all, p.Provider)
+	}
+	providers, err := orderProviders(append(all, ps...))
 	if err != nil {
 		return err
 	}
-	var errs []error
-	for _, t := range ts {
-		if err := r.addTask(t); err != nil {
-			errs = append(errs, err)
-		}
+	if err := r.addDefs(ts); err != nil {
+		return err
 	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
-	}
-	// Written before Start, which fx runs after every invoke: no reader
-	// runs concurrently.
-	r.providers = providers
+	r.mu.Lock()
+	r.providers = wrapProviders(providers)
+	r.mu.Unlock()
 	return nil
 }
 
 // Gate returns the runtime's gate for in-flight work. It refuses new work
-// once shutdown begins and is drained on stop.
+// once shutdown begins and is drained on stop; a new run opens it again.
 func (r *Runtime) Gate() *Gate { return r.gate }
 
 // Providers returns the provider names in boot order.
 func (r *Runtime) Providers() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	names := make([]string, len(r.providers))
 	for i, p := range r.providers {
 		names[i] = p.Name()
@@ -174,47 +238,85 @@ func (r *Runtime) Providers() []string {
 	return names
 }
 
-// Start boots the providers in order within ctx (the start budget), then
-// starts the signal handling, the reload loop and the tasks, and moves the
-// runtime to [StateRunning]. If a provider fails to boot (or does not
-// return before ctx is done), those already booted are stopped in reverse
-// order, the runtime stops, and Start returns a [*ProviderError] naming the
-// provider. Start may be called once, and not concurrently with Stop.
+// Start begins a run: it boots the providers in order within ctx (the
+// start budget), then starts the signal handling, the reload loop and the
+// tasks. Without Fx it then moves the runtime to [StateRunning]; under
+// [Module], once every OnStart hook of the application has returned. If a
+// provider fails to boot (or does not return before ctx is done), those
+// already booted are stopped in reverse order within
+// [Config.RollbackTimeout], the run stops, and Start returns a
+// [*ProviderError] naming the provider.
+//
+// Start fails if the runtime is running, and with an error matching
+// [ErrShutdown] if shutdown was initiated before it (that run ends there).
+// Once a run has stopped, Start begins a new one.
 func (r *Runtime) Start(ctx context.Context) error {
 	r.mu.Lock()
-	switch {
-	case r.started:
+	again := false // a new run, after a stop
+	switch r.phase {
+	case phaseIdle:
+	case phaseStopped:
+		r.run = newRun()
+		r.gate.reopen()
+		again = true
+	case phaseShuttingDown:
+		if !r.run.startedAt.IsZero() {
+			r.mu.Unlock()
+			return errors.New("lifecycle: Start: the runtime is shutting down: wait for its stop before starting it again")
+		}
+		// Shutdown was initiated before the run started: it ends here.
+		ru := r.run
+		cause := ru.shutdown
+		r.setPhase(phaseStopped)
+		close(ru.started)
+		close(ru.finished)
 		r.mu.Unlock()
-		return errors.New("lifecycle: Start: runtime already started")
-	case r.shutdown != nil:
+		err := fmt.Errorf("lifecycle: Start: %w", cause)
+		emit(r, Stopped{Err: err})
+		return err
+	default:
+		s := r.State()
 		r.mu.Unlock()
-		return fmt.Errorf("lifecycle: Start: %w", ErrShutdown)
+		return fmt.Errorf("lifecycle: Start: the runtime is %s: stop it before starting it again", s)
 	}
-	r.started = true
+	ru := r.run
+	ru.startedAt = time.Now()
+	r.setPhase(phaseBooting)
+	defs := r.defs
 	r.mu.Unlock()
-	defer close(r.startDone)
+	defer close(ru.started)
+	if again { // the registered tasks run again
+		for _, t := range defs {
+			if err := r.addTask(ru, t); err != nil {
+				r.log.Error("lifecycle: task not started", zap.String("task", t.Name), zap.Error(err))
+			}
+		}
+	}
 
-	begin := time.Now()
-	if err := r.bootAll(ctx); err != nil {
+	if err := r.bootAll(ctx, ru); err != nil {
 		r.log.Error("lifecycle: boot failed", zap.Error(err))
-		r.beginShutdown("boot failed", err, 1, false)
+		r.beginShutdown("boot failed", err, ExitFailure, false)
 		r.mu.Lock()
-		r.state.Store(int32(StateStopped))
-		r.stopped = true // nothing left to stop
+		r.setPhase(phaseStopped)
+		close(ru.finished)
 		r.mu.Unlock()
-		emit(r, Stopped{Duration: time.Since(begin), Err: err})
-		r.finish()
+		emit(r, Stopped{Duration: time.Since(ru.startedAt), Err: err})
 		return err
 	}
 
-	r.startSignals()
-	r.bg.Add(1)
-	go r.reloadLoop()
-	r.startTasks()
-	d := time.Since(begin)
+	r.startSignals(ru)
+	ru.bg.Add(1)
+	go r.reloadLoop(ru)
+	r.startTasks(ru)
+	d := time.Since(ru.startedAt)
 	names := r.Providers()
 	emit(r, Booted{Duration: d, Providers: names})
 	r.log.Info("lifecycle: booted", zap.Duration("duration", d), zap.Strings("providers", names))
+	r.mu.Lock()
+	if r.phase == phaseBooting {
+		r.setPhase(phaseBooted)
+	}
+	r.mu.Unlock()
 	if !r.readyLater {
 		r.becomeReady()
 	}
@@ -225,125 +327,176 @@ func (r *Runtime) Start(ctx context.Context) error {
 // shutdown began. Under Module it runs when the app's last OnStart hook has
 // returned, so that Ready means every component has started.
 func (r *Runtime) becomeReady() {
-	if r.setRunning() {
-		emit(r, Ready{})
-		r.log.Info("lifecycle: ready")
+	r.mu.Lock()
+	if r.phase != phaseBooted {
+		r.mu.Unlock()
+		return
 	}
+	r.setPhase(phaseRunning)
+	close(r.run.running)
+	r.mu.Unlock()
+	emit(r, Ready{})
+	r.log.Info("lifecycle: ready")
 }
 
-// Stop shuts the runtime down, within ctx (the stop budget):
+// Stop ends the run, within ctx (the stop budget):
 //
 //  1. begin shutdown, if nothing did yet (see [Runtime.InitiateShutdown]);
 //  2. wait for the gate to drain, for at most [Config.GateTimeout];
 //  3. wait for the cancelled tasks, for at most [Config.TaskTimeout], and
 //     report those that did not return in a [*DrainError];
-//  4. stop the booted providers in reverse order;
-//  5. stop listening to signals and move to [StateStopped].
+//  4. wait for a reload in progress to end;
+//  5. stop the booted providers in reverse order; a provider whose earlier
+//     hook (a reload abandoned at its deadline) is still running is waited
+//     for within ctx, and its Stop is skipped and reported if that hook
+//     does not return: a provider's hooks never run at the same time;
+//  6. stop listening to signals and move to [StateStopped].
 //
-// Failures do not stop the sequence: Stop returns them joined. A second
-// Stop, or a Stop without Start, only cancels the token.
+// Failures do not stop the sequence: Stop returns them joined. A Stop of a
+// stopped run, or while another Stop runs, waits for that one (within ctx)
+// and returns nil. A Stop before Start ends the first run unstarted.
 func (r *Runtime) Stop(ctx context.Context) error {
 	r.beginShutdown("lifecycle: runtime stopping", nil, 0, false)
-	r.mu.Lock()
-	if !r.started || r.stopped {
-		r.mu.Unlock()
+	ru, ok := r.claimStop(ctx)
+	if !ok {
 		return nil
 	}
-	r.stopped = true
-	r.mu.Unlock()
+	return r.stopRun(ctx, ru)
+}
 
+// claimStop moves the current run to stopping and returns it, or reports
+// false if the run needs no stop (it stopped, is stopping, or never
+// started), after waiting within ctx for a stop in progress or a Start
+// still booting.
+func (r *Runtime) claimStop(ctx context.Context) (*run, bool) {
+	for {
+		r.mu.Lock()
+		ru := r.run
+		switch r.phase {
+		case phaseStopping, phaseStopped:
+			r.mu.Unlock()
+			select {
+			case <-ru.finished:
+			case <-ctx.Done():
+			}
+			return nil, false
+		case phaseBooting:
+			r.mu.Unlock()
+			select {
+			case <-ru.started:
+				continue // Start has ended: booted, or stopped after a failed boot
+			case <-ctx.Done():
+				return nil, false
+			}
+		case phaseIdle:
+			// Never started: the run ends without a stop sequence.
+			r.setPhase(phaseStopped)
+			close(ru.started)
+			close(ru.finished)
+			r.mu.Unlock()
+			return nil, false
+		case phaseShuttingDown:
+			if ru.startedAt.IsZero() { // shut down before it started
+				r.setPhase(phaseStopped)
+				close(ru.started)
+				close(ru.finished)
+				r.mu.Unlock()
+				return nil, false
+			}
+			select {
+			case <-ru.started:
+			default: // shut down while booting: let the boot end first
+				r.mu.Unlock()
+				select {
+				case <-ru.started:
+					continue
+				case <-ctx.Done():
+					return nil, false
+				}
+			}
+		}
+		r.setPhase(phaseStopping)
+		r.mu.Unlock()
+		return ru, true
+	}
+}
+
+// stopRun is the stop sequence of Stop, for a run claimed by claimStop.
+func (r *Runtime) stopRun(ctx context.Context, ru *run) error {
 	begin := time.Now()
 	var errs []error
 	r.drainGate(ctx)
-	if err := r.drainTasks(ctx); err != nil {
+	if err := r.drainTasks(ctx, ru); err != nil {
 		errs = append(errs, err)
 	}
-	if err := r.waitBackground(ctx); err != nil {
-		errs = append(errs, err)
-	}
+	// The reload loop returns once the token is cancelled: a reload in
+	// progress is cancelled with it, and provider hooks it abandons are
+	// waited for by stopProviders.
+	ru.bg.Wait()
 	r.mu.Lock()
-	booted := r.booted
-	r.booted = nil
+	booted := ru.booted
+	ru.booted = nil
 	r.mu.Unlock()
 	if err := r.stopProviders(ctx, booted); err != nil {
 		errs = append(errs, err)
 	}
-
 	err := errors.Join(errs...)
-	r.mu.Lock()
-	r.state.Store(int32(StateStopped))
-	r.mu.Unlock()
-	d := time.Since(begin)
-	emit(r, Stopped{Duration: d, Err: err})
-	if err != nil {
-		r.log.Error("lifecycle: stopped with errors", zap.Duration("duration", d), zap.Error(err))
-	} else {
-		r.log.Info("lifecycle: stopped", zap.Duration("duration", d))
-	}
-	r.stopSignals() // the signal goroutine stays until here: a second signal forces exit
-	r.finish()
+	r.endRun(ru, Stopped{Duration: time.Since(begin), Err: err})
 	return err
 }
 
-// finish marks the runtime stopped for good: see settle.
-func (r *Runtime) finish() { r.finishOnce.Do(func() { close(r.finished) }) }
-
-// settle is called by [Run] once app.Start has failed or app.Stop has
-// returned. Fx stops waiting for a hook at its deadline, but the hook goes
-// on: settle waits for the runtime's Start and Stop still in progress
-// (Start ends with its context, plus the rollback of a failed boot within
-// Config.RollbackTimeout; Stop ends with its context), so that the process
-// does not exit before a failed boot is rolled back. (Before settle, Run
-// returned 1 while the rollback of a boot that hung past the start budget
-// had not yet stopped the providers booted before it.) If Fx skipped the
-// runtime's OnStop hook altogether, settle finishes the runtime with
-// stopSkipped.
-func (r *Runtime) settle() {
-	r.mu.Lock()
-	started := r.started
-	r.mu.Unlock()
-	if !started {
-		return
+// endRun ends a run that was stopping: signals off, Stopped emitted and
+// logged, the runtime stopped.
+func (r *Runtime) endRun(ru *run, ev Stopped) {
+	emit(r, ev)
+	if ev.Err != nil {
+		r.log.Error("lifecycle: stopped with errors", zap.Duration("duration", ev.Duration), zap.Error(ev.Err))
+	} else {
+		r.log.Info("lifecycle: stopped", zap.Duration("duration", ev.Duration))
 	}
-	<-r.startDone
-	r.stopSkipped() // does nothing if Stop ran, is running, or the boot failed
-	<-r.finished
+	ru.sig.stop() // the signal goroutine stays until here: a second signal forces exit
+	r.mu.Lock()
+	r.setPhase(phaseStopped)
+	close(ru.finished)
+	r.mu.Unlock()
 }
 
-// stopSkipped finishes a runtime whose OnStop hook Fx never ran: Fx skips
-// the hooks left once the stop deadline has passed, which happens when an
-// OnStop hook stopped before the runtime's (a bus handler run by
-// fxbus.Listen that blocks, for one) uses up the whole deadline. Without
-// this, the signal goroutine (and its os/signal registration) outlived the
-// application. It waits for nothing and stops no provider, as Fx skipped
-// them: it ends the signal handling, moves to StateStopped and reports the
-// skipped stop with a Stopped event and an error log. A runtime whose Stop
-// ran, or is running, is left alone. [Run] calls it through settle.
-func (r *Runtime) stopSkipped() {
-	r.mu.Lock()
-	if !r.started || r.stopped {
-		r.mu.Unlock()
+// runEnded is called by fxbus.Module when a run of the application ends,
+// before the bus closes. A runtime whose OnStop hook ran has stopped
+// already. One whose OnStop hook Fx skipped is finished here: after a
+// failed start (Fx rolled back only part of the app, or nothing, because
+// the start context was done) the run is rolled back within
+// [Config.RollbackTimeout], as a failed boot is; after a stop whose
+// deadline passed before the runtime's turn, the run ends at once without
+// stopping the providers (their time is up) and reports the skipped stop.
+func (r *Runtime) runEnded(startFailed bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.RollbackTimeout)
+	defer cancel()
+	if startFailed {
+		r.beginShutdown("fx: start failed", nil, ExitFailure, false)
+		if ru, ok := r.claimStop(ctx); ok {
+			_ = r.stopRun(ctx, ru)
+		}
 		return
 	}
-	r.mu.Unlock()
 	err := errors.New("lifecycle: the runtime's stop was skipped: the application's stop deadline passed before its turn")
-	// Fx may have stopped without running any OnStop hook (a start that
-	// timed out rolls back with the expired start context): shutdown may
-	// not have begun. Begin it, so that the token is cancelled and the
-	// tasks and the reload loop end.
 	r.beginShutdown("lifecycle: the application stopped without the runtime's stop", err, ExitFailure, false)
-	r.mu.Lock()
-	if r.stopped { // Stop began meanwhile: it finishes the runtime
-		r.mu.Unlock()
-		return
+	// A Stop or a Start in progress ends within its own (expired) budget,
+	// or the rollback's: claimStop waits for it.
+	if ru, ok := r.claimStop(ctx); ok {
+		r.endRun(ru, Stopped{Err: err})
 	}
-	r.stopped = true
-	r.state.Store(int32(StateStopped))
+}
+
+// wait waits, within ctx, until the current run has stopped.
+func (r *Runtime) wait(ctx context.Context) {
+	r.mu.Lock()
+	ru := r.run
 	r.mu.Unlock()
-	emit(r, Stopped{Err: err})
-	r.log.Error("lifecycle: stopped with errors", zap.Duration("duration", 0), zap.Error(err))
-	r.stopSignals()
-	r.finish()
+	select {
+	case <-ru.finished:
+	case <-ctx.Done():
+	}
 }
 
 // budget returns a context for one step of Stop: at most limit, or when
@@ -359,20 +512,19 @@ func budget(ctx context.Context, limit time.Duration, frac float64) (context.Con
 	return context.WithTimeout(ctx, limit)
 }
 
-// bootAll boots the providers in order, rolling back on failure.
-func (r *Runtime) bootAll(ctx context.Context) error {
-	for _, p := range r.providers {
-		b, ok := p.(Booter)
-		if !ok {
-			r.markBooted(p)
-			continue
-		}
+// bootAll boots the providers in order, rolling back on failure. Each
+// gets a ProviderBooted event, whether or not it has a Boot hook.
+func (r *Runtime) bootAll(ctx context.Context, ru *run) error {
+	r.mu.Lock()
+	providers := r.providers
+	r.mu.Unlock()
+	for _, p := range providers {
 		begin := time.Now()
-		if err := callBounded(ctx, b.Boot); err != nil {
+		if err := p.callHook(ctx, PhaseBoot); err != nil {
 			perr := &ProviderError{Provider: p.Name(), Phase: PhaseBoot, Err: err}
 			r.mu.Lock()
-			booted := r.booted
-			r.booted = nil
+			booted := ru.booted
+			ru.booted = nil
 			r.mu.Unlock()
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.RollbackTimeout)
 			defer cancel()
@@ -382,31 +534,28 @@ func (r *Runtime) bootAll(ctx context.Context) error {
 			return perr
 		}
 		d := time.Since(begin)
-		r.markBooted(p)
-		emit(r, ProviderBooted{Name: p.Name(), Priority: priorityOf(p), Duration: d})
+		r.markBooted(ru, p)
+		emit(r, ProviderBooted{Name: p.Name(), Priority: priorityOf(p.Provider), Duration: d})
 		r.log.Info("lifecycle: provider booted",
-			zap.String("provider", p.Name()), zap.Stringer("priority", priorityOf(p)), zap.Duration("duration", d))
+			zap.String("provider", p.Name()), zap.Stringer("priority", priorityOf(p.Provider)), zap.Duration("duration", d))
 	}
 	return nil
 }
 
-func (r *Runtime) markBooted(p Provider) {
+func (r *Runtime) markBooted(ru *run, p *provider) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.booted = append(r.booted, p)
+	ru.booted = append(ru.booted, p)
 }
 
 // stopProviders stops booted in reverse order, going on after failures.
-func (r *Runtime) stopProviders(ctx context.Context, booted []Provider) error {
+// Each gets a ProviderStopped event, whether or not it has a Stop hook.
+func (r *Runtime) stopProviders(ctx context.Context, booted []*provider) error {
 	var errs []error
 	for i := len(booted) - 1; i >= 0; i-- {
 		p := booted[i]
-		s, ok := p.(Stopper)
-		if !ok {
-			continue
-		}
 		begin := time.Now()
-		if err := callBounded(ctx, s.Stop); err != nil {
+		if err := p.callHook(ctx, PhaseStop); err != nil {
 			perr := &ProviderError{Provider: p.Name(), Phase: PhaseStop, Err: err}
 			emit(r, ProviderStopped{Name: p.Name(), Duration: time.Since(begin), Err: perr})
 			r.log.Error("lifecycle: provider stop failed", zap.String("provider", p.Name()), zap.Error(err))
@@ -432,30 +581,6 @@ func (r *Runtime) drainGate(ctx context.Context) {
 	}
 	emit(r, GateForced{Waited: res.Waited, Left: res.Left})
 	r.log.Warn("lifecycle: gate forced", zap.Duration("waited", res.Waited), zap.Int("left", res.Left))
-}
-
-// waitBackground waits for the reload goroutine, which returns once the
-// token is cancelled and any reload in progress ends.
-func (r *Runtime) waitBackground(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		r.bg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		// ctx may have been done on entry (after a forced exit, say).
-		// With no reload running, the goroutines return at once on the
-		// cancelled token: give them that moment before blaming a reload.
-		select {
-		case <-done:
-			return nil
-		case <-time.After(20 * time.Millisecond):
-		}
-		return fmt.Errorf("lifecycle: reload in progress did not end before the stop deadline: %w", ctx.Err())
-	}
 }
 
 // emit emits ev on the runtime's bus.

@@ -7,18 +7,22 @@ import (
 	"go.uber.org/zap"
 )
 
-// InitiateShutdown begins the runtime's shutdown and reports whether this
-// call did; later calls, from any goroutine, change nothing and return
-// false. reason is for people ("disk full"), cause is the error behind
-// it (may be nil), exitCode the exit code asked for the process (0 for
-// success).
+// InitiateShutdown begins the current run's shutdown and reports whether
+// this call did; later calls, from any goroutine, change nothing and
+// return false, and so do calls once the run has stopped. reason is for
+// people ("disk full"), cause is the error behind it (may be nil),
+// exitCode the exit code asked for the process (0 for success). The first
+// reason, cause and exit code win, whatever the phase: a shutdown
+// initiated while the application is built or starting makes the start
+// fail with it.
 //
 // In order, the first call: moves the runtime to [StateShuttingDown] and
 // closes its [Gate]; emits fxbus.ShutdownInitiated on the bus, unless this
-// stop was already announced (fxbus.Module announces at the first OnStop
-// hook; there is one event per shutdown); cancels [Runtime.Context] with a
-// [*ShutdownError] as its cause; and, under Fx, asks the application to
-// stop with fx.Shutdowner and fx.ExitCode. It does not wait for the stop.
+// run's stop was already announced (fxbus.Module announces at the first
+// OnStop hook; there is one event per shutdown); cancels [Runtime.Context]
+// with a [*ShutdownError] as its cause; and, under Fx, asks the
+// application to stop with fx.Shutdowner and fx.ExitCode. It does not
+// wait for the stop.
 func (r *Runtime) InitiateShutdown(reason string, cause error, exitCode int) bool {
 	return r.beginShutdown(reason, cause, exitCode, true)
 }
@@ -27,14 +31,17 @@ func (r *Runtime) InitiateShutdown(reason string, cause error, exitCode int) boo
 // already stopping (fx's own stop, seen from a hook or the bus).
 func (r *Runtime) beginShutdown(reason string, cause error, exitCode int, askHost bool) bool {
 	r.mu.Lock()
-	if r.shutdown != nil {
+	ru := r.run
+	if ru.shutdown != nil || r.phase == phaseStopped {
 		r.mu.Unlock()
 		return false
 	}
 	se := &ShutdownError{Reason: reason, Err: cause, ExitCode: exitCode}
-	r.shutdown = se
-	if r.State() != StateStopped {
-		r.state.Store(int32(StateShuttingDown))
+	ru.shutdown = se
+	switch r.phase {
+	case phaseIdle, phaseBooting, phaseBooted, phaseRunning, phaseReloading:
+		// A boot in progress finishes; Stop ends the run.
+		r.setPhase(phaseShuttingDown)
 	}
 	r.mu.Unlock()
 
@@ -44,7 +51,7 @@ func (r *Runtime) beginShutdown(reason string, cause error, exitCode int, askHos
 	}
 	r.log.Info("lifecycle: shutdown initiated",
 		zap.String("reason", reason), zap.Error(cause), zap.Int("exit_code", exitCode))
-	r.cancel(se)
+	ru.cancel(se)
 	if askHost && r.stopper != nil {
 		r.stopper(exitCode)
 	}
@@ -55,33 +62,41 @@ func (r *Runtime) beginShutdown(reason string, cause error, exitCode int, askHos
 // stopped). Safe from any goroutine; one atomic load.
 func (r *Runtime) IsShuttingDown() bool { return r.State() >= StateShuttingDown }
 
-// Context returns the runtime's shutdown token: a context that lives from
-// New until shutdown begins, then is cancelled with a [*ShutdownError] as
-// its cause. Supervised tasks run on it; derive long-lived work from it,
-// never from an OnStart context.
-func (r *Runtime) Context() context.Context { return r.ctx }
+// current returns the current run.
+func (r *Runtime) current() *run {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.run
+}
+
+// Context returns the current run's shutdown token: a context that lives
+// from the start of the run (from New, for the first) until shutdown
+// begins, then is cancelled with a [*ShutdownError] as its cause.
+// Supervised tasks run on it; derive long-lived work from it, never from
+// an OnStart context. A new run (Start after a stop) has a new token.
+func (r *Runtime) Context() context.Context { return r.current().ctx }
 
 // Done is Context().Done().
-func (r *Runtime) Done() <-chan struct{} { return r.ctx.Done() }
+func (r *Runtime) Done() <-chan struct{} { return r.current().ctx.Done() }
 
-// Cause returns why the runtime shut down, a [*ShutdownError], or nil
-// while it has not begun to.
+// Cause returns why the current run shut down, a [*ShutdownError], or
+// nil while it has not begun to.
 func (r *Runtime) Cause() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.shutdown == nil {
+	if r.run.shutdown == nil {
 		return nil
 	}
-	return r.shutdown
+	return r.run.shutdown
 }
 
-// ExitCode returns the exit code requested with the shutdown; 0 before
-// shutdown or when none was requested.
+// ExitCode returns the exit code requested with the current run's
+// shutdown; 0 before shutdown or when none was requested.
 func (r *Runtime) ExitCode() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.shutdown == nil {
+	if r.run.shutdown == nil {
 		return 0
 	}
-	return r.shutdown.ExitCode
+	return r.run.shutdown.ExitCode
 }

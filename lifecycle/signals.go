@@ -8,11 +8,18 @@ import (
 	"go.uber.org/zap"
 )
 
+// signalLoop is a run's signal goroutine.
+type signalLoop struct {
+	quit chan struct{} // closed by stop: the goroutine returns
+	done chan struct{} // closed by the goroutine; nil if none was started
+}
+
 // startSignals starts the goroutine that handles signals from Start to the
-// end of Stop: SIGHUP reloads; SIGINT, SIGTERM (or anything else sent on
-// an injected channel) initiates shutdown the first time, and forces the
-// exit the second time.
-func (r *Runtime) startSignals() {
+// end of the run's stop: SIGHUP reloads; SIGINT, SIGTERM (or anything else
+// sent on an injected channel) initiates shutdown the first time, and
+// forces the exit the second time. A closed injected channel means no more
+// signals; a nil signal on it is ignored, with a warning.
+func (r *Runtime) startSignals(ru *run) {
 	if r.noSignals {
 		return
 	}
@@ -25,32 +32,42 @@ func (r *Runtime) startSignals() {
 		signal.Notify(own, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 		src = own
 	}
-	r.sigDone = make(chan struct{})
+	ru.sig = signalLoop{quit: make(chan struct{}), done: make(chan struct{})}
 	go func() {
-		defer close(r.sigDone)
+		defer close(ru.sig.done)
 		if own != nil {
 			defer signal.Stop(own)
 		}
 		for {
 			select {
-			case <-r.sigQuit:
+			case <-ru.sig.quit:
 				return
-			case sig := <-src:
-				r.handleSignal(sig)
+			case sig, ok := <-src:
+				switch {
+				case !ok:
+					r.log.Warn("lifecycle: the signal source was closed: no more signals")
+					src = nil // a nil channel blocks: wait for the quit
+				case sig == nil:
+					r.log.Warn("lifecycle: a nil os.Signal was received and ignored")
+				default:
+					r.handleSignal(ru, sig)
+				}
 			}
 		}
 	}()
 }
 
-// stopSignals ends the signal goroutine and waits for it.
-func (r *Runtime) stopSignals() {
-	close(r.sigQuit)
-	if r.sigDone != nil {
-		<-r.sigDone
+// stop ends the signal goroutine, if one was started, and waits for it.
+// It is called once per run, by the end of its stop.
+func (s *signalLoop) stop() {
+	if s.done == nil {
+		return
 	}
+	close(s.quit)
+	<-s.done
 }
 
-func (r *Runtime) handleSignal(sig os.Signal) {
+func (r *Runtime) handleSignal(ru *run, sig os.Signal) {
 	emit(r, SignalReceived{Signal: sig})
 	r.log.Info("lifecycle: signal received", zap.Stringer("signal", sig))
 	if sig == syscall.SIGHUP {
@@ -60,18 +77,15 @@ func (r *Runtime) handleSignal(sig os.Signal) {
 		}
 		return
 	}
-	// Count the signals this runtime received, not the shutdowns: under
+	// Count the signals this run received, not the shutdowns: under
 	// app.Run, Fx relays the same signal and may begin the shutdown first.
-	switch r.stopSignalsSeen.Add(1) {
+	// Only the second forces the exit; later ones of a storm do nothing.
+	switch ru.stopSignals.Add(1) {
 	case 1:
 		r.InitiateShutdown("signal: "+sig.String(), nil, 0)
 		return
 	case 2: // forces the exit, below
 	default:
-		// The second signal forced the exit already. Forcing it again for
-		// each signal of a storm emitted ShutdownForced, logged and called
-		// the force-exit function once per signal (98 times for 100
-		// SIGTERMs) when that function returns, as Run's does.
 		return
 	}
 	code := r.cfg.ForceExitCode

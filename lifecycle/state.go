@@ -6,9 +6,9 @@ import (
 )
 
 // State is the runtime's readiness, what a health or readiness probe
-// reports. A runtime moves through the states in order, except that
-// Running and Reloading alternate, and a failed boot goes from Booting to
-// Stopped.
+// reports. A run moves through the states in order, except that Running
+// and Reloading alternate, and a failed boot goes from Booting to Stopped;
+// a new run (Start after a stop) goes from Stopped to Booting.
 type State int32
 
 // The states of a runtime.
@@ -53,10 +53,11 @@ func (r *Runtime) Ready() bool {
 	return s == StateRunning || s == StateReloading
 }
 
-// WaitRunning blocks until the runtime is running and returns nil; or
-// returns an error matching [ErrShutdown] if shutdown begins first, or
+// WaitRunning blocks until the current run is running and returns nil; or
+// returns an error matching [ErrShutdown] if its shutdown begins first, or
 // ctx.Err() if ctx is done first.
 func (r *Runtime) WaitRunning(ctx context.Context) error {
+	ru := r.current()
 	for {
 		if r.IsShuttingDown() {
 			return fmt.Errorf("lifecycle: wait for running: %w", ErrShutdown)
@@ -65,21 +66,10 @@ func (r *Runtime) WaitRunning(ctx context.Context) error {
 			return nil
 		}
 		select {
-		case <-r.running:
-		case <-r.ctx.Done():
+		case <-ru.running:
+		case <-ru.ctx.Done():
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
-}
-
-// setRunning moves a booting runtime to running, unless shutdown began.
-func (r *Runtime) setRunning() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.state.CompareAndSwap(int32(StateBooting), int32(StateRunning)) {
-		return false
-	}
-	close(r.running)
-	return true
 }

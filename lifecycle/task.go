@@ -205,11 +205,12 @@ type task struct {
 	done chan struct{} // closed when the goroutine returns
 }
 
-// Go starts a supervised task running fn on the runtime's context, with
-// the Critical policy unless an option says otherwise. Before Start, the
-// task waits for it. Go fails if the name is empty or taken by a live
-// task, fn is nil, an option is invalid, or shutdown has begun
-// ([ErrShutdown]). Safe from any goroutine.
+// Go starts a supervised task running fn on the current run's context,
+// with the Critical policy unless an option says otherwise. Before the
+// first Start, the task is registered like those of [WithTasks]: every run
+// starts it. Afterwards it belongs to the current run. Go fails if the
+// name is empty or taken by a live task, fn is nil, an option is invalid,
+// or shutdown has begun ([ErrShutdown]). Safe from any goroutine.
 func (r *Runtime) Go(name string, fn TaskFunc, opts ...TaskOption) error {
 	t := Task{Name: name, Run: fn}
 	for _, opt := range opts {
@@ -217,13 +218,41 @@ func (r *Runtime) Go(name string, fn TaskFunc, opts ...TaskOption) error {
 			opt(&t)
 		}
 	}
-	return r.addTask(t)
-}
-
-func (r *Runtime) addTask(t Task) error {
 	if err := t.validate(); err != nil {
 		return err
 	}
+	r.mu.Lock()
+	idle := r.phase == phaseIdle
+	r.mu.Unlock()
+	if idle {
+		return r.addDefs([]Task{t})
+	}
+	return r.addTask(r.current(), t)
+}
+
+// addDefs registers tasks that every run starts, and adds them to the
+// first run.
+func (r *Runtime) addDefs(ts []Task) error {
+	var errs []error
+	for _, t := range ts {
+		if err := t.validate(); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := r.addTask(r.current(), t); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		r.mu.Lock()
+		r.defs = append(r.defs, t)
+		r.mu.Unlock()
+	}
+	return errors.Join(errs...)
+}
+
+// addTask adds a validated task to run ru: started at once if the run's
+// tasks have started, else by Start.
+func (r *Runtime) addTask(ru *run, t Task) error {
 	t.Restart = t.Restart.withDefaults(r.cfg.Restart)
 	if t.ExitCode == 0 {
 		t.ExitCode = r.cfg.TaskExitCode
@@ -232,43 +261,45 @@ func (r *Runtime) addTask(t Task) error {
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.shutdown != nil {
+	if ru.shutdown != nil || (r.run == ru && r.phase == phaseStopped) {
 		return fmt.Errorf("lifecycle: task %q: %w", t.Name, ErrShutdown)
 	}
-	if _, dup := r.tasks[t.Name]; dup {
+	if _, dup := ru.tasks[t.Name]; dup {
 		return fmt.Errorf("lifecycle: task %q: %w", t.Name, ErrDuplicateName)
 	}
-	r.tasks[t.Name] = tk
-	if r.spawned {
-		go r.supervise(tk)
+	ru.tasks[t.Name] = tk
+	if ru.spawned {
+		go r.supervise(ru, tk)
 	} else {
-		r.pending = append(r.pending, tk)
+		ru.pending = append(ru.pending, tk)
 	}
 	return nil
 }
 
-// startTasks starts the tasks registered before Start.
-func (r *Runtime) startTasks() {
+// startTasks starts the run's tasks.
+func (r *Runtime) startTasks(ru *run) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.spawned = true
-	for _, tk := range r.pending {
-		go r.supervise(tk)
+	ru.spawned = true
+	for _, tk := range ru.pending {
+		go r.supervise(ru, tk)
 	}
-	r.pending = nil
+	ru.pending = nil
 }
 
-// supervise runs one task until it ends for good.
-func (r *Runtime) supervise(tk *task) {
+// supervise runs one task of run ru until it ends for good. Each attempt
+// runs on a goroutine of its own, so that a task calling runtime.Goexit
+// fails like one that panics.
+func (r *Runtime) supervise(ru *run, tk *task) {
 	defer close(tk.done) // every return goes through taskStopped first
 	log := r.log.With(zap.String("task", tk.Name))
 	var failures []time.Time // failure times within the window
 	for attempt := 1; ; attempt++ {
 		emit(r, TaskStarted{Name: tk.Name, Attempt: attempt})
 		log.Debug("lifecycle: task started", zap.Int("attempt", attempt))
-		err := safeCall(r.ctx, tk.Run)
-		if err == nil || r.ctx.Err() != nil {
-			r.taskStopped(log, tk, err)
+		err := callGuarded(ru.ctx, tk.Run)
+		if err == nil || ru.ctx.Err() != nil {
+			r.taskStopped(ru, log, tk, err)
 			return
 		}
 		terr := &TaskError{Task: tk.Name, Attempt: attempt, Err: err}
@@ -278,11 +309,11 @@ func (r *Runtime) supervise(tk *task) {
 
 		switch tk.Policy {
 		case Ignore:
-			r.taskStopped(log, tk, err)
+			r.taskStopped(ru, log, tk, err)
 			return
 		case Critical:
 			r.InitiateShutdown(fmt.Sprintf("task %q failed", tk.Name), terr, tk.ExitCode)
-			r.taskStopped(log, tk, err)
+			r.taskStopped(ru, log, tk, err)
 			return
 		}
 
@@ -295,48 +326,50 @@ func (r *Runtime) supervise(tk *task) {
 			berr := &BudgetError{Task: tk.Name, Failures: len(failures), Window: tk.Restart.Window, Last: terr}
 			log.Error("lifecycle: task restart budget exhausted, escalating", zap.Error(berr))
 			r.InitiateShutdown(fmt.Sprintf("task %q exhausted its restart budget", tk.Name), berr, tk.ExitCode)
-			r.taskStopped(log, tk, err)
+			r.taskStopped(ru, log, tk, err)
 			return
 		}
 		d := tk.Restart.delay(len(failures))
 		emit(r, TaskRestarting{Name: tk.Name, Attempt: attempt + 1, Delay: d, Failures: len(failures)})
 		log.Warn("lifecycle: task restarting",
 			zap.Int("attempt", attempt+1), zap.Duration("delay", d), zap.Int("failures", len(failures)))
-		if r.clock.Sleep(r.ctx, d) != nil {
-			r.taskStopped(log, tk, err)
+		if r.clock.Sleep(ru.ctx, d) != nil {
+			r.taskStopped(ru, log, tk, err)
 			return
 		}
 	}
 }
 
-// taskStopped frees the task's name, then reports that it ended.
-func (r *Runtime) taskStopped(log *zap.Logger, tk *task, err error) {
+// taskStopped frees the task's name, then reports that it ended. A task
+// that returns after the run's token was cancelled, with nil, the
+// cancellation, or the token's cause (a *ShutdownError), stopped as asked:
+// its TaskStopped carries no error.
+func (r *Runtime) taskStopped(ru *run, log *zap.Logger, tk *task, err error) {
 	r.mu.Lock()
-	if r.tasks[tk.Name] == tk {
-		delete(r.tasks, tk.Name) // the name may be used again
+	if ru.tasks[tk.Name] == tk {
+		delete(ru.tasks, tk.Name) // the name may be used again
 	}
 	r.mu.Unlock()
-	if r.ctx.Err() != nil && err != nil && errors.Is(err, context.Canceled) {
-		err = nil // returning the cancellation is the expected way out
+	if ru.ctx.Err() != nil && err != nil &&
+		(errors.Is(err, context.Canceled) || errors.Is(err, ErrShutdown) || err == context.Cause(ru.ctx)) {
+		err = nil
 	}
 	emit(r, TaskStopped{Name: tk.Name, Err: err})
 	log.Info("lifecycle: task stopped", zap.Error(err))
 }
 
-// drainTasks waits, within the task budget, for the tasks cancelled by
-// the shutdown token, and reports those that did not return.
-func (r *Runtime) drainTasks(ctx context.Context) error {
+// drainTasks waits, within the task budget, for run ru's tasks, cancelled
+// by its shutdown token, and reports those that did not return.
+func (r *Runtime) drainTasks(ctx context.Context, ru *run) error {
 	r.mu.Lock()
-	live := make([]*task, 0, len(r.tasks))
-	for _, tk := range r.tasks {
+	live := make([]*task, 0, len(ru.tasks))
+	for _, tk := range ru.tasks {
 		live = append(live, tk)
 	}
 	r.mu.Unlock()
 
-	// Read the clock before the budget's deadline is set, not after: a
-	// straggler's Waited is then never less than the budget it was given.
-	// (Read after, a goroutine preempted in between under load reported
-	// 38ms for a 50ms TaskTimeout.)
+	// Read the clock before the budget's deadline is set, so that a
+	// straggler's Waited is never less than the budget it was given.
 	begin := time.Now()
 	tctx, cancel := budget(ctx, r.cfg.TaskTimeout, 0.5)
 	defer cancel()
