@@ -240,3 +240,14 @@ func stopLater(t *testing.T, app *fx.App) {
 		_ = app.Stop(ctx)
 	})
 }
+
+// releaser returns a channel for user code to block on and a function
+// that closes it, once; the channel is also closed when the test ends, so
+// that nothing blocked on it outlives the test.
+func releaser(t *testing.T) (<-chan struct{}, func()) {
+	ch := make(chan struct{})
+	var once sync.Once
+	release := func() { once.Do(func() { close(ch) }) }
+	t.Cleanup(release)
+	return ch, release
+}
