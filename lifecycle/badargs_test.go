@@ -61,7 +61,7 @@ func TestBadArgumentsAreErrorsNotPanics(t *testing.T) {
 	// The two below panic the runtime's signal goroutine, which kills the
 	// test binary, when the runtime does not guard against them.
 	t.Run("WithSignals channel closed", func(t *testing.T) {
-		log, logs := ftLogger()
+		log, logs := debugLogger()
 		ch := make(chanSignal)
 		rt := newRuntime(t, newBus(t), lifecycle.WithSignals(ch), lifecycle.WithLogger(log))
 		startRuntime(t, rt)
@@ -79,7 +79,7 @@ func TestBadArgumentsAreErrorsNotPanics(t *testing.T) {
 	})
 
 	t.Run("WithSignals sends a nil os.Signal", func(t *testing.T) {
-		log, logs := ftLogger()
+		log, logs := debugLogger()
 		ch := make(chanSignal)
 		rt := newRuntime(t, newBus(t), lifecycle.WithSignals(ch), lifecycle.WithLogger(log))
 		startRuntime(t, rt)

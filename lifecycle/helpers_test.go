@@ -12,6 +12,7 @@ import (
 	"github.com/claviron/fxruntime/fxbus"
 	"github.com/claviron/fxruntime/lifecycle"
 	"go.uber.org/fx"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 )
@@ -199,6 +200,12 @@ func entryText(e observer.LoggedEntry) string {
 		fmt.Fprintf(&sb, " %s=%v", k, v)
 	}
 	return sb.String()
+}
+
+// debugLogger returns a logger that records every entry, debug included.
+func debugLogger() (*zap.Logger, *observer.ObservedLogs) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	return zap.New(core), logs
 }
 
 // loggedWith returns the entries at level min or above whose message or

@@ -114,6 +114,8 @@ func checkFailedStartEnds(t *testing.T, hook func(context.Context) error, budget
 		}
 	default: // never started; goleak below says whether it still could
 	}
+	eventually(t, "announced", func() bool { return announced.Load() >= 1 },
+		func() string { return "no OnShutdown callback ran" })
 	if n := announced.Load(); n != 1 {
 		t.Fatalf("%d shutdown announcements, want 1", n)
 	}
