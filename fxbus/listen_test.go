@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -221,4 +222,110 @@ func TestListenStuckHandlerLeavesTimeForOthers(t *testing.T) {
 	}
 	close(block)
 	<-handlerDone
+}
+
+// echo is an event whose handler emits another echo.
+type echo struct{ n int }
+
+// stopRequest asks a handler to stop the application.
+type stopRequest struct{}
+
+// Issue 10, scenario 6.
+func TestHandlerDelaysStopOnlyByPendingWork(t *testing.T) {
+	t.Run("a handler that re-emits its own event type", func(t *testing.T) {
+		handled := make(chan struct{})
+		var count atomic.Int64
+		var bus *fxbus.Bus
+		app := fx.New(fx.NopLogger, fxbus.Module, fx.StopTimeout(4*time.Second),
+			fx.Populate(&bus),
+			fx.Invoke(func(lc fx.Lifecycle, b *fxbus.Bus) {
+				fxbus.Listen(lc, b, func(_ context.Context, ev echo) error {
+					if count.Add(1) == 100 {
+						close(handled)
+					}
+					fxbus.Emit(b, echo{n: ev.n + 1}) // for ever
+					return nil
+				})
+			}))
+		if err := app.Err(); err != nil {
+			t.Fatalf("fx.New: %v", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		defer cancel()
+		if err := app.Start(ctx); err != nil {
+			t.Fatalf("app.Start: %v", err)
+		}
+		fxbus.Emit(bus, echo{})
+		select {
+		case <-handled:
+		case <-time.After(waitLimit):
+			t.Fatalf("the handler handled %d events in %v, want 100", count.Load(), waitLimit)
+		}
+		stopCtx, stopCancel := context.WithTimeout(context.Background(), app.StopTimeout())
+		defer stopCancel()
+		begin := time.Now()
+		err := app.Stop(stopCtx)
+		took := time.Since(begin)
+		if err != nil {
+			t.Errorf("app.Stop = %v, want nil", err)
+		}
+		if took >= time.Second {
+			t.Errorf("app.Stop took %v with a 4s deadline, want under 1s: nothing but the handler's own echoes was pending", took)
+		}
+	})
+
+	t.Run("a handler that calls app.Stop", func(t *testing.T) {
+		type stopResult struct {
+			err  error
+			took time.Duration
+		}
+		result := make(chan stopResult, 1)
+		var bus *fxbus.Bus
+		var app *fx.App
+		app = fx.New(fx.NopLogger, fxbus.Module, fx.StopTimeout(4*time.Second),
+			fx.Populate(&bus),
+			fxbus.Handle(func(context.Context, stopRequest) error {
+				ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+				defer cancel()
+				begin := time.Now()
+				err := app.Stop(ctx)
+				result <- stopResult{err: err, took: time.Since(begin)}
+				return nil
+			}))
+		if err := app.Err(); err != nil {
+			t.Fatalf("fx.New: %v", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		defer cancel()
+		if err := app.Start(ctx); err != nil {
+			t.Fatalf("app.Start: %v", err)
+		}
+		fxbus.Emit(bus, stopRequest{})
+		select {
+		case r := <-result:
+			if r.err != nil {
+				t.Errorf("app.Stop from the handler = %v, want nil", r.err)
+			}
+			if r.took >= time.Second {
+				t.Errorf("app.Stop from the handler took %v, want under 1s", r.took)
+			}
+		case <-time.After(2 * waitLimit):
+			t.Fatalf("app.Stop called from the handler did not return within %v", 2*waitLimit)
+		}
+
+		// The test's own stop, after the handler's, is harmless.
+		stopped := make(chan error, 1)
+		go func() { stopped <- app.Stop(ctx) }()
+		select {
+		case err := <-stopped:
+			if err != nil {
+				t.Errorf("a second app.Stop = %v, want nil", err)
+			}
+		case <-time.After(2 * waitLimit):
+			t.Fatal("a second app.Stop did not return")
+		}
+		if _, err := fxbus.Subscribe[int](bus).TryRecv(); !errors.Is(err, fxbus.ErrClosed) {
+			t.Fatalf("bus still open after the stop: %v", err)
+		}
+	})
 }

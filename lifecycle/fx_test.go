@@ -213,3 +213,82 @@ func TestProviderDependsOnRuntime(t *testing.T) {
 	}
 	app.RequireStop()
 }
+
+// Issue 10, scenario 7.
+func TestNestedBusModuleNeverReportsRunningEarly(t *testing.T) {
+	t.Run("fxbus.Module inside a user module fails fx.New", func(t *testing.T) {
+		app := fx.New(quiet(), fx.Module("app", fxbus.Module), lifecycle.Module)
+		if err := app.Err(); err == nil || !strings.Contains(err.Error(), "top level") {
+			t.Fatalf("app.Err() = %v, want an error saying to pass fxbus.Module at the top level", err)
+		}
+	})
+
+	t.Run("both modules inside a user module: not running while an OnStart hook blocks", func(t *testing.T) {
+		release, releaseNow := releaser(t)
+		entered := make(chan lifecycle.State, 1)
+		var rt *lifecycle.Runtime
+		var ready *fxbus.Subscription[lifecycle.Ready]
+		app := fx.New(quiet(),
+			fx.Module("app", fxbus.Module, lifecycle.Module),
+			fx.Populate(&rt),
+			fx.Invoke(func(b *fxbus.Bus) { ready = fxbus.Subscribe[lifecycle.Ready](b) }),
+			// At the root, after the runtime: starts after it.
+			fx.Invoke(func(lc fx.Lifecycle, rt *lifecycle.Runtime) {
+				lc.Append(fx.StartHook(func() {
+					entered <- rt.State()
+					<-release
+				}))
+			}))
+		if err := app.Err(); err != nil {
+			if !strings.Contains(err.Error(), "top level") {
+				t.Fatalf("app.Err() = %v; if the nesting is refused, the error must say to use the top level", err)
+			}
+			return // refused at build time: no readiness to get wrong
+		}
+		t.Cleanup(ready.Close)
+		stopLater(t, app)
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		started := make(chan error, 1)
+		go func() { started <- app.Start(ctx) }()
+		t.Cleanup(func() { releaseNow(); <-started }) // before stopLater's stop
+
+		select {
+		case s := <-entered:
+			if s == lifecycle.StateRunning {
+				t.Errorf("state %v while a later OnStart hook blocks: a readiness probe would lie", s)
+			}
+		case err := <-started:
+			if err == nil || !strings.Contains(err.Error(), "top level") {
+				t.Fatalf("app.Start = %v before the blocking hook ran, want an error saying to use the top level", err)
+			}
+			started <- err // for the cleanup
+			return
+		case <-time.After(wait):
+			t.Fatalf("the blocking OnStart hook did not run within %v", wait)
+		}
+		if ev, err := ready.TryRecv(); err == nil {
+			t.Errorf("%T emitted while a later OnStart hook blocks", ev)
+		}
+		if s := rt.State(); s == lifecycle.StateRunning {
+			t.Errorf("state %v while a later OnStart hook blocks", s)
+		}
+		releaseNow()
+		var err error
+		select {
+		case err = <-started:
+			started <- err // for the cleanup
+		case <-time.After(wait):
+			t.Fatalf("app.Start did not return within %v of the hook's release", wait)
+		}
+		if err != nil {
+			if !strings.Contains(err.Error(), "top level") {
+				t.Fatalf("app.Start = %v; if it fails, it must say to use the top level", err)
+			}
+			return
+		}
+		if err := rt.WaitRunning(ctx); err != nil {
+			t.Fatalf("not running once every OnStart hook returned: %v", err)
+		}
+	})
+}

@@ -4,12 +4,17 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/claviron/fxruntime/fxbus"
 	"github.com/claviron/fxruntime/lifecycle"
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // wait bounds every wait in the tests: long enough for a loaded CI
@@ -160,3 +165,96 @@ func recorded(rec *recorder, name string, prio lifecycle.Priority) lifecycle.Pro
 type chanSignal = chan os.Signal
 
 func fmtAny(v any) string { return fmt.Sprintf("%#v", v) }
+
+// eventually polls cond until it holds, and fails the test after wait
+// with what and, from seen, what was observed last. It is for states
+// that no event announces; wait on a channel where there is one.
+func eventually(t *testing.T, what string, cond func() bool, seen func() string) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v, still not %s; seen: %s", wait, what, seen())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// notPanicking runs f and fails the test, rather than crashing the test
+// binary, if f panics.
+func notPanicking(t *testing.T, what string, f func()) {
+	t.Helper()
+	defer func() {
+		if r := recover(); r != nil {
+			t.Fatalf("%s panicked: %v", what, r)
+		}
+	}()
+	f()
+}
+
+// entryText is a log entry's message and fields, for substring checks.
+func entryText(e observer.LoggedEntry) string {
+	var sb strings.Builder
+	sb.WriteString(e.Message)
+	for k, v := range e.ContextMap() {
+		fmt.Fprintf(&sb, " %s=%v", k, v)
+	}
+	return sb.String()
+}
+
+// debugLogger returns a logger that records every entry, debug included.
+func debugLogger() (*zap.Logger, *observer.ObservedLogs) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	return zap.New(core), logs
+}
+
+// loggedWith returns the entries at level min or above whose message or
+// fields contain every one of subs.
+func loggedWith(logs *observer.ObservedLogs, min zapcore.Level, subs ...string) []observer.LoggedEntry {
+	var out []observer.LoggedEntry
+	for _, e := range logs.All() {
+		if e.Level < min {
+			continue
+		}
+		text := entryText(e)
+		ok := true
+		for _, s := range subs {
+			ok = ok && strings.Contains(text, s)
+		}
+		if ok {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// allLogged returns every entry of logs as text, one per line, for
+// failure messages.
+func allLogged(logs *observer.ObservedLogs) string {
+	var sb strings.Builder
+	for _, e := range logs.All() {
+		fmt.Fprintf(&sb, "\n  %v %s", e.Level, entryText(e))
+	}
+	return sb.String()
+}
+
+// stopLater stops app when the test ends, within wait, so that a test that
+// fails half way leaves no application running for the next one.
+func stopLater(t *testing.T, app *fx.App) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		_ = app.Stop(ctx)
+	})
+}
+
+// releaser returns a channel for user code to block on and a function
+// that closes it, once; the channel is also closed when the test ends, so
+// that nothing blocked on it outlives the test.
+func releaser(t *testing.T) (<-chan struct{}, func()) {
+	ch := make(chan struct{})
+	var once sync.Once
+	release := func() { once.Do(func() { close(ch) }) }
+	t.Cleanup(release)
+	return ch, release
+}

@@ -8,8 +8,12 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/claviron/fxruntime/fxbus"
 	"github.com/claviron/fxruntime/lifecycle"
+	"go.uber.org/fx"
+	"go.uber.org/goleak"
 )
 
 func TestReload(t *testing.T) {
@@ -198,4 +202,64 @@ func TestReload(t *testing.T) {
 			t.Fatalf("calls = %q", got)
 		}
 	})
+}
+
+// Issue 10, scenario 8.
+func TestStopNeverOverlapsAProvidersReload(t *testing.T) {
+	release, releaseNow := releaser(t)
+	reloading := make(chan struct{})
+	var inReload, overlapped atomic.Bool
+	provider := lifecycle.NewProvider("slow-reloader", lifecycle.Normal, lifecycle.Hooks{
+		Reload: func(context.Context) error {
+			inReload.Store(true)
+			close(reloading)
+			<-release // ignores its context
+			inReload.Store(false)
+			return nil
+		},
+		Stop: func(context.Context) error {
+			if inReload.Load() {
+				overlapped.Store(true)
+			}
+			return nil
+		},
+	})
+	var rt *lifecycle.Runtime
+	var stopped *fxbus.Subscription[lifecycle.Stopped]
+	app := fx.New(quiet(), fxbus.Module, lifecycle.Module,
+		fx.StopTimeout(300*time.Millisecond),
+		lifecycle.AsProvider(func() lifecycle.Provider { return provider }),
+		fx.Populate(&rt),
+		fx.Invoke(func(b *fxbus.Bus) { stopped = fxbus.Subscribe[lifecycle.Stopped](b) }))
+	if err := app.Err(); err != nil {
+		t.Fatalf("fx.New: %v", err)
+	}
+	t.Cleanup(stopped.Close)
+	stopLater(t, app)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := app.Start(ctx); err != nil {
+		t.Fatalf("app.Start: %v", err)
+	}
+	reloadCtx, reloadCancel := context.WithTimeout(context.Background(), 2*wait)
+	defer reloadCancel()
+	reloaded := make(chan error, 1)
+	go func() { reloaded <- rt.Reload(reloadCtx) }()
+	waitFor(t, reloading, "the provider's Reload to begin")
+
+	stopCtx, stopCancel := context.WithTimeout(context.Background(), app.StopTimeout())
+	defer stopCancel()
+	stopErr := app.Stop(stopCtx)
+	// Fx returns at its deadline; the runtime's own stop ends with Stopped.
+	ev := next(t, stopped)
+	if overlapped.Load() {
+		t.Error("the provider's Stop ran while its Reload was still running")
+	}
+	named := func(err error) bool { return err != nil && strings.Contains(err.Error(), "slow-reloader") }
+	if !named(stopErr) && !named(ev.Err) {
+		t.Errorf("neither app.Stop's error (%v) nor Stopped.Err (%v) names the provider whose Reload did not return", stopErr, ev.Err)
+	}
+	releaseNow()
+	waitFor(t, reloaded, "Reload to return once the provider's Reload did")
+	goleak.VerifyNone(t)
 }

@@ -405,3 +405,50 @@ func TestTaskDrain(t *testing.T) {
 		}
 	})
 }
+
+// Issue 10, scenario 11.
+func TestTaskStoppedAndPriorityMatchTheirDocs(t *testing.T) {
+	for _, tc := range []struct {
+		desc  string
+		cause error
+	}{
+		{"TaskStopped.Err is nil for a task that returns context.Cause after shutdown", nil},
+		{"TaskStopped.Err is nil for a task that returns context.Cause after a shutdown with a cause", errors.New("disk full")},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			b := newBus(t)
+			stopped := subscribe[lifecycle.TaskStopped](t, b)
+			rt := newRuntime(t, b)
+			startRuntime(t, rt)
+			running := make(chan struct{})
+			if err := rt.Go("polite", func(ctx context.Context) error {
+				close(running)
+				<-ctx.Done()
+				return context.Cause(ctx) // the *ShutdownError the TaskFunc docs point to
+			}); err != nil {
+				t.Fatalf("Go: %v", err)
+			}
+			waitFor(t, running, "the task to run")
+			rt.InitiateShutdown("maintenance", tc.cause, 0)
+			if ev := next(t, stopped); ev.Name != "polite" || ev.Err != nil {
+				t.Fatalf("TaskStopped = %+v, want polite with a nil Err", ev)
+			}
+		})
+	}
+
+	t.Run("Priority.String of the named priorities", func(t *testing.T) {
+		for p, want := range map[lifecycle.Priority]string{lifecycle.Early: "early", lifecycle.Normal: "normal", lifecycle.Late: "late"} {
+			if got := p.String(); got != want {
+				t.Errorf("Priority(%d).String() = %q, want %q", int(p), got, want)
+			}
+		}
+	})
+
+	t.Run("Priority.String of other values is the number", func(t *testing.T) {
+		for p, want := range map[lifecycle.Priority]string{-50: "-50", 7: "7", -101: "-101"} {
+			if got := p.String(); got != want {
+				t.Errorf("Priority(%d).String() = %q, want %q", int(p), got, want)
+			}
+		}
+	})
+}

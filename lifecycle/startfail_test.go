@@ -1,0 +1,143 @@
+package lifecycle_test
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/claviron/fxruntime/fxbus"
+	"github.com/claviron/fxruntime/lifecycle"
+	"go.uber.org/fx"
+	"go.uber.org/goleak"
+)
+
+// startFailTick is an event type with a handler in the failing app.
+type startFailTick struct{}
+
+// Issue 10, scenario 1.
+func TestFailedStartEndsEveryGoroutine(t *testing.T) {
+	faults := []struct {
+		name   string
+		hook   func(ctx context.Context) error
+		budget time.Duration // the start context given to app.Start
+	}{
+		{"a later OnStart hook returns an error", func(context.Context) error {
+			return errors.New("disk missing")
+		}, wait},
+		{"a later OnStart hook calls runtime.Goexit", func(context.Context) error {
+			runtime.Goexit()
+			return nil
+		}, wait},
+		{"a later OnStart hook outlasts the start context", func(ctx context.Context) error {
+			<-ctx.Done()
+			return ctx.Err()
+		}, 200 * time.Millisecond},
+		// Last: on a runtime that does not recover it, the panic kills the
+		// test binary.
+		{"a later OnStart hook panics", func(context.Context) error {
+			panic("hook exploded")
+		}, wait},
+	}
+	for _, f := range faults {
+		t.Run(f.name, func(t *testing.T) { checkFailedStartEnds(t, f.hook, f.budget) })
+	}
+}
+
+// checkFailedStartEnds builds a plain Fx app with a task, a bus handler,
+// injected signals and, after the runtime's, an OnStart hook hook; starts
+// it within budget; and checks that, once app.Start has failed and
+// without app.Stop, everything the runtime and the bus started has ended.
+func checkFailedStartEnds(t *testing.T, hook func(context.Context) error, budget time.Duration) {
+	taskStarted, taskDone := make(chan struct{}), make(chan struct{})
+	var rt *lifecycle.Runtime
+	var shutdowns *fxbus.Subscription[fxbus.ShutdownInitiated]
+	var announced atomic.Int32
+	app := fx.New(fx.NopLogger,
+		fxbus.Module, lifecycle.Module,
+		lifecycle.With(lifecycle.WithSignals(make(chanSignal))),
+		lifecycle.AsTask(func() lifecycle.Task {
+			return lifecycle.Task{Name: "worker", Run: func(ctx context.Context) error {
+				close(taskStarted)
+				defer close(taskDone)
+				<-ctx.Done()
+				return nil
+			}}
+		}),
+		fxbus.Handle(func(context.Context, startFailTick) error { return nil }),
+		fx.Populate(&rt),
+		fx.Invoke(func(b *fxbus.Bus) {
+			shutdowns = fxbus.Subscribe[fxbus.ShutdownInitiated](b)
+			b.OnShutdown(func(fxbus.ShutdownInitiated) { announced.Add(1) })
+		}),
+		// Depends on the runtime: its OnStart runs after the runtime's.
+		fx.Invoke(func(lc fx.Lifecycle, _ *lifecycle.Runtime) {
+			lc.Append(fx.StartHook(hook))
+		}),
+	)
+	if err := app.Err(); err != nil {
+		t.Fatalf("fx.New: %v", err)
+	}
+	t.Cleanup(shutdowns.Close)
+	stopLater(t, app)
+
+	ctx, cancel := context.WithTimeout(context.Background(), budget)
+	err := app.Start(ctx)
+	cancel()
+	if err == nil {
+		t.Fatal("app.Start succeeded, want the hook's failure")
+	}
+
+	// No app.Stop: a failed Start alone must end the run.
+	select {
+	case <-rt.Done():
+	case <-time.After(wait):
+		t.Fatalf("token not cancelled %v after app.Start failed (%v); state %v", wait, err, rt.State())
+	}
+	eventually(t, "stopped", func() bool { return rt.State() == lifecycle.StateStopped },
+		func() string { return "state " + rt.State().String() })
+	rctx, rcancel := context.WithTimeout(context.Background(), wait)
+	defer rcancel()
+	if ev, err := shutdowns.Recv(rctx); err != nil {
+		t.Fatalf("no ShutdownInitiated after the failed start: %v", err)
+	} else if _, err := shutdowns.Recv(rctx); !errors.Is(err, fxbus.ErrClosed) {
+		t.Fatalf("after ShutdownInitiated %+v: %v, want fxbus.ErrClosed (the bus closed, one event)", ev, err)
+	}
+	select {
+	case <-taskStarted:
+		select {
+		case <-taskDone:
+		case <-time.After(wait):
+			t.Fatalf("task still running %v after its token was cancelled", wait)
+		}
+	default: // never started; goleak below says whether it still could
+	}
+	eventually(t, "announced", func() bool { return announced.Load() >= 1 },
+		func() string { return "no OnShutdown callback ran" })
+	if n := announced.Load(); n != 1 {
+		t.Fatalf("%d shutdown announcements, want 1", n)
+	}
+	goleak.VerifyNone(t)
+
+	// app.Stop afterwards returns, and changes nothing.
+	sctx, scancel := context.WithTimeout(context.Background(), wait)
+	defer scancel()
+	stopped := make(chan error, 1)
+	go func() { stopped <- app.Stop(sctx) }()
+	select {
+	case <-stopped:
+	case <-time.After(wait + time.Second):
+		t.Fatal("app.Stop after the failed start did not return")
+	}
+	if n := announced.Load(); n != 1 {
+		t.Fatalf("app.Stop after the failed start announced again: %d announcements, want 1", n)
+	}
+	if s := rt.State(); s != lifecycle.StateStopped {
+		t.Fatalf("state %v after app.Stop, want stopped", s)
+	}
+	if ev, err := shutdowns.TryRecv(); !errors.Is(err, fxbus.ErrClosed) {
+		t.Fatalf("after app.Stop: %+v, %v; want fxbus.ErrClosed", ev, err)
+	}
+}
