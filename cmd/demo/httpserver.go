@@ -128,11 +128,9 @@ func (h *httpServer) readyz(w http.ResponseWriter, _ *http.Request) {
 // work does ?ms=N milliseconds of hashing under the runtime's gate: it is
 // refused once shutdown has begun, and shutdown waits for it to finish.
 func (h *httpServer) work(w http.ResponseWriter, r *http.Request) {
-	ms, err := strconv.Atoi(r.URL.Query().Get("ms"))
-	limit := time.Duration(h.cfg.Current().MaxWork)
-	d := time.Duration(ms) * time.Millisecond
-	if err != nil || ms <= 0 || d > limit {
-		http.Error(w, fmt.Sprintf("ms must be an integer from 1 to %d", limit.Milliseconds()), http.StatusBadRequest)
+	d, err := parseWorkMillis(r.URL.Query().Get("ms"), time.Duration(h.cfg.Current().MaxWork))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	gate := h.gate
@@ -149,6 +147,18 @@ func (h *httpServer) work(w http.ResponseWriter, r *http.Request) {
 		return // the client went away
 	}
 	fmt.Fprintf(w, "%d rounds of sha256 in %v: %x\n", rounds, d, sum[:8])
+}
+
+// parseWorkMillis parses the ms parameter of /work: a whole number of
+// milliseconds from 1 to limit. The bound is checked on the number itself,
+// before any conversion that could overflow.
+func parseWorkMillis(s string, limit time.Duration) (time.Duration, error) {
+	maxMs := limit.Milliseconds()
+	ms, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || ms < 1 || ms > maxMs {
+		return 0, fmt.Errorf("ms must be an integer from 1 to %d, got %q", maxMs, s)
+	}
+	return time.Duration(ms) * time.Millisecond, nil
 }
 
 // hashFor hashes a buffer over and over for d, or until ctx is done.
