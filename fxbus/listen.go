@@ -193,6 +193,12 @@ func (l *listener[E]) loop(ctx context.Context, run *listenerRun[E]) {
 		}
 		close(run.done)
 	}()
+	// A goroutine taking over after Goexit first handles the rest of the
+	// batch, whose events the ring no longer holds.
+	if run.i < run.n && !l.drain(ctx, run) {
+		returned = true
+		return
+	}
 	for {
 		select {
 		case <-run.sub.Ready():

