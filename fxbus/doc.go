@@ -98,7 +98,9 @@
 // last and closes the bus. The costs:
 //
 //   - Pass Module at the top level of fx.New. Inside a user's fx.Module it
-//     decorates only that module's scope.
+//     decorates only that module's scope; the application's start then
+//     fails with an error saying so, as soon as a hook was appended
+//     outside that scope.
 //   - fx.Lifecycle can no longer be decorated or replaced at the root by the
 //     application (Fx refuses a second decoration of a type in one scope).
 //   - Fx's event log names this package as the caller of every hook (Fx
@@ -108,6 +110,21 @@
 //     fx.StartStopHook keep their function names.
 //   - Hooks appended to an fx.Lifecycle obtained some other way than from
 //     the graph (none are, in ordinary Fx code) are not covered.
+//
+// # Runs and failures
+//
+// Under [Module] the bus follows the application's runs. When the start
+// fails, in whatever way (a hook's error, the start timeout, a panic or a
+// call of runtime.Goexit in a hook, which the decoration turns into
+// errors), [ShutdownInitiated] is announced once ("fx: start failed"),
+// and the run ends: Fx rolls back the hooks that started, and when it
+// cannot (its start context is done) the bus ends the run itself, so that
+// the bus closes and every handler ends without app.Stop. When a stop
+// passes its deadline, Fx skips the OnStop hooks left: the bus closes at
+// once, waking every reader. A run ends with the bus closed; an
+// application started again gets it open again, with no ring and no
+// subscription of the old run, and every [Listen] handler subscribed
+// anew. [Listen] documents until when a handler runs.
 //
 // # Logging
 //

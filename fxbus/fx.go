@@ -305,10 +305,15 @@ func (r *relay) finish(ctx context.Context, abandoned bool) error {
 
 	var err error
 	if b != nil {
+		ev := ShutdownInitiated{Reason: "fx: application stopping"}
 		if startFailed {
-			b.AnnounceShutdown(ShutdownInitiated{Reason: "fx: start failed", Cause: ctx.Err(), ExitCode: 1})
-		} else {
-			b.AnnounceShutdown(ShutdownInitiated{Reason: "fx: application stopping"})
+			ev = ShutdownInitiated{Reason: "fx: start failed", Cause: ctx.Err(), ExitCode: 1}
+		}
+		if !b.AnnounceShutdown(ev) {
+			// Another goroutine may still be emitting the announcement:
+			// the bus must not close before it has. Its callbacks are
+			// quick by contract, so this wait needs no deadline.
+			b.waitAnnounced(context.Background())
 		}
 		b.runEnded(startFailed)
 		b.Close()

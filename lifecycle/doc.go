@@ -27,6 +27,39 @@
 // one decoration per scope. Without Fx, build a runtime with [New], then
 // call [Runtime.Start] and [Runtime.Stop].
 //
+// # Runs, restarts and failed starts
+//
+// A runtime runs in runs: [Runtime.Start] begins one, [Runtime.Stop] ends
+// it, and an application started again after a stop (Fx allows
+// Start, Stop, Start) gets a new run: a new shutdown token, the providers
+// booted again, the registered tasks started again, one
+// fxbus.ShutdownInitiated per stop.
+//
+// Under [Module], whatever way the application's start fails (a hook's
+// error, the start timeout, a panic or runtime.Goexit in a hook, which
+// fxbus.Module turns into errors), the run ends without app.Stop: the
+// shutdown is announced once, a runtime that had booted is rolled back
+// within [Config.RollbackTimeout], and the bus closes. This holds under
+// plain fx.New as under [Run]; a later app.Stop changes nothing. When a
+// stop passes its deadline and Fx skips the runtime's OnStop hook, the run
+// ends at once (the token is cancelled, signal handling ends, a [Stopped]
+// event reports the skipped stop) and the bus closes, waking every reader.
+// Both modules must be at the top level of fx.New: a runtime outside
+// fxbus.Module's scope fails the build, and hooks appended outside it fail
+// the start.
+//
+// # Panics and runtime.Goexit
+//
+// A panic in a task, a provider's hook or a bus handler is recovered into
+// an error carrying the stack ([*PanicError]), and a call of
+// runtime.Goexit (t.FailNow, log.Fatal-like helpers) into an error wrapping
+// [ErrGoexit]; the policy that applies to a failure applies to them. This
+// differs from errgroup, which lets a panic crash the process, and from
+// conc, which re-raises it at Wait: a service's background task or
+// reloadable component failing must not take down the requests the rest
+// of the process is serving, and the supervisor is where the policy for
+// that failure lives.
+//
 // # Shutdown token
 //
 // [Runtime.Context] lives until shutdown begins, then is cancelled with a
@@ -56,7 +89,10 @@
 // value group gives them, within the start budget; a boot that fails or
 // does not return in time stops those already booted, in reverse, and
 // fails Start with a [*ProviderError] naming the provider. On stop they
-// stop in reverse boot order.
+// stop in reverse boot order. The hooks of one provider never run at the
+// same time: a hook abandoned at its deadline (a reload cut short by the
+// shutdown, say) is waited for, within the budget of the next one, and the
+// next one fails naming the provider if it does not return.
 //
 // # Tasks
 //
