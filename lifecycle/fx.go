@@ -60,7 +60,7 @@ type components struct {
 }
 
 func registerComponents(c components) error {
-	return c.Runtime.register(c.Providers, c.Tasks)
+	return c.Runtime.register(c.Providers, c.Tasks, nil)
 }
 
 // params are what [Module] reads from the graph.
@@ -85,6 +85,7 @@ func provideRuntime(p params) (*Runtime, error) {
 	opts := []Option{
 		WithConfig(p.Config),
 		WithLogger(p.Logger),
+		withLateOrder(), // the edges name providers that register adds
 		withStopper(func(code int) {
 			// Non-blocking. It fails only when a receiver's channel is
 			// full, that is, when a stop was already requested.

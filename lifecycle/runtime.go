@@ -33,7 +33,8 @@ type Runtime struct {
 	// the runtime that every OnStart hook of the app has returned: Start
 	// then leaves the runtime booting, and becomeReady moves it to running.
 	readyLater bool
-	providers  []Provider // in boot order
+	providers  []Provider // in boot order: plan.providers
+	plan       *plan      // the order of the providers and why
 	gate       *Gate
 	ctx        context.Context // the shutdown token
 	cancel     context.CancelCauseFunc
@@ -66,7 +67,8 @@ type Runtime struct {
 
 // New returns a runtime that emits its events on bus (nil for none). It
 // fails, naming the value at fault, on an invalid option, a nil or
-// duplicate provider or task, or an invalid task.
+// duplicate provider or task, an invalid task, or an ordering edge that
+// names no provider or closes a cycle ([*CycleError]).
 func New(bus *fxbus.Bus, opts ...Option) (*Runtime, error) {
 	var o options
 	for _, opt := range opts {
@@ -79,7 +81,7 @@ func New(bus *fxbus.Bus, opts ...Option) (*Runtime, error) {
 	if err := o.cfg.validate(); err != nil {
 		o.errs = append(o.errs, err)
 	}
-	providers, err := orderProviders(o.providers)
+	plan, err := o.newPlan()
 	if err != nil {
 		o.errs = append(o.errs, err)
 	}
@@ -96,7 +98,8 @@ func New(bus *fxbus.Bus, opts ...Option) (*Runtime, error) {
 		noSignals: o.noSignals || o.cfg.DisableSignals,
 		forceExit: o.forceExit,
 		stopper:   o.stopper,
-		providers: providers,
+		providers: plan.providers,
+		plan:      plan,
 		gate:      new(Gate),
 		running:   make(chan struct{}),
 		sigQuit:   make(chan struct{}),
@@ -134,15 +137,16 @@ func New(bus *fxbus.Bus, opts ...Option) (*Runtime, error) {
 // register adds providers and tasks to a runtime that has not started:
 // Module collects its value groups after the runtime is built, so that
 // their constructors may depend on the runtime and its gate. It fails, as
-// New does, on a nil, unnamed or duplicate provider or an invalid task.
-func (r *Runtime) register(ps []Provider, ts []Task) error {
+// New does, on a nil, unnamed or duplicate provider, an invalid task or
+// an ordering edge that names no provider or closes a cycle.
+func (r *Runtime) register(ps []Provider, ts []Task, deps *dependencies) error {
 	r.mu.Lock()
 	started := r.started
 	r.mu.Unlock()
 	if started {
 		return errors.New("lifecycle: providers and tasks must be registered before Start")
 	}
-	providers, err := orderProviders(append(append([]Provider(nil), r.providers...), ps...))
+	plan, err := r.plan.with(ps, deps)
 	if err != nil {
 		return err
 	}
@@ -157,7 +161,7 @@ func (r *Runtime) register(ps []Provider, ts []Task) error {
 	}
 	// Written before Start, which fx runs after every invoke: no reader
 	// runs concurrently.
-	r.providers = providers
+	r.providers, r.plan = plan.providers, plan
 	return nil
 }
 
@@ -361,6 +365,7 @@ func budget(ctx context.Context, limit time.Duration, frac float64) (context.Con
 
 // bootAll boots the providers in order, rolling back on failure.
 func (r *Runtime) bootAll(ctx context.Context) error {
+	r.logPlan()
 	for _, p := range r.providers {
 		b, ok := p.(Booter)
 		if !ok {
