@@ -321,6 +321,14 @@ func TestPlanDependencySources(t *testing.T) {
 			want: "needs *lifecycle_test.conn",
 		},
 		{
+			desc: "a provider given with fx.Supply",
+			give: []fx.Option{
+				fx.Supply(&dbProv{&node{name: "zdb", rec: &recorder{}}}), lifecycle.ProviderOf[*dbProv](),
+				fx.Provide(newRepo), lifecycle.AsProvider(func(*repo) lifecycle.Provider { return newAPI() }),
+			},
+			want: "needs *lifecycle_test.repo, which needs *lifecycle_test.dbProv",
+		},
+		{
 			desc: "a private value of a module",
 			give: []fx.Option{db, fx.Module("api",
 				fx.Provide(fx.Private, newRepo),
