@@ -11,6 +11,9 @@ import (
 	"github.com/claviron/fxruntime/fxbus"
 	"github.com/claviron/fxruntime/lifecycle"
 	"go.uber.org/fx"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // node is a provider that records its calls; the types below embed it so
@@ -375,6 +378,33 @@ func TestPlanDependencySources(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("not seen: providers registered without AsProvider or ProviderOf, and the log says so", func(t *testing.T) {
+		core, logs := observer.New(zapcore.DebugLevel)
+		var rt *lifecycle.Runtime
+		app := fx.New(fxbus.Module, lifecycle.Module, quiet(), db, fx.Populate(&rt),
+			fx.Supply(zap.New(core)),
+			fx.Provide(fx.Annotate(func(*dbProv) lifecycle.Provider { return newAPI() }, fx.ResultTags(`group:"lifecycle.providers"`))),
+			lifecycle.With(lifecycle.WithProviders(lifecycle.NewProvider("cron", lifecycle.Normal, lifecycle.Hooks{}))))
+		if err := app.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if got := rt.Plan().Names(); !slices.Equal(got, []string{"api", "cron", "zdb"}) {
+			t.Fatalf("plan %v, want the order of names", got)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		if err := app.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := app.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+		entries := logs.FilterMessage("lifecycle: plan").All()
+		if len(entries) != 1 || fmtAny(entries[0].ContextMap()["dependencies_unknown"]) != fmtAny([]any{"api", "cron"}) {
+			t.Fatalf("plan log entries %+v, want one listing api and cron as of unknown dependencies", entries)
+		}
+	})
 
 	t.Run("an explicit edge orders providers with no Go dependency", func(t *testing.T) {
 		var rt *lifecycle.Runtime
