@@ -172,7 +172,9 @@ func buildPlan(ps []Provider, rules []orderRule, lateRules bool, deps *dependenc
 	var errs []error
 	if deps != nil {
 		for _, e := range deps.edges {
-			if _, ok := rank[e.Provider]; ok {
+			_, ok1 := rank[e.Provider]
+			_, ok2 := rank[e.After]
+			if ok1 && ok2 { // always, as both come from the providers' value group
 				edges = append(edges, e)
 			}
 		}
