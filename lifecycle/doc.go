@@ -84,15 +84,85 @@
 // # Providers
 //
 // A [Provider] has a name and takes part in the phases it implements:
-// [Booter], [Validator], [Reloader], [Stopper]. Providers boot in order of
-// [Priority] ([Early], [Normal], [Late]), then name, whatever order the Fx
-// value group gives them, within the start budget; a boot that fails or
-// does not return in time stops those already booted, in reverse, and
-// fails Start with a [*ProviderError] naming the provider. On stop they
-// stop in reverse boot order. The hooks of one provider never run at the
-// same time: a hook abandoned at its deadline (a reload cut short by the
-// shutdown, say) is waited for, within the budget of the next one, and the
-// next one fails naming the provider if it does not return.
+// [Booter], [Validator], [Reloader], [Stopper]. Providers validate, boot and
+// reload in the order of the runtime's [Plan], and stop in the reverse.
+// They boot within the start budget; a boot that fails or does not return
+// in time stops those already booted, in reverse, and fails Start with a
+// [*ProviderError] naming the provider. The hooks of one provider never
+// run at the same time: a hook abandoned at its deadline (a reload cut
+// short by the shutdown, say) is waited for, within the budget of the next
+// one, and the next one fails naming the provider if it does not return.
+//
+// # Provider order
+//
+// The plan is made before boot and does not depend on the order in which
+// the Fx value group gives the providers:
+//
+//   - a provider comes after every provider it depends on (see below) and
+//     after those that [After] and [Before] edges put before it;
+//   - among the providers whose predecessors are all placed, the one with
+//     the lowest [Priority] ([Early], [Normal], [Late]) comes next, then the
+//     first by name.
+//
+// So priority orders only what no edge orders: it never moves a provider
+// past a dependency, and an Early provider that needs a Late one boots
+// after it. A cycle (of explicit edges, or of an explicit edge against
+// dependencies) fails [New], and under Fx the application, before any
+// provider boots, with a [*CycleError] naming every provider in it and the
+// edge that closes it; so does an edge whose [Ref] names no provider.
+// [Runtime.Plan] returns the plan with the reason for each provider's place
+// (its dependencies, its explicit edges, its priority): it is complete once
+// fx.New has returned, and the runtime logs it at debug level when it
+// starts. For example, with
+//
+//	fx.Provide(NewDB), lifecycle.ProviderOf[*DB](), // NewDB() *DB; *DB is a Provider
+//	fx.Provide(NewRepo),                            // NewRepo(*DB) *Repo
+//	lifecycle.AsProvider(NewCache),                 // NewCache(*Repo) *Cache
+//	lifecycle.AsProvider(NewMailer),                // talks to the cache over the network
+//	lifecycle.With(lifecycle.After(lifecycle.ByName("mailer"), lifecycle.ByType[*Cache]())),
+//
+// the plan is db, cache ("needs *app.Repo, which needs *app.DB"), mailer
+// (the After edge), whatever the priorities.
+//
+// # Dependencies
+//
+// Under [Module], a provider depends on another when one of its
+// constructors needs, directly or through any chain of other constructors,
+// a value that a constructor of the other builds. A provider's
+// constructors are, for [AsProvider], the constructor given; for
+// [ProviderOf], the constructor of T. Module reads the constructor graph
+// from fx.DotGraph, the rendering of the whole graph that Fx and dig give
+// an application, once all is provided; reflecting on the constructors
+// passed to AsProvider would see only their own parameters, and Fx's
+// event log and dig's ProvideInfo show no parameters to the application.
+//
+// Seen, in every module and scope (fx.Private included): parameters and
+// fx.In fields; named values, by name; optional values, when something
+// provides them; value groups (a constructor that takes a group needs every
+// constructor that feeds it); values given with fx.Supply; annotated
+// constructors (fx.Annotate), by the parameters the annotation gives them;
+// the other results of an AsProvider constructor.
+//
+// Not seen:
+//
+//   - providers registered with [WithProviders], or put into
+//     [ProvidersGroup] without AsProvider or ProviderOf: only edges,
+//     priority and name order them (the debug log of the plan lists them);
+//   - what fx.Decorate and fx.Replace add: the graph does not show
+//     decorators, so a dependency that only a decorator's parameters create
+//     is missed;
+//   - anything outside the constructor graph: values wired together in
+//     fx.Invoke functions, captured in closures or package variables, or
+//     reached through the bus or the network. Order those with [After] and
+//     [Before].
+//
+// The graph names a type as dig prints it, "*db.Client": two distinct
+// types printed the same (same package name and type name, different
+// import paths), or one type provided privately in two modules, are one
+// value to the plan, which may then order more than it must, never less.
+// If fx.DotGraph cannot be read (a dig release that draws it otherwise),
+// the application fails to build with an error that says so, rather than
+// boot in an order that may be wrong.
 //
 // # Tasks
 //
@@ -112,8 +182,8 @@
 //
 // # Reload
 //
-// [Runtime.Reload] validates every provider, then reloads them in order;
-// a failed validation changes nothing. Requests coalesce, and SIGHUP is
+// [Runtime.Reload] validates every provider, then reloads them, both in
+// plan order; a failed validation changes nothing. Requests coalesce, and SIGHUP is
 // one (from Start to Stop only: Go's default for SIGHUP kills the process).
 //
 // # Gate

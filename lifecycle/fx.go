@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime"
 
 	"github.com/claviron/fxruntime/fxbus"
 	"go.uber.org/fx"
@@ -17,6 +18,16 @@ const (
 	OptionsGroup   = "lifecycle.options"
 )
 
+// originsGroup holds an origin for each provider that AsProvider and
+// ProviderOf register: where Module finds it in the Fx graph.
+const originsGroup = "lifecycle.origins"
+
+// providerType is the type of the ProvidersGroup's values.
+var providerType = reflect.TypeFor[Provider]()
+
+// groupTag returns the result tag that puts a value into group.
+func groupTag(group string) string { return fmt.Sprintf("group:%q", group) }
+
 // Module provides one [*Runtime] (and its [*Gate]) to an Fx application
 // and ties it to the application's lifecycle. Use it next to fxbus.Module,
 // both at the top level:
@@ -28,7 +39,10 @@ const (
 // providers and tasks of the [ProvidersGroup] and [TasksGroup] value
 // groups, whose constructors may therefore depend on the *Runtime and the
 // *Gate (an HTTP server that serves a readiness probe and admits requests
-// through the gate, for example). Its
+// through the gate, for example). It orders the providers by the
+// dependencies that fx.DotGraph shows between them (see the package
+// documentation), the edges given with [After] and [Before], priority and
+// name, and fails the application on a cycle. Its
 // OnStart hook calls [Runtime.Start] with the start context; its OnStop
 // hook calls [Runtime.Stop] with the stop context. The runtime's hook is
 // appended when the runtime is built, before the hooks of the components
@@ -56,11 +70,17 @@ type components struct {
 
 	Runtime   *Runtime
 	Providers []Provider `group:"lifecycle.providers"`
-	Tasks     []Task     `group:"lifecycle.tasks"`
+	Origins   []origin   `group:"lifecycle.origins"`
+	Graph     fx.DotGraph
+	Tasks     []Task `group:"lifecycle.tasks"`
 }
 
 func registerComponents(c components) error {
-	return c.Runtime.register(c.Providers, c.Tasks)
+	deps, err := readDependencies(string(c.Graph), c.Origins)
+	if err != nil {
+		return err
+	}
+	return c.Runtime.register(c.Providers, c.Tasks, deps)
 }
 
 // params are what [Module] reads from the graph.
@@ -85,6 +105,7 @@ func provideRuntime(p params) (*Runtime, error) {
 	opts := []Option{
 		WithConfig(p.Config),
 		WithLogger(p.Logger),
+		withLateOrder(), // the edges name providers that register adds
 		withStopper(func(code int) {
 			// Non-blocking. It fails only when a receiver's channel is
 			// full, that is, when a stop was already requested.
@@ -121,29 +142,58 @@ func provideRuntime(p params) (*Runtime, error) {
 }
 
 // AsProvider registers the result of the constructor ctor as a [Provider]
-// of the runtime. ctor is an Fx constructor whose first result
-// implements Provider (it may take dependencies and return an error too);
-// the result goes into the [ProvidersGroup] only. To also have the
-// concrete type in the graph, provide it and use [ProviderOf]. Anything
-// else fails the application's build with an error naming it.
+// of the runtime. ctor is an Fx constructor (it may take dependencies and
+// return an error too) whose first result implements Provider; the result
+// goes into the [ProvidersGroup], and into the graph under a name of the
+// runtime's own, through which [Module] finds what it depends on. To also
+// have the concrete type in the graph, provide it and use [ProviderOf].
+// Anything else fails the application's build with an error naming it.
 func AsProvider(ctor any) fx.Option {
-	if err := checkCtor("AsProvider", ctor, "implements lifecycle.Provider", func(t reflect.Type) bool {
-		return t.Implements(reflect.TypeFor[Provider]())
+	if err := checkCtor("AsProvider", ctor, "implements lifecycle.Provider", true, func(t reflect.Type) bool {
+		return t.Implements(providerType)
 	}); err != nil {
 		return fx.Error(err)
 	}
-	return fx.Provide(fx.Annotate(ctor,
-		fx.As(new(Provider)),
-		fx.ResultTags(fmt.Sprintf("group:%q", ProvidersGroup)),
+	t := reflect.TypeOf(ctor)
+	// The address of tag, allocated as long as the option and then the
+	// provider live, makes the name unique in the application.
+	tag := new(byte)
+	name := fmt.Sprintf("lifecycle.AsProvider(%s)@%p", funcName(ctor), tag)
+	nameTag := fmt.Sprintf("name:%q", name)
+	key := fmt.Sprintf("%v[name=%v]", providerType, name) // as dig.Visualize prints it
+	// A tag for each result, the error aside: with fewer, fx v1.24 panics
+	// on a constructor of more than one result annotated with As.
+	resultTags := make([]string, t.NumOut())
+	resultTags[0] = nameTag
+	if t.Out(t.NumOut()-1) == reflect.TypeFor[error]() {
+		resultTags = resultTags[:len(resultTags)-1]
+	}
+	return fx.Options(
+		fx.Provide(fx.Annotate(ctor, fx.As(new(Provider)), fx.ResultTags(resultTags...))),
+		fx.Provide(fx.Annotate(
+			func(p Provider) (Provider, origin) { return p, origin{provider: p, key: key, tag: tag} },
+			fx.ParamTags(nameTag),
+			fx.ResultTags(groupTag(ProvidersGroup), groupTag(originsGroup)),
+		)),
+	)
+}
+
+// ProviderOf registers the T found in the graph as a [Provider]. [Module]
+// finds what it depends on through the constructor of T.
+func ProviderOf[T Provider]() fx.Option {
+	key := reflect.TypeFor[T]().String() // as dig.Visualize prints it
+	return fx.Provide(fx.Annotate(
+		func(p T) (Provider, origin) { return p, origin{provider: p, key: key} },
+		fx.ResultTags(groupTag(ProvidersGroup), groupTag(originsGroup)),
 	))
 }
 
-// ProviderOf registers the T found in the graph as a [Provider].
-func ProviderOf[T Provider]() fx.Option {
-	return fx.Provide(fx.Annotate(
-		func(p T) Provider { return p },
-		fx.ResultTags(fmt.Sprintf("group:%q", ProvidersGroup)),
-	))
+// funcName returns the name of the function f, or its type.
+func funcName(f any) string {
+	if fn := runtime.FuncForPC(reflect.ValueOf(f).Pointer()); fn != nil {
+		return fn.Name()
+	}
+	return fmt.Sprintf("%T", f)
 }
 
 // AsTask registers the [Task] returned by the constructor ctor, an Fx
@@ -151,17 +201,17 @@ func ProviderOf[T Provider]() fx.Option {
 func AsTask(ctor any) fx.Option {
 	// Anything else would land in a group of another type that nothing
 	// reads: the task would silently never run.
-	if err := checkCtor("AsTask", ctor, "is a lifecycle.Task", func(t reflect.Type) bool {
+	if err := checkCtor("AsTask", ctor, "is a lifecycle.Task", false, func(t reflect.Type) bool {
 		return t == reflect.TypeFor[Task]()
 	}); err != nil {
 		return fx.Error(err)
 	}
-	return fx.Provide(fx.Annotate(ctor, fx.ResultTags(fmt.Sprintf("group:%q", TasksGroup))))
+	return fx.Provide(fx.Annotate(ctor, fx.ResultTags(groupTag(TasksGroup))))
 }
 
 // checkCtor checks that ctor is a function whose first result passes ok,
-// followed by at most an error.
-func checkCtor(fn string, ctor any, want string, ok func(reflect.Type) bool) error {
+// followed by at most an error, or, with more, by any results.
+func checkCtor(fn string, ctor any, want string, more bool, ok func(reflect.Type) bool) error {
 	t := reflect.TypeOf(ctor)
 	if t == nil {
 		return fmt.Errorf("lifecycle: %s: got nil, want a constructor (a function) whose first result %s", fn, want)
@@ -170,7 +220,11 @@ func checkCtor(fn string, ctor any, want string, ok func(reflect.Type) bool) err
 		return fmt.Errorf("lifecycle: %s: got %v, want a constructor (a function) whose first result %s", fn, t, want)
 	}
 	errType := reflect.TypeFor[error]()
-	if t.NumOut() == 0 || !ok(t.Out(0)) || t.NumOut() > 2 || (t.NumOut() == 2 && t.Out(1) != errType) {
+	bad := t.NumOut() == 0 || !ok(t.Out(0))
+	if !more {
+		bad = bad || t.NumOut() > 2 || (t.NumOut() == 2 && t.Out(1) != errType)
+	}
+	if bad {
 		return fmt.Errorf("lifecycle: %s: constructor %v: want its first result to be a type that %s, optionally followed by an error", fn, t, want)
 	}
 	return nil
@@ -183,7 +237,7 @@ func With(opts ...Option) fx.Option {
 	for i, o := range opts {
 		fxOpts[i] = fx.Provide(fx.Annotate(
 			func() Option { return o },
-			fx.ResultTags(fmt.Sprintf("group:%q", OptionsGroup)),
+			fx.ResultTags(groupTag(OptionsGroup)),
 		))
 	}
 	return fx.Options(fxOpts...)

@@ -148,6 +148,8 @@ type options struct {
 	stopper   func(code int)
 	providers []Provider
 	tasks     []Task
+	order     []orderRule // explicit edges, checked against the providers by the plan
+	lateOrder bool        // Module registers providers after New: check the edges then
 	errs      []error
 }
 
@@ -215,6 +217,12 @@ func WithProviders(ps ...Provider) Option {
 // [AsTask] instead.
 func WithTasks(ts ...Task) Option {
 	return optionFunc(func(o *options) { o.tasks = append(o.tasks, ts...) })
+}
+
+// withLateOrder makes New leave the explicit edges to the plan that
+// Module builds once it has registered the providers of its value group.
+func withLateOrder() Option {
+	return optionFunc(func(o *options) { o.lateOrder = true })
 }
 
 // withStopper sets how InitiateShutdown asks the host (Fx) to stop.

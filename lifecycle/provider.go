@@ -15,8 +15,9 @@ import (
 // Provider is a component whose life the runtime manages. Name identifies
 // it in errors, events and logs and must be unique and non-empty. A
 // provider takes part in a phase by implementing the matching optional
-// interface: [Booter], [Validator], [Reloader], [Stopper]; and sets its
-// place in the order with [Prioritized].
+// interface: [Booter], [Validator], [Reloader], [Stopper]; its place in
+// the order comes from its dependencies, explicit edges ([After], [Before])
+// and [Prioritized].
 type Provider interface {
 	Name() string
 }
@@ -49,8 +50,10 @@ type Prioritized interface {
 	Priority() Priority
 }
 
-// Priority orders providers: lower boots first and stops last. Any value
-// may be used; the named ones leave room in between.
+// Priority orders the providers that no dependency or explicit edge
+// orders (see [Plan]): lower boots first and stops last. It never moves a
+// provider past one it depends on. Any value may be used; the named ones
+// leave room in between.
 type Priority int
 
 // The usual priorities.

@@ -44,7 +44,8 @@ type Runtime struct {
 	mu        sync.Mutex // guards the fields below, and run's fields marked so
 	phase     phase
 	run       *run        // the current run; never nil
-	providers []*provider // in boot order; set before the first Start
+	providers []*provider // in boot order (plan.providers); set before the first Start
+	plan      *plan       // the order of the providers and why; set before the first Start
 	defs      []Task      // tasks every run starts: registered before the first Start
 }
 
@@ -137,7 +138,8 @@ func newRun() *run {
 
 // New returns a runtime that emits its events on bus (nil for none). It
 // fails, naming the value at fault, on an invalid option, a nil or
-// duplicate provider or task, or an invalid task.
+// duplicate provider or task, an invalid task, or an ordering edge that
+// names no provider or closes a cycle ([*CycleError]).
 func New(bus *fxbus.Bus, opts ...Option) (*Runtime, error) {
 	var o options
 	for _, opt := range opts {
@@ -150,7 +152,7 @@ func New(bus *fxbus.Bus, opts ...Option) (*Runtime, error) {
 	if err := o.cfg.validate(); err != nil {
 		o.errs = append(o.errs, err)
 	}
-	providers, err := orderProviders(o.providers)
+	plan, err := o.newPlan()
 	if err != nil {
 		o.errs = append(o.errs, err)
 	}
@@ -172,7 +174,8 @@ func New(bus *fxbus.Bus, opts ...Option) (*Runtime, error) {
 		noSignals: o.noSignals || o.cfg.DisableSignals,
 		forceExit: o.forceExit,
 		stopper:   o.stopper,
-		providers: wrapProviders(providers),
+		providers: wrapProviders(plan.providers),
+		plan:      plan,
 		gate:      new(Gate),
 		run:       newRun(),
 	}
@@ -198,19 +201,16 @@ func New(bus *fxbus.Bus, opts ...Option) (*Runtime, error) {
 // register adds providers and tasks to a runtime that has not started:
 // Module collects its value groups after the runtime is built, so that
 // their constructors may depend on the runtime and its gate. It fails, as
-// New does, on a nil, unnamed or duplicate provider or an invalid task.
-func (r *Runtime) register(ps []Provider, ts []Task) error {
+// New does, on a nil, unnamed or duplicate provider, an invalid task or
+// an ordering edge that names no provider or closes a cycle.
+func (r *Runtime) register(ps []Provider, ts []Task, deps *dependencies) error {
 	r.mu.Lock()
 	idle := r.phase == phaseIdle
 	r.mu.Unlock()
 	if !idle {
 		return errors.New("lifecycle: providers and tasks must be registered before Start")
 	}
-	all := make([]Provider, 0, len(r.providers)+len(ps))
-	for _, p := range r.providers {
-		all = append(all, p.Provider)
-	}
-	providers, err := orderProviders(append(all, ps...))
+	plan, err := r.plan.with(ps, deps)
 	if err != nil {
 		return err
 	}
@@ -218,7 +218,7 @@ func (r *Runtime) register(ps []Provider, ts []Task) error {
 		return err
 	}
 	r.mu.Lock()
-	r.providers = wrapProviders(providers)
+	r.providers, r.plan = wrapProviders(plan.providers), plan
 	r.mu.Unlock()
 	return nil
 }
@@ -512,9 +512,10 @@ func budget(ctx context.Context, limit time.Duration, frac float64) (context.Con
 	return context.WithTimeout(ctx, limit)
 }
 
-// bootAll boots the providers in order, rolling back on failure. Each
-// gets a ProviderBooted event, whether or not it has a Boot hook.
+// bootAll boots the providers in plan order, rolling back on failure.
+// Each gets a ProviderBooted event, whether or not it has a Boot hook.
 func (r *Runtime) bootAll(ctx context.Context, ru *run) error {
+	r.logPlan()
 	r.mu.Lock()
 	providers := r.providers
 	r.mu.Unlock()

@@ -121,8 +121,10 @@ type ConfigReloaded struct {
 
 // configProvider is the lifecycle provider that owns the configuration:
 // it loads the file at boot, validates a candidate on reload and applies
-// it only if every provider validated. It boots early, so that every
-// other component can read [configProvider.Current] from its own Boot on.
+// it only if every provider validated. It has no priority: every provider
+// whose constructor takes it boots after it, as the runtime reads that
+// dependency from the Fx graph, so each can read [configProvider.Current]
+// from its own Boot on.
 type configProvider struct {
 	bus *fxbus.Bus
 
@@ -145,9 +147,6 @@ func newConfigProvider(s settings, bus *fxbus.Bus) *configProvider {
 
 // Name implements lifecycle.Provider.
 func (p *configProvider) Name() string { return "config" }
-
-// Priority boots the configuration before everything that reads it.
-func (p *configProvider) Priority() lifecycle.Priority { return lifecycle.Early }
 
 // Current returns the applied configuration. Safe from any goroutine.
 func (p *configProvider) Current() Config { return *p.current.Load() }

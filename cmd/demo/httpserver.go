@@ -42,7 +42,8 @@ type RequestServed struct {
 // the gate has drained. So the server keeps answering /readyz (with 503)
 // while in-flight /work requests finish, and only then shuts down.
 //
-// It boots late, after the configuration it reads.
+// It boots after the configuration, because its constructor takes the
+// configuration provider, and so stops before it.
 type httpServer struct {
 	addr string
 	bus  *fxbus.Bus
@@ -68,9 +69,6 @@ func newHTTPServer(s settings, bus *fxbus.Bus, cfg *configProvider, rt *lifecycl
 
 // Name implements lifecycle.Provider.
 func (h *httpServer) Name() string { return "http" }
-
-// Priority boots the server last and stops it first among providers.
-func (h *httpServer) Priority() lifecycle.Priority { return lifecycle.Late }
 
 // Boot binds the address and starts serving.
 func (h *httpServer) Boot(ctx context.Context) error {

@@ -36,7 +36,7 @@ type tour struct {
 // for. The first prints before the app starts.
 var steps = [][2]string{
 	{"1/5 boot",
-		"providers boot in order (config early, http late) and tasks start; the warehouse is down,\n" +
+		"providers boot in dependency order (http needs config) and tasks start; the warehouse is down,\n" +
 			"   so its task fails twice and is restarted with backoff; the order task places a batch, the ledger books it"},
 	{"2/5 HTTP",
 		"the service answers its probes, and /work runs under the runtime's gate"},
