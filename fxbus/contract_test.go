@@ -1306,9 +1306,9 @@ func TestContractFxModule(t *testing.T) {
 
 type ctHookObservation struct {
 	hook     string
-	shutdown bool  // ShutdownInitiated already queued when the hook ran
+	shutdown bool  // ShutdownInitiatedEvent already queued when the hook ran
 	err      error // the receive error if not
-	extra    bool  // a second ShutdownInitiated already queued
+	extra    bool  // a second ShutdownInitiatedEvent already queued
 	emitted  int   // Emit's result from inside the hook
 	reason   string
 }
@@ -1319,7 +1319,7 @@ type ctStopRecorder struct {
 	want []string
 }
 
-func (r *ctStopRecorder) observe(hook string, b *fxbus.Bus, s *fxbus.Subscription[fxbus.ShutdownInitiated]) {
+func (r *ctStopRecorder) observe(hook string, b *fxbus.Bus, s *fxbus.Subscription[fxbus.ShutdownInitiatedEvent]) {
 	ev, err := s.TryRecv()
 	_, err2 := s.TryRecv()
 	o := ctHookObservation{
@@ -1337,19 +1337,19 @@ func (r *ctStopRecorder) observe(hook string, b *fxbus.Bus, s *fxbus.Subscriptio
 }
 
 // otherModule is an application module with its own OnStop hooks, each with
-// its own ShutdownInitiated subscription made at construction.
+// its own ShutdownInitiatedEvent subscription made at construction.
 func (r *ctStopRecorder) otherModule(name string) fx.Option {
 	r.want = append(r.want, name+"/Hook", name+"/StopHook", name+"/StartStop", name+"/root")
 	return fx.Options(
 		fx.Module(name, fx.Invoke(func(lc fx.Lifecycle, b *fxbus.Bus) {
-			s1 := fxbus.Subscribe[fxbus.ShutdownInitiated](b)
+			s1 := fxbus.Subscribe[fxbus.ShutdownInitiatedEvent](b)
 			lc.Append(fx.Hook{OnStop: func(context.Context) error {
 				r.observe(name+"/Hook", b, s1)
 				return nil
 			}})
-			s2 := fxbus.Subscribe[fxbus.ShutdownInitiated](b)
+			s2 := fxbus.Subscribe[fxbus.ShutdownInitiatedEvent](b)
 			lc.Append(fx.StopHook(func() { r.observe(name+"/StopHook", b, s2) }))
-			s3 := fxbus.Subscribe[fxbus.ShutdownInitiated](b)
+			s3 := fxbus.Subscribe[fxbus.ShutdownInitiatedEvent](b)
 			lc.Append(fx.Hook{
 				OnStart: func(context.Context) error { return nil },
 				OnStop: func(context.Context) error {
@@ -1360,7 +1360,7 @@ func (r *ctStopRecorder) otherModule(name string) fx.Option {
 		})),
 		// Also a hook registered at the root, outside any fx.Module.
 		fx.Invoke(func(lc fx.Lifecycle, b *fxbus.Bus) {
-			s := fxbus.Subscribe[fxbus.ShutdownInitiated](b)
+			s := fxbus.Subscribe[fxbus.ShutdownInitiatedEvent](b)
 			lc.Append(fx.StopHook(func(context.Context) error {
 				r.observe(name+"/root", b, s)
 				return nil
@@ -1371,35 +1371,35 @@ func (r *ctStopRecorder) otherModule(name string) fx.Option {
 
 type ctStopWatch struct {
 	bus      *fxbus.Bus
-	shutdown *fxbus.Subscription[fxbus.ShutdownInitiated]
+	shutdown *fxbus.Subscription[fxbus.ShutdownInitiatedEvent]
 	stopping *fxbus.Subscription[ctStopping]
 }
 
 func (w *ctStopWatch) option() fx.Option {
 	return fx.Invoke(func(b *fxbus.Bus) {
 		w.bus = b
-		w.shutdown = fxbus.Subscribe[fxbus.ShutdownInitiated](b)
+		w.shutdown = fxbus.Subscribe[fxbus.ShutdownInitiatedEvent](b)
 		w.stopping = fxbus.Subscribe[ctStopping](b)
 	})
 }
 
-// checkAfterStop drains the watcher: exactly one ShutdownInitiated, every
+// checkAfterStop drains the watcher: exactly one ShutdownInitiatedEvent, every
 // event emitted by the hooks, then ErrClosed (the bus closed after the hooks).
-func (w *ctStopWatch) checkAfterStop(t *testing.T, wantStopping []string) fxbus.ShutdownInitiated {
+func (w *ctStopWatch) checkAfterStop(t *testing.T, wantStopping []string) fxbus.ShutdownInitiatedEvent {
 	t.Helper()
-	var got []fxbus.ShutdownInitiated
+	var got []fxbus.ShutdownInitiatedEvent
 	for {
 		ev, err := ctRecv(t, w.shutdown)
 		if errors.Is(err, fxbus.ErrClosed) {
 			break
 		}
 		if err != nil {
-			t.Fatalf("ShutdownInitiated subscriber: %v", err)
+			t.Fatalf("ShutdownInitiatedEvent subscriber: %v", err)
 		}
 		got = append(got, ev)
 	}
 	if len(got) != 1 {
-		t.Fatalf("got %d ShutdownInitiated events for one stop, want 1: %+v", len(got), got)
+		t.Fatalf("got %d ShutdownInitiatedEvent events for one stop, want 1: %+v", len(got), got)
 	}
 	seen := map[string]bool{}
 	for {
@@ -1494,10 +1494,10 @@ func TestContractFxShutdown(t *testing.T) {
 				}
 				for _, o := range obs {
 					if !o.shutdown {
-						t.Errorf("OnStop hook %s ran before ShutdownInitiated reached its subscriber (receive: %v)", o.hook, o.err)
+						t.Errorf("OnStop hook %s ran before ShutdownInitiatedEvent reached its subscriber (receive: %v)", o.hook, o.err)
 					}
 					if o.extra {
-						t.Errorf("OnStop hook %s found a second ShutdownInitiated", o.hook)
+						t.Errorf("OnStop hook %s found a second ShutdownInitiatedEvent", o.hook)
 					}
 					if o.emitted < 1 {
 						t.Errorf("Emit inside OnStop hook %s = %d, want >= 1 (bus still open)", o.hook, o.emitted)
@@ -1521,10 +1521,10 @@ func TestContractFxShutdown(t *testing.T) {
 		watch := &ctStopWatch{}
 		app := fxtest.New(t, ctFxTimeouts(), rec.otherModule("m"), fxbus.Module, watch.option())
 		app.RequireStart()
-		if !watch.bus.AnnounceShutdown(fxbus.ShutdownInitiated{Reason: "test cause", ExitCode: 3}) {
+		if !watch.bus.AnnounceShutdown(fxbus.ShutdownInitiatedEvent{Reason: "test cause", ExitCode: 3}) {
 			t.Fatal("first AnnounceShutdown = false, want true")
 		}
-		if watch.bus.AnnounceShutdown(fxbus.ShutdownInitiated{Reason: "again"}) {
+		if watch.bus.AnnounceShutdown(fxbus.ShutdownInitiatedEvent{Reason: "again"}) {
 			t.Fatal("second AnnounceShutdown = true, want false")
 		}
 		app.RequireStop()
@@ -1534,7 +1534,7 @@ func TestContractFxShutdown(t *testing.T) {
 			}
 		}
 		if ev := watch.checkAfterStop(t, rec.want); ev.Reason != "test cause" || ev.ExitCode != 3 {
-			t.Errorf("ShutdownInitiated = %+v, want the announced one", ev)
+			t.Errorf("ShutdownInitiatedEvent = %+v, want the announced one", ev)
 		}
 	})
 }

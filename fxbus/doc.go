@@ -77,7 +77,7 @@
 //
 // # Shutdown
 //
-// [Module] emits the built-in [ShutdownInitiated] event before the first
+// [Module] emits the built-in [ShutdownInitiatedEvent] event before the first
 // OnStop hook of any module runs, so that every subscriber has it in its
 // buffer when its own module starts to stop, and closes the bus after every
 // other OnStop hook, so that events emitted while stopping still arrive.
@@ -116,7 +116,7 @@
 // Under [Module] the bus follows the application's runs. When the start
 // fails, in whatever way (a hook's error, the start timeout, a panic or a
 // call of runtime.Goexit in a hook, which the decoration turns into
-// errors), [ShutdownInitiated] is announced once ("fx: start failed"),
+// errors), [ShutdownInitiatedEvent] is announced once ("fx: start failed"),
 // and the run ends: Fx rolls back the hooks that started, and when it
 // cannot (its start context is done) the bus ends the run itself, so that
 // the bus closes and every handler ends without app.Stop. When a stop

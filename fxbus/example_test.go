@@ -119,7 +119,7 @@ func ExampleSubscription_All() {
 
 // An Fx application: one module emits, another listens, and both hear of
 // the shutdown before their OnStop hooks run.
-func ExampleModule() {
+func Example_module() {
 	type Shop struct{ emit fxbus.Emitter[OrderPlaced] }
 	done := make(chan struct{})
 
@@ -134,7 +134,7 @@ func ExampleModule() {
 			close(done)
 			return nil
 		}),
-		fxbus.Handle(func(_ context.Context, ev fxbus.ShutdownInitiated) error {
+		fxbus.Handle(func(_ context.Context, ev fxbus.ShutdownInitiatedEvent) error {
 			fmt.Println("audit: shutting down:", ev.Reason)
 			return nil
 		}),

@@ -27,7 +27,7 @@ type Config struct {
 //
 //   - the bus is built from an optional [Config] and an optional
 //     *zap.Logger found in the graph;
-//   - [ShutdownInitiated] is emitted, once per stop, before the first OnStop
+//   - [ShutdownInitiatedEvent] is emitted, once per stop, before the first OnStop
 //     hook of any module runs, whether the stop comes from app.Stop, a
 //     signal under app.Run, or fx.Shutdowner; and once when the start
 //     fails;
@@ -217,7 +217,7 @@ func (r *relay) failStart(ctx context.Context, err error) {
 	r.startFailed = true
 	b := r.bus
 	r.mu.Unlock()
-	if b != nil && !b.AnnounceShutdown(ShutdownInitiated{Reason: "fx: start failed", Cause: err, ExitCode: 1}) {
+	if b != nil && !b.AnnounceShutdown(ShutdownInitiatedEvent{Reason: "fx: start failed", Cause: err, ExitCode: 1}) {
 		b.waitAnnounced(ctx)
 	}
 }
@@ -250,7 +250,7 @@ func (r *relay) watchStart(ctx context.Context, up, ended <-chan struct{}) {
 }
 
 // stopping runs at the start of every OnStop hook: the first of a stop
-// announces ShutdownInitiated (unless the stop was announced already) and
+// announces ShutdownInitiatedEvent (unless the stop was announced already) and
 // starts watching the stop's deadline.
 func (r *relay) stopping(ctx context.Context) {
 	r.mu.Lock()
@@ -263,7 +263,7 @@ func (r *relay) stopping(ctx context.Context) {
 	if b == nil {
 		return
 	}
-	if !b.AnnounceShutdown(ShutdownInitiated{Reason: "fx: application stopping"}) {
+	if !b.AnnounceShutdown(ShutdownInitiatedEvent{Reason: "fx: application stopping"}) {
 		// Announced already, perhaps by another goroutine still running
 		// the OnShutdown callbacks: no OnStop hook runs before they end.
 		b.waitAnnounced(ctx)
@@ -305,9 +305,9 @@ func (r *relay) finish(ctx context.Context, abandoned bool) error {
 
 	var err error
 	if b != nil {
-		ev := ShutdownInitiated{Reason: "fx: application stopping"}
+		ev := ShutdownInitiatedEvent{Reason: "fx: application stopping"}
 		if startFailed {
-			ev = ShutdownInitiated{Reason: "fx: start failed", Cause: ctx.Err(), ExitCode: 1}
+			ev = ShutdownInitiatedEvent{Reason: "fx: start failed", Cause: ctx.Err(), ExitCode: 1}
 		}
 		if !b.AnnounceShutdown(ev) {
 			// Another goroutine may still be emitting the announcement:

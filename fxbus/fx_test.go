@@ -76,20 +76,20 @@ func TestModuleConfig(t *testing.T) {
 }
 
 // stopProbe is a module that, in its OnStop hook, records whether
-// ShutdownInitiated was already waiting for its subscription and emits
+// ShutdownInitiatedEvent was already waiting for its subscription and emits
 // an event of its own during the stop.
 type stopProbe struct {
-	sub  *fxbus.Subscription[fxbus.ShutdownInitiated]
+	sub  *fxbus.Subscription[fxbus.ShutdownInitiatedEvent]
 	late *fxbus.Subscription[string]
 
 	mu        sync.Mutex
-	announced []fxbus.ShutdownInitiated // what OnStop found buffered
+	announced []fxbus.ShutdownInitiatedEvent // what OnStop found buffered
 	stopped   bool
 }
 
 func newStopProbe(lc fx.Lifecycle, bus *fxbus.Bus) *stopProbe {
 	p := &stopProbe{
-		sub:  fxbus.Subscribe[fxbus.ShutdownInitiated](bus),
+		sub:  fxbus.Subscribe[fxbus.ShutdownInitiatedEvent](bus),
 		late: fxbus.Subscribe[string](bus),
 	}
 	lc.Append(fx.Hook{
@@ -123,7 +123,7 @@ func (p *stopProbe) check(t *testing.T) {
 		t.Fatal("probe's OnStop did not run")
 	}
 	if len(p.announced) != 1 {
-		t.Fatalf("OnStop found %d ShutdownInitiated events buffered, want exactly 1", len(p.announced))
+		t.Fatalf("OnStop found %d ShutdownInitiatedEvent events buffered, want exactly 1", len(p.announced))
 	}
 	if v, err := p.late.TryRecv(); err != nil || v != "emitted during stop" {
 		t.Fatalf("event emitted during stop: %q, %v", v, err)
@@ -132,7 +132,7 @@ func (p *stopProbe) check(t *testing.T) {
 		t.Fatalf("bus not closed after the app stopped: %v", err)
 	}
 	if _, err := p.sub.TryRecv(); !errors.Is(err, fxbus.ErrClosed) {
-		t.Fatalf("a second ShutdownInitiated or an open bus: %v", err)
+		t.Fatalf("a second ShutdownInitiatedEvent or an open bus: %v", err)
 	}
 }
 
@@ -191,23 +191,23 @@ func TestShutdownInChildModule(t *testing.T) {
 
 func TestShutdownOncePerStop(t *testing.T) {
 	var bus *fxbus.Bus
-	var sub *fxbus.Subscription[fxbus.ShutdownInitiated]
+	var sub *fxbus.Subscription[fxbus.ShutdownInitiatedEvent]
 	app := fxtest.New(t,
 		fx.NopLogger,
 		fxbus.Module,
 		fx.Populate(&bus),
 		fx.Invoke(func(lc fx.Lifecycle, b *fxbus.Bus) {
-			sub = fxbus.Subscribe[fxbus.ShutdownInitiated](b)
+			sub = fxbus.Subscribe[fxbus.ShutdownInitiatedEvent](b)
 			for i := range 3 { // several hooks with OnStop
 				lc.Append(fx.StopHook(func() { _ = i }))
 			}
 		}),
 	)
 	app.RequireStart()
-	if !bus.AnnounceShutdown(fxbus.ShutdownInitiated{Reason: "test", ExitCode: 4}) {
+	if !bus.AnnounceShutdown(fxbus.ShutdownInitiatedEvent{Reason: "test", ExitCode: 4}) {
 		t.Fatal("first AnnounceShutdown did not emit")
 	}
-	if bus.AnnounceShutdown(fxbus.ShutdownInitiated{Reason: "again"}) {
+	if bus.AnnounceShutdown(fxbus.ShutdownInitiatedEvent{Reason: "again"}) {
 		t.Fatal("second AnnounceShutdown emitted")
 	}
 	app.RequireStop()
@@ -221,9 +221,9 @@ func TestShutdownOncePerStop(t *testing.T) {
 }
 
 func TestShutdownWithoutOtherStopHooks(t *testing.T) {
-	var sub *fxbus.Subscription[fxbus.ShutdownInitiated]
+	var sub *fxbus.Subscription[fxbus.ShutdownInitiatedEvent]
 	app := fxtest.New(t, fx.NopLogger, fxbus.Module,
-		fx.Invoke(func(b *fxbus.Bus) { sub = fxbus.Subscribe[fxbus.ShutdownInitiated](b) }))
+		fx.Invoke(func(b *fxbus.Bus) { sub = fxbus.Subscribe[fxbus.ShutdownInitiatedEvent](b) }))
 	app.RequireStart().RequireStop()
 	if ev := mustRecv(t, sub); ev.Reason != "fx: application stopping" {
 		t.Fatalf("got %+v", ev)
@@ -277,7 +277,7 @@ func TestShutdownOnSignal(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("child: %v; output %q", err, out.String())
 	}
-	if want := "started\nOnStop saw 1 ShutdownInitiated\n"; !strings.HasPrefix(out.String(), want) {
+	if want := "started\nOnStop saw 1 ShutdownInitiatedEvent\n"; !strings.HasPrefix(out.String(), want) {
 		t.Fatalf("child printed %q, want it to start with %q", out.String(), want)
 	}
 }
@@ -286,10 +286,10 @@ func runSignalChild() {
 	app := fx.New(
 		fx.NopLogger,
 		fx.Invoke(func(lc fx.Lifecycle, bus *fxbus.Bus) {
-			sub := fxbus.Subscribe[fxbus.ShutdownInitiated](bus)
+			sub := fxbus.Subscribe[fxbus.ShutdownInitiatedEvent](bus)
 			lc.Append(fx.Hook{
 				OnStop: func(context.Context) error {
-					fmt.Printf("OnStop saw %d ShutdownInitiated\n", sub.Len())
+					fmt.Printf("OnStop saw %d ShutdownInitiatedEvent\n", sub.Len())
 					return nil
 				},
 			})

@@ -33,8 +33,8 @@ import (
 //
 // Until when h runs: on a bus built by [Module], h receives every event of
 // its type emitted before the bus closes, which is after every other OnStop
-// hook of the application: the [ShutdownInitiated] announcement and the
-// lifecycle package's last events (lifecycle.Stopped among them) included.
+// hook of the application: the [ShutdownInitiatedEvent] announcement and the
+// lifecycle package's last events (lifecycle.StoppedEvent among them) included.
 // The stop waits for h to handle them, up to the stop deadline; past it,
 // the handler's context is cancelled and the stop returns an error naming
 // the handler. So h may run after the OnStop hooks of the components it

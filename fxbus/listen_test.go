@@ -41,7 +41,7 @@ func (r *recorder) onTick(_ context.Context, ev tick) error {
 	return nil
 }
 
-func (r *recorder) onShutdown(context.Context, fxbus.ShutdownInitiated) error {
+func (r *recorder) onShutdown(context.Context, fxbus.ShutdownInitiatedEvent) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.shutdown++
@@ -102,7 +102,7 @@ func TestListen(t *testing.T) {
 		}
 	}
 	if rec.shutdown != 1 {
-		t.Fatalf("ShutdownInitiated handled %d times, want 1", rec.shutdown)
+		t.Fatalf("ShutdownInitiatedEvent handled %d times, want 1", rec.shutdown)
 	}
 	failed := logs.entries("fxbus: handler failed")
 	if len(failed) != 1 || !strings.Contains(failed[0].ContextMap()["error"].(string), "tick refused") {

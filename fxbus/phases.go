@@ -6,13 +6,13 @@ import (
 	"sync/atomic"
 )
 
-// ShutdownInitiated is the bus's built-in event: the process has begun to
+// ShutdownInitiatedEvent is the bus's built-in event: the process has begun to
 // shut down. It is emitted once per shutdown, by [Bus.AnnounceShutdown]:
 // [Module] calls it before the first OnStop hook runs (and when the
 // application's start fails), and the lifecycle package calls it when
 // shutdown is requested with a cause. Subscribing to it is the push form of
 // polling a "shutting down" flag.
-type ShutdownInitiated struct {
+type ShutdownInitiatedEvent struct {
 	// Reason says why, for people: "signal: terminated",
 	// "fx: application stopping", "task \"indexer\" failed".
 	Reason string
@@ -47,7 +47,7 @@ type phases struct {
 
 type shutdownCallback struct {
 	id uint64
-	f  func(ShutdownInitiated)
+	f  func(ShutdownInitiatedEvent)
 }
 
 // AnnounceShutdown emits ev on b unless a shutdown was already announced,
@@ -59,7 +59,7 @@ type shutdownCallback struct {
 //
 // The call that emits then runs the [Bus.OnShutdown] callbacks, in the
 // order they were registered, before it returns.
-func (b *Bus) AnnounceShutdown(ev ShutdownInitiated) bool {
+func (b *Bus) AnnounceShutdown(ev ShutdownInitiatedEvent) bool {
 	b.phases.mu.Lock()
 	if b.phases.announced.Load() {
 		b.phases.mu.Unlock()
@@ -134,13 +134,13 @@ func (b *Bus) reopen() {
 func (b *Bus) ShutdownAnnounced() bool { return b.phases.announced.Load() }
 
 // OnShutdown registers f to run synchronously, on the goroutine that
-// announces a shutdown, right after [ShutdownInitiated] is emitted and
+// announces a shutdown, right after [ShutdownInitiatedEvent] is emitted and
 // before [Bus.AnnounceShutdown] returns. Under [Module] that is before the
 // first OnStop hook of the application runs. It is meant for packages that
 // build on the bus (the lifecycle package cancels its shutdown token
 // there): f must be quick and must not block. The returned function
 // removes f; it is idempotent. A nil f registers nothing.
-func (b *Bus) OnShutdown(f func(ShutdownInitiated)) (remove func()) {
+func (b *Bus) OnShutdown(f func(ShutdownInitiatedEvent)) (remove func()) {
 	if f == nil {
 		return func() {}
 	}

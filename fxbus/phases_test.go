@@ -53,7 +53,7 @@ func TestAppPhases(t *testing.T) {
 					if !bus.OnAppStarted(func() { tr.add("app started") }) {
 						t.Error("OnAppStarted = false on the module's bus")
 					}
-					bus.OnShutdown(func(ev fxbus.ShutdownInitiated) { tr.add("shutdown: " + ev.Reason) })
+					bus.OnShutdown(func(ev fxbus.ShutdownInitiatedEvent) { tr.add("shutdown: " + ev.Reason) })
 					lc.Append(fx.Hook{
 						OnStart: func(context.Context) error { tr.add("start a"); return nil },
 						OnStop:  func(context.Context) error { tr.add("stop a"); return nil },
@@ -126,16 +126,16 @@ func TestPhasesWithoutModule(t *testing.T) {
 	}
 	var got []string
 	b.OnShutdown(nil) // ignored
-	b.OnShutdown(func(ev fxbus.ShutdownInitiated) { got = append(got, ev.Reason) })
+	b.OnShutdown(func(ev fxbus.ShutdownInitiatedEvent) { got = append(got, ev.Reason) })
 	if b.ShutdownAnnounced() {
 		t.Fatal("announced before any announcement")
 	}
 	removed := false
-	remove := b.OnShutdown(func(fxbus.ShutdownInitiated) { removed = true })
+	remove := b.OnShutdown(func(fxbus.ShutdownInitiatedEvent) { removed = true })
 	remove()
 	remove() // idempotent
-	b.AnnounceShutdown(fxbus.ShutdownInitiated{Reason: "one"})
-	b.AnnounceShutdown(fxbus.ShutdownInitiated{Reason: "two"})
+	b.AnnounceShutdown(fxbus.ShutdownInitiatedEvent{Reason: "one"})
+	b.AnnounceShutdown(fxbus.ShutdownInitiatedEvent{Reason: "two"})
 	if !b.ShutdownAnnounced() || len(got) != 1 || got[0] != "one" {
 		t.Fatalf("OnShutdown saw %q, want [one]", got)
 	}
@@ -157,7 +157,7 @@ func TestStopWaitsForConcurrentAnnouncement(t *testing.T) {
 	app := fx.New(fx.NopLogger, fxbus.Module,
 		fx.Populate(&bus),
 		fx.Invoke(func(lc fx.Lifecycle, b *fxbus.Bus) {
-			b.OnShutdown(func(fxbus.ShutdownInitiated) {
+			b.OnShutdown(func(fxbus.ShutdownInitiatedEvent) {
 				close(entered)
 				<-release // a callback that is merely slow (e.g. a NATS publish)
 				cbDone.Store(true)
@@ -174,7 +174,7 @@ func TestStopWaitsForConcurrentAnnouncement(t *testing.T) {
 	}
 	// A concurrent shutdown source (lifecycle.InitiateShutdown, a task failure).
 	winner := make(chan struct{})
-	go func() { bus.AnnounceShutdown(fxbus.ShutdownInitiated{Reason: "task failed"}); close(winner) }()
+	go func() { bus.AnnounceShutdown(fxbus.ShutdownInitiatedEvent{Reason: "task failed"}); close(winner) }()
 	<-entered
 	// Meanwhile, a signal makes Fx stop the app.
 	stopped := make(chan error, 1)
@@ -188,7 +188,7 @@ func TestStopWaitsForConcurrentAnnouncement(t *testing.T) {
 		t.Fatal(err)
 	}
 	if sawIncomplete.Load() {
-		t.Fatal("an OnStop hook ran before the concurrent ShutdownInitiated announcement (its OnShutdown callbacks) had completed")
+		t.Fatal("an OnStop hook ran before the concurrent ShutdownInitiatedEvent announcement (its OnShutdown callbacks) had completed")
 	}
 }
 

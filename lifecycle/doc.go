@@ -33,7 +33,7 @@
 // it, and an application started again after a stop (Fx allows
 // Start, Stop, Start) gets a new run: a new shutdown token, the providers
 // booted again, the registered tasks started again, one
-// fxbus.ShutdownInitiated per stop.
+// fxbus.ShutdownInitiatedEvent per stop.
 //
 // Under [Module], whatever way the application's start fails (a hook's
 // error, the start timeout, a panic or runtime.Goexit in a hook, which
@@ -42,7 +42,7 @@
 // within [Config.RollbackTimeout], and the bus closes. This holds under
 // plain fx.New as under [Run]; a later app.Stop changes nothing. When a
 // stop passes its deadline and Fx skips the runtime's OnStop hook, the run
-// ends at once (the token is cancelled, signal handling ends, a [Stopped]
+// ends at once (the token is cancelled, signal handling ends, a [StoppedEvent]
 // event reports the skipped stop) and the bus closes, waking every reader.
 // Both modules must be at the top level of fx.New: a runtime outside
 // fxbus.Module's scope fails the build, and hooks appended outside it fail
@@ -69,7 +69,7 @@
 //
 // [Runtime.InitiateShutdown] begins the shutdown from any goroutine; the
 // first call wins, later ones change nothing. It closes the [Gate],
-// emits fxbus.ShutdownInitiated (once per shutdown: fxbus.Module's own
+// emits fxbus.ShutdownInitiatedEvent (once per shutdown: fxbus.Module's own
 // stop-time announcement is the same event), cancels the token, and asks Fx
 // to stop with the exit code. When Fx stops on its own (app.Stop, or a
 // signal under app.Run) the runtime begins its shutdown when fxbus.Module
@@ -190,7 +190,7 @@
 //
 // A [Gate] admits units of in-flight work and refuses them once closed;
 // the runtime's gate closes when shutdown begins and is drained on stop
-// within [Config.GateTimeout]: [GateDrained], or [GateForced] with the
+// within [Config.GateTimeout]: [GateDrainedEvent], or [GateForcedEvent] with the
 // number left.
 //
 // # Signals
@@ -204,11 +204,14 @@
 //
 // # Events
 //
-// Each phase emits a plain value on the bus: [ProviderBooted], [Booted],
-// [Ready], [ReloadStarted], [ReloadCompleted], [TaskStarted],
-// [TaskFailed], [TaskRestarting], [TaskStopped], [GateDrained],
-// [GateForced], [DrainCompleted], [SignalReceived], [ShutdownForced],
-// [Stopped]; the shutdown itself is fxbus.ShutdownInitiated.
+// Each phase emits a plain value on the bus, each alongside a log entry:
+// [ProviderBootedEvent], [BootedEvent], [ReadyEvent], [ReloadStartedEvent],
+// [ReloadCompletedEvent], [TaskStartedEvent], [TaskFailedEvent],
+// [TaskRestartingEvent], [TaskStoppedEvent], [GateDrainedEvent],
+// [GateForcedEvent], [DrainCompletedEvent], [SignalReceivedEvent],
+// [ShutdownForcedEvent], [ProviderStoppedEvent], [StoppedEvent]; the
+// shutdown itself is fxbus.ShutdownInitiatedEvent. They form a closed set,
+// [Event]: subscribe to one type, or to Event for all of them in order.
 //
 // # Exit codes
 //

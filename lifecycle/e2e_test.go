@@ -50,12 +50,12 @@ func helperMain() int {
 				},
 			})
 		}),
-		fxbus.Handle(func(_ context.Context, ev lifecycle.Ready) error { say("event: ready"); return nil }),
-		fxbus.Handle(func(_ context.Context, ev lifecycle.ReloadCompleted) error {
+		fxbus.Handle(func(_ context.Context, ev lifecycle.ReadyEvent) error { say("event: ready"); return nil }),
+		fxbus.Handle(func(_ context.Context, ev lifecycle.ReloadCompletedEvent) error {
 			say("event: reload completed applied=%v", ev.Applied)
 			return nil
 		}),
-		fxbus.Handle(func(_ context.Context, ev fxbus.ShutdownInitiated) error {
+		fxbus.Handle(func(_ context.Context, ev fxbus.ShutdownInitiatedEvent) error {
 			say("event: shutdown initiated reason=%q", ev.Reason)
 			return nil
 		}),

@@ -5,53 +5,69 @@ import (
 	"time"
 )
 
-// The events below are emitted on the runtime's bus with fxbus.Emit, one
-// per phase, each alongside a log entry. They are plain values: subscribe
-// to the ones you need with fxbus.Subscribe or fxbus.Listen.
+// Event is the closed set of the runtime's events: every type of this
+// package whose name ends in Event implements it, and no other type can.
+// The runtime emits each event on its bus twice: as its own type, for
+// those who want one kind, and as an Event, so that one subscription or
+// handler sees every phase in the order the runtime went through them:
 //
-// The shutdown itself is announced with fxbus.ShutdownInitiated, once per
+//	fxbus.Handle(func(ctx context.Context, ev lifecycle.Event) error {
+//		switch ev := ev.(type) {
+//		case lifecycle.TaskFailedEvent:
+//			failures.Add(1)
+//		case lifecycle.StoppedEvent:
+//			log.Printf("stopped: %v", ev.Err)
+//		}
+//		return nil
+//	})
+//
+// The events are plain values, each emitted alongside a log entry. The
+// shutdown itself is announced with fxbus.ShutdownInitiatedEvent, once per
 // shutdown, shared with fxbus.Module.
+type Event interface {
+	lifecycleEvent()
+}
 
-// ProviderBooted is emitted for each provider once it has booted: its
+// ProviderBootedEvent is emitted for each provider once it has booted: its
 // Boot hook, if it has one, returned nil.
-type ProviderBooted struct {
+type ProviderBootedEvent struct {
 	Name     string
 	Priority Priority
 	Duration time.Duration
 }
 
-// ProviderStopped is emitted for each booted provider when it has been
+// ProviderStoppedEvent is emitted for each booted provider when it has been
 // stopped (its Stop hook, if it has one, returned), at shutdown or in the
 // rollback of a failed boot.
-type ProviderStopped struct {
+type ProviderStoppedEvent struct {
 	Name     string
 	Duration time.Duration
 	// Err is the stop's failure, a [*ProviderError]; nil if it stopped.
 	Err error
 }
 
-// Booted is emitted when every provider has booted and the supervised
+// BootedEvent is emitted when every provider has booted and the supervised
 // tasks were started.
-type Booted struct {
+type BootedEvent struct {
 	// Duration is the time the runtime's start took.
 	Duration time.Duration
 	// Providers are the provider names in boot order.
 	Providers []string
 }
 
-// Ready is emitted when the runtime enters [StateRunning]: right after
-// [Booted] without Fx, and under [Module] once every OnStart hook of the
+// ReadyEvent is emitted when the runtime enters [StateRunning]: right after
+// [BootedEvent] without Fx, and under [Module] once every OnStart hook of the
 // application has returned.
-type Ready struct{}
+type ReadyEvent struct{}
 
-// ReloadStarted is emitted when a reload run begins.
-type ReloadStarted struct {
+// ReloadStartedEvent is emitted when a reload run begins.
+type ReloadStartedEvent struct {
 	// Trigger says what asked for it: "signal: hangup", "Reload".
 	Trigger string
 }
 
-// ReloadCompleted is emitted when a reload run ends.
-type ReloadCompleted struct {
+// ReloadCompletedEvent is emitted when a reload run ends.
+type ReloadCompletedEvent struct {
 	Duration time.Duration
 	// Applied is false when validation failed and nothing was reloaded.
 	Applied bool
@@ -59,23 +75,23 @@ type ReloadCompleted struct {
 	Errors []*ProviderError
 }
 
-// TaskStarted is emitted each time a task's function is called.
-type TaskStarted struct {
+// TaskStartedEvent is emitted each time a task's function is called.
+type TaskStartedEvent struct {
 	Name    string
 	Attempt int
 }
 
-// TaskFailed is emitted when a task returns an error or panics before
+// TaskFailedEvent is emitted when a task returns an error or panics before
 // shutdown. Policy says what happens next.
-type TaskFailed struct {
+type TaskFailedEvent struct {
 	Name    string
 	Attempt int
 	Policy  Policy
 	Err     error
 }
 
-// TaskRestarting is emitted before a restarting task's backoff delay.
-type TaskRestarting struct {
+// TaskRestartingEvent is emitted before a restarting task's backoff delay.
+type TaskRestartingEvent struct {
 	Name string
 	// Attempt is the number of the run about to start.
 	Attempt int
@@ -85,49 +101,66 @@ type TaskRestarting struct {
 	Failures int
 }
 
-// TaskStopped is emitted when a task's goroutine ends for good.
-type TaskStopped struct {
+// TaskStoppedEvent is emitted when a task's goroutine ends for good.
+type TaskStoppedEvent struct {
 	Name string
 	// Err is the last run's error; nil if it returned nil or returned after
 	// the runtime cancelled it.
 	Err error
 }
 
-// DrainCompleted is emitted when the runtime has finished waiting for its
+// DrainCompletedEvent is emitted when the runtime has finished waiting for its
 // tasks on stop. Stragglers lists those still running.
-type DrainCompleted struct {
+type DrainCompletedEvent struct {
 	Duration   time.Duration
 	Stragglers []Straggler
 }
 
-// GateDrained is emitted when the runtime's gate emptied on stop.
-type GateDrained struct {
+// GateDrainedEvent is emitted when the runtime's gate emptied on stop.
+type GateDrainedEvent struct {
 	Waited time.Duration
 }
 
-// GateForced is emitted when the runtime stopped waiting for its gate with
+// GateForcedEvent is emitted when the runtime stopped waiting for its gate with
 // work still in flight.
-type GateForced struct {
+type GateForcedEvent struct {
 	Waited time.Duration
 	Left   int
 }
 
-// SignalReceived is emitted for every signal the runtime handles.
-type SignalReceived struct {
+// SignalReceivedEvent is emitted for every signal the runtime handles.
+type SignalReceivedEvent struct {
 	Signal os.Signal
 }
 
-// ShutdownForced is emitted when a second interrupt or termination signal
+// ShutdownForcedEvent is emitted when a second interrupt or termination signal
 // arrives during shutdown, just before the runtime forces the exit.
-type ShutdownForced struct {
+type ShutdownForcedEvent struct {
 	Signal   os.Signal
 	ExitCode int
 }
 
-// Stopped is emitted at the end of the runtime's stop, and when a failed
+// StoppedEvent is emitted at the end of the runtime's stop, and when a failed
 // boot has been rolled back (then Err is the boot's error).
-type Stopped struct {
+type StoppedEvent struct {
 	Duration time.Duration
 	// Err is what Stop returns.
 	Err error
 }
+
+func (ProviderBootedEvent) lifecycleEvent() {}
+func (ProviderStoppedEvent) lifecycleEvent() {}
+func (BootedEvent) lifecycleEvent() {}
+func (ReadyEvent) lifecycleEvent() {}
+func (ReloadStartedEvent) lifecycleEvent() {}
+func (ReloadCompletedEvent) lifecycleEvent() {}
+func (TaskStartedEvent) lifecycleEvent() {}
+func (TaskFailedEvent) lifecycleEvent() {}
+func (TaskRestartingEvent) lifecycleEvent() {}
+func (TaskStoppedEvent) lifecycleEvent() {}
+func (DrainCompletedEvent) lifecycleEvent() {}
+func (GateDrainedEvent) lifecycleEvent() {}
+func (GateForcedEvent) lifecycleEvent() {}
+func (SignalReceivedEvent) lifecycleEvent() {}
+func (ShutdownForcedEvent) lifecycleEvent() {}
+func (StoppedEvent) lifecycleEvent() {}

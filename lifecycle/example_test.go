@@ -48,7 +48,7 @@ func ExampleNew() {
 
 // Under Fx, register providers and tasks through value groups. A critical
 // task's failure shuts the application down with its cause and exit code.
-func ExampleModule() {
+func Example_module() {
 	var rt *lifecycle.Runtime
 	app := fx.New(
 		fxbus.Module,
@@ -178,4 +178,50 @@ func ExampleRun() {
 	fmt.Println("exit code:", code)
 	// Output:
 	// exit code: 0
+}
+
+// One subscription to lifecycle.Event sees every phase of the runtime, in
+// the order it went through them.
+func ExampleEvent() {
+	bus, err := fxbus.New()
+	if err != nil {
+		panic(err)
+	}
+	defer bus.Close()
+	events := fxbus.Subscribe[lifecycle.Event](bus)
+	rt, err := lifecycle.New(bus, lifecycle.WithoutSignals(), lifecycle.WithProviders(
+		lifecycle.NewProvider("db", lifecycle.Normal, lifecycle.Hooks{}),
+	))
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	if err := rt.Start(ctx); err != nil {
+		panic(err)
+	}
+	if err := rt.Stop(ctx); err != nil {
+		panic(err)
+	}
+	for {
+		ev, err := events.TryRecv()
+		if err != nil {
+			break
+		}
+		switch ev := ev.(type) {
+		case lifecycle.ProviderBootedEvent:
+			fmt.Println("booted", ev.Name)
+		case lifecycle.ProviderStoppedEvent:
+			fmt.Println("stopped", ev.Name)
+		default:
+			fmt.Printf("%T\n", ev)
+		}
+	}
+	// Output:
+	// booted db
+	// lifecycle.BootedEvent
+	// lifecycle.ReadyEvent
+	// lifecycle.GateDrainedEvent
+	// lifecycle.DrainCompletedEvent
+	// stopped db
+	// lifecycle.StoppedEvent
 }

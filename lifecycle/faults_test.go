@@ -26,13 +26,13 @@ import (
 func TestFaultTasks(t *testing.T) {
 	t.Run("a critical task panics: one shutdown with its exit code", func(t *testing.T) {
 		log, logs := ftLogger()
-		var failed *fxbus.Subscription[lifecycle.TaskFailed]
-		var stopped *fxbus.Subscription[lifecycle.TaskStopped]
-		var shut *fxbus.Subscription[fxbus.ShutdownInitiated]
+		var failed *fxbus.Subscription[lifecycle.TaskFailedEvent]
+		var stopped *fxbus.Subscription[lifecycle.TaskStoppedEvent]
+		var shut *fxbus.Subscription[fxbus.ShutdownInitiatedEvent]
 		a := ftRun(t, context.Background(), make(chanSignal), log, func(b *fxbus.Bus) {
-			failed = subscribe[lifecycle.TaskFailed](t, b)
-			stopped = subscribe[lifecycle.TaskStopped](t, b)
-			shut = subscribe[fxbus.ShutdownInitiated](t, b)
+			failed = subscribe[lifecycle.TaskFailedEvent](t, b)
+			stopped = subscribe[lifecycle.TaskStoppedEvent](t, b)
+			shut = subscribe[fxbus.ShutdownInitiatedEvent](t, b)
 		},
 			fx.Supply(lifecycle.Config{TaskExitCode: 7}),
 			lifecycle.AsTask(func() lifecycle.Task {
@@ -50,7 +50,7 @@ func TestFaultTasks(t *testing.T) {
 		sh := ftOne(t, shut)
 		var te *lifecycle.TaskError
 		if sh.ExitCode != 7 || !errors.As(sh.Cause, &te) || te.Task != "crasher" || !errors.As(sh.Cause, &pe) {
-			t.Fatalf("ShutdownInitiated = %+v", sh)
+			t.Fatalf("ShutdownInitiatedEvent = %+v", sh)
 		}
 		if ev := ftOne(t, stopped); ev.Name != "crasher" {
 			t.Fatalf("TaskStopped = %+v", ev)
@@ -65,8 +65,8 @@ func TestFaultTasks(t *testing.T) {
 	t.Run("an ignored task panics: the app keeps serving", func(t *testing.T) {
 		log, logs := ftLogger()
 		b := ftBus(t, log)
-		stopped := subscribe[lifecycle.TaskStopped](t, b)
-		shut := subscribe[fxbus.ShutdownInitiated](t, b)
+		stopped := subscribe[lifecycle.TaskStoppedEvent](t, b)
+		shut := subscribe[fxbus.ShutdownInitiatedEvent](t, b)
 		rt := newRuntime(t, b)
 		startRuntime(t, rt)
 		if err := rt.Go("optional", func(context.Context) error { panic("ft: optional") },
@@ -90,15 +90,15 @@ func TestFaultTasks(t *testing.T) {
 	t.Run("a task panics in a loop: restart budget, then one escalation", func(t *testing.T) {
 		log, logs := ftLogger()
 		clock := &fakeClock{now: time.Unix(0, 0)}
-		var failed *fxbus.Subscription[lifecycle.TaskFailed]
-		var restarting *fxbus.Subscription[lifecycle.TaskRestarting]
-		var stopped *fxbus.Subscription[lifecycle.TaskStopped]
-		var shut *fxbus.Subscription[fxbus.ShutdownInitiated]
+		var failed *fxbus.Subscription[lifecycle.TaskFailedEvent]
+		var restarting *fxbus.Subscription[lifecycle.TaskRestartingEvent]
+		var stopped *fxbus.Subscription[lifecycle.TaskStoppedEvent]
+		var shut *fxbus.Subscription[fxbus.ShutdownInitiatedEvent]
 		a := ftRun(t, context.Background(), make(chanSignal), log, func(b *fxbus.Bus) {
-			failed = subscribe[lifecycle.TaskFailed](t, b)
-			restarting = subscribe[lifecycle.TaskRestarting](t, b)
-			stopped = subscribe[lifecycle.TaskStopped](t, b)
-			shut = subscribe[fxbus.ShutdownInitiated](t, b)
+			failed = subscribe[lifecycle.TaskFailedEvent](t, b)
+			restarting = subscribe[lifecycle.TaskRestartingEvent](t, b)
+			stopped = subscribe[lifecycle.TaskStoppedEvent](t, b)
+			shut = subscribe[fxbus.ShutdownInitiatedEvent](t, b)
 		},
 			lifecycle.With(lifecycle.WithClock(clock)),
 			lifecycle.AsTask(func() lifecycle.Task {
@@ -121,7 +121,7 @@ func TestFaultTasks(t *testing.T) {
 		sh := ftOne(t, shut)
 		var be *lifecycle.BudgetError
 		if !errors.As(sh.Cause, &be) || be.Task != "looper" || be.Failures != 4 || sh.ExitCode != 5 {
-			t.Fatalf("ShutdownInitiated = %+v, want looper's *BudgetError", sh)
+			t.Fatalf("ShutdownInitiatedEvent = %+v, want looper's *BudgetError", sh)
 		}
 		ftLogOnce(t, logs, "lifecycle: task restart budget exhausted, escalating")
 		ftLogOnce(t, logs, "lifecycle: shutdown initiated")
@@ -136,11 +136,11 @@ func TestFaultTasks(t *testing.T) {
 		release := ftRelease(t)
 		started := make(chan struct{})
 		sigs := make(chanSignal)
-		var drained *fxbus.Subscription[lifecycle.DrainCompleted]
-		var stoppedEv *fxbus.Subscription[lifecycle.Stopped]
+		var drained *fxbus.Subscription[lifecycle.DrainCompletedEvent]
+		var stoppedEv *fxbus.Subscription[lifecycle.StoppedEvent]
 		a := ftRun(t, context.Background(), sigs, log, func(b *fxbus.Bus) {
-			drained = subscribe[lifecycle.DrainCompleted](t, b)
-			stoppedEv = subscribe[lifecycle.Stopped](t, b)
+			drained = subscribe[lifecycle.DrainCompletedEvent](t, b)
+			stoppedEv = subscribe[lifecycle.StoppedEvent](t, b)
 		},
 			fx.Supply(lifecycle.Config{TaskTimeout: budget}),
 			lifecycle.AsTask(func() lifecycle.Task {
@@ -178,7 +178,7 @@ func TestFaultTasks(t *testing.T) {
 		const deadline = 400 * time.Millisecond
 		log, logs := ftLogger()
 		b := ftBus(t, log)
-		drained := subscribe[lifecycle.DrainCompleted](t, b)
+		drained := subscribe[lifecycle.DrainCompletedEvent](t, b)
 		rec := &recorder{}
 		rt := newRuntime(t, b, lifecycle.WithProviders(recorded(rec, "db", lifecycle.Normal)))
 		release := ftRelease(t)
@@ -251,15 +251,15 @@ func TestFaultHandlers(t *testing.T) {
 	t.Run("handlers that panic are logged once each; the app keeps serving", func(t *testing.T) {
 		log, logs := ftLogger()
 		sigs := make(chanSignal)
-		var completed *fxbus.Subscription[lifecycle.ReloadCompleted]
-		var shut *fxbus.Subscription[fxbus.ShutdownInitiated]
+		var completed *fxbus.Subscription[lifecycle.ReloadCompletedEvent]
+		var shut *fxbus.Subscription[fxbus.ShutdownInitiatedEvent]
 		a := ftRun(t, context.Background(), sigs, log, func(b *fxbus.Bus) {
-			completed = subscribe[lifecycle.ReloadCompleted](t, b)
-			shut = subscribe[fxbus.ShutdownInitiated](t, b)
+			completed = subscribe[lifecycle.ReloadCompletedEvent](t, b)
+			shut = subscribe[fxbus.ShutdownInitiatedEvent](t, b)
 		},
-			fxbus.Handle(func(context.Context, lifecycle.Ready) error { panic("ft: on ready") }),
-			fxbus.Handle(func(context.Context, lifecycle.ReloadStarted) error { panic("ft: on reload") }),
-			fxbus.Handle(func(context.Context, fxbus.ShutdownInitiated) error { panic("ft: on shutdown") }))
+			fxbus.Handle(func(context.Context, lifecycle.ReadyEvent) error { panic("ft: on ready") }),
+			fxbus.Handle(func(context.Context, lifecycle.ReloadStartedEvent) error { panic("ft: on reload") }),
+			fxbus.Handle(func(context.Context, fxbus.ShutdownInitiatedEvent) error { panic("ft: on shutdown") }))
 		a.waitRunning(t)
 		sigs <- syscall.SIGHUP
 		if ev := next(t, completed); !ev.Applied || len(ev.Errors) != 0 {
@@ -293,16 +293,16 @@ func TestFaultHandlers(t *testing.T) {
 		sigs := make(chanSignal)
 		release := ftRelease(t)
 		entered := make(chan struct{}, 1)
-		var completed *fxbus.Subscription[lifecycle.ReloadCompleted]
-		var stopped *fxbus.Subscription[lifecycle.Stopped]
-		var shut *fxbus.Subscription[fxbus.ShutdownInitiated]
+		var completed *fxbus.Subscription[lifecycle.ReloadCompletedEvent]
+		var stopped *fxbus.Subscription[lifecycle.StoppedEvent]
+		var shut *fxbus.Subscription[fxbus.ShutdownInitiatedEvent]
 		a := ftRun(t, context.Background(), sigs, log, func(b *fxbus.Bus) {
-			completed = subscribe[lifecycle.ReloadCompleted](t, b)
-			stopped = subscribe[lifecycle.Stopped](t, b)
-			shut = subscribe[fxbus.ShutdownInitiated](t, b)
+			completed = subscribe[lifecycle.ReloadCompletedEvent](t, b)
+			stopped = subscribe[lifecycle.StoppedEvent](t, b)
+			shut = subscribe[fxbus.ShutdownInitiatedEvent](t, b)
 		},
 			fx.StopTimeout(stopTimeout),
-			fxbus.Handle(func(ctx context.Context, _ lifecycle.Ready) error {
+			fxbus.Handle(func(ctx context.Context, _ lifecycle.ReadyEvent) error {
 				entered <- struct{}{}
 				<-release // ignores ctx: nothing can unblock it but the test's end
 				return nil
@@ -350,9 +350,9 @@ func TestFaultStuckStopHook(t *testing.T) {
 	log, logs := ftLogger()
 	sigs := make(chanSignal)
 	release := ftRelease(t)
-	var stopped *fxbus.Subscription[lifecycle.Stopped]
+	var stopped *fxbus.Subscription[lifecycle.StoppedEvent]
 	a := ftRun(t, context.Background(), sigs, log, func(b *fxbus.Bus) {
-		stopped = subscribe[lifecycle.Stopped](t, b)
+		stopped = subscribe[lifecycle.StoppedEvent](t, b)
 	},
 		fx.StopTimeout(stopTimeout),
 		// Depends on the runtime, so it stops before it.
@@ -385,13 +385,13 @@ func TestFaultProviders(t *testing.T) {
 			release := ftRelease(t)
 			boom := errors.New("no route to host")
 			rec := &recorder{}
-			var booted *fxbus.Subscription[lifecycle.ProviderBooted]
-			var ready *fxbus.Subscription[lifecycle.Ready]
-			var shut *fxbus.Subscription[fxbus.ShutdownInitiated]
+			var booted *fxbus.Subscription[lifecycle.ProviderBootedEvent]
+			var ready *fxbus.Subscription[lifecycle.ReadyEvent]
+			var shut *fxbus.Subscription[fxbus.ShutdownInitiatedEvent]
 			a := ftRun(t, context.Background(), make(chanSignal), log, func(b *fxbus.Bus) {
-				booted = subscribe[lifecycle.ProviderBooted](t, b)
-				ready = subscribe[lifecycle.Ready](t, b)
-				shut = subscribe[fxbus.ShutdownInitiated](t, b)
+				booted = subscribe[lifecycle.ProviderBootedEvent](t, b)
+				ready = subscribe[lifecycle.ReadyEvent](t, b)
+				shut = subscribe[fxbus.ShutdownInitiatedEvent](t, b)
 			},
 				fx.StartTimeout(startTimeout),
 				lifecycle.AsProvider(func() lifecycle.Provider { return recorded(rec, "db", lifecycle.Early) }),
@@ -426,7 +426,7 @@ func TestFaultProviders(t *testing.T) {
 				// at the same moment as the runtime, and announced first,
 				// naming the runtime's hook.
 			default:
-				t.Fatalf("ShutdownInitiated = %+v, want faulty's boot error (or, for a hang, the start deadline naming the runtime's hook)", sh)
+				t.Fatalf("ShutdownInitiatedEvent = %+v, want faulty's boot error (or, for a hang, the start deadline naming the runtime's hook)", sh)
 			}
 			e := ftLogOnce(t, logs, "lifecycle: boot failed")
 			if s, _ := ftField(e, "error").(string); !strings.Contains(s, `provider "faulty"`) {
@@ -445,7 +445,7 @@ func TestFaultProviders(t *testing.T) {
 			const reloadTimeout = 100 * time.Millisecond
 			log, logs := ftLogger()
 			b := ftBus(t, log)
-			completed := subscribe[lifecycle.ReloadCompleted](t, b)
+			completed := subscribe[lifecycle.ReloadCompletedEvent](t, b)
 			release := make(chan struct{})
 			var once sync.Once
 			releaseOnce := func() { once.Do(func() { close(release) }) }
@@ -520,9 +520,9 @@ func TestFaultProviders(t *testing.T) {
 			release := ftRelease(t)
 			boom := errors.New("flush failed")
 			rec := &recorder{}
-			var stopped *fxbus.Subscription[lifecycle.Stopped]
+			var stopped *fxbus.Subscription[lifecycle.StoppedEvent]
 			a := ftRun(t, context.Background(), sigs, log, func(b *fxbus.Bus) {
-				stopped = subscribe[lifecycle.Stopped](t, b)
+				stopped = subscribe[lifecycle.StoppedEvent](t, b)
 			},
 				fx.StopTimeout(stopTimeout),
 				lifecycle.AsProvider(func() lifecycle.Provider { return recorded(rec, "db", lifecycle.Early) }),
@@ -610,13 +610,13 @@ func TestFaultShutdownRequests(t *testing.T) {
 		booting := make(chan struct{})
 		resume := make(chan struct{})
 		rec := &recorder{}
-		var ready *fxbus.Subscription[lifecycle.Ready]
-		var shut *fxbus.Subscription[fxbus.ShutdownInitiated]
-		var stopped *fxbus.Subscription[lifecycle.Stopped]
+		var ready *fxbus.Subscription[lifecycle.ReadyEvent]
+		var shut *fxbus.Subscription[fxbus.ShutdownInitiatedEvent]
+		var stopped *fxbus.Subscription[lifecycle.StoppedEvent]
 		a := ftRun(t, context.Background(), make(chanSignal), log, func(b *fxbus.Bus) {
-			ready = subscribe[lifecycle.Ready](t, b)
-			shut = subscribe[fxbus.ShutdownInitiated](t, b)
-			stopped = subscribe[lifecycle.Stopped](t, b)
+			ready = subscribe[lifecycle.ReadyEvent](t, b)
+			shut = subscribe[fxbus.ShutdownInitiatedEvent](t, b)
+			stopped = subscribe[lifecycle.StoppedEvent](t, b)
 		},
 			lifecycle.AsProvider(func() lifecycle.Provider { return recorded(rec, "db", lifecycle.Early) }),
 			lifecycle.AsProvider(func() lifecycle.Provider {
@@ -641,7 +641,7 @@ func TestFaultShutdownRequests(t *testing.T) {
 			t.Fatal("Ready emitted although shutdown began during boot")
 		}
 		if sh := ftOne(t, shut); sh.Reason != "ft: during boot" || sh.ExitCode != 6 {
-			t.Fatalf("ShutdownInitiated = %+v", sh)
+			t.Fatalf("ShutdownInitiatedEvent = %+v", sh)
 		}
 		if st := ftOne(t, stopped); st.Err != nil {
 			t.Fatalf("Stopped = %+v", st)
@@ -664,11 +664,11 @@ func TestFaultShutdownRequests(t *testing.T) {
 			sigs := make(chanSignal)
 			release := ftRelease(t)
 			reloading := make(chan struct{})
-			var completed *fxbus.Subscription[lifecycle.ReloadCompleted]
-			var shut *fxbus.Subscription[fxbus.ShutdownInitiated]
+			var completed *fxbus.Subscription[lifecycle.ReloadCompletedEvent]
+			var shut *fxbus.Subscription[fxbus.ShutdownInitiatedEvent]
 			a := ftRun(t, context.Background(), sigs, log, func(b *fxbus.Bus) {
-				completed = subscribe[lifecycle.ReloadCompleted](t, b)
-				shut = subscribe[fxbus.ShutdownInitiated](t, b)
+				completed = subscribe[lifecycle.ReloadCompletedEvent](t, b)
+				shut = subscribe[fxbus.ShutdownInitiatedEvent](t, b)
 			},
 				fx.StopTimeout(wait),
 				lifecycle.AsProvider(func() lifecycle.Provider {
@@ -703,7 +703,7 @@ func TestFaultShutdownRequests(t *testing.T) {
 				t.Fatalf("ReloadCompleted = %+v, want the reload cancelled by the shutdown", ev)
 			}
 			if sh := ftOne(t, shut); sh.Reason != "signal: terminated" {
-				t.Fatalf("ShutdownInitiated = %+v", sh)
+				t.Fatalf("ShutdownInitiatedEvent = %+v", sh)
 			}
 			ftLogOnce(t, logs, "lifecycle: reload completed with errors")
 			ftLogOnce(t, logs, "lifecycle: shutdown initiated")
@@ -716,9 +716,9 @@ func TestFaultShutdownRequests(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		var sd fx.Shutdowner
-		var shut *fxbus.Subscription[fxbus.ShutdownInitiated]
+		var shut *fxbus.Subscription[fxbus.ShutdownInitiatedEvent]
 		a := ftRun(t, ctx, make(chanSignal), log, func(b *fxbus.Bus) {
-			shut = subscribe[fxbus.ShutdownInitiated](t, b)
+			shut = subscribe[fxbus.ShutdownInitiatedEvent](t, b)
 		}, fx.Populate(&sd))
 		a.waitRunning(t)
 		const n = 64
@@ -765,8 +765,8 @@ func TestFaultSignalStorms(t *testing.T) {
 		const storm = 500
 		log, logs := ftLogger()
 		b := ftBus(t, log)
-		started := subscribe[lifecycle.ReloadStarted](t, b)
-		completed := subscribe[lifecycle.ReloadCompleted](t, b)
+		started := subscribe[lifecycle.ReloadStartedEvent](t, b)
+		completed := subscribe[lifecycle.ReloadCompletedEvent](t, b)
 		sigs := make(chanSignal)
 		entered := make(chan struct{}, storm)
 		resume := make(chan struct{})
@@ -824,9 +824,9 @@ func TestFaultSignalStorms(t *testing.T) {
 		const storm = 100
 		log, logs := ftLogger()
 		b := ftBus(t, log)
-		shut := subscribe[fxbus.ShutdownInitiated](t, b)
-		forced := subscribe[lifecycle.ShutdownForced](t, b)
-		received := subscribe[lifecycle.SignalReceived](t, b)
+		shut := subscribe[fxbus.ShutdownInitiatedEvent](t, b)
+		forced := subscribe[lifecycle.ShutdownForcedEvent](t, b)
+		received := subscribe[lifecycle.SignalReceivedEvent](t, b)
 		sigs := make(chanSignal)
 		exits := make(chan int, storm)
 		stopping := make(chan struct{})
@@ -860,7 +860,7 @@ func TestFaultSignalStorms(t *testing.T) {
 		// Stop has waited for the signal goroutine: every signal of the
 		// storm has been handled.
 		if sh := ftOne(t, shut); sh.Reason != "signal: terminated" || sh.ExitCode != 0 {
-			t.Fatalf("ShutdownInitiated = %+v", sh)
+			t.Fatalf("ShutdownInitiatedEvent = %+v", sh)
 		}
 		if n := len(exits); n != 0 {
 			t.Fatalf("%d more forced exits, want 1 in all", n)

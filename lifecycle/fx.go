@@ -48,7 +48,7 @@ func groupTag(group string) string { return fmt.Sprintf("group:%q", group) }
 // appended when the runtime is built, before the hooks of the components
 // that depend on it: they start after it and stop before it.
 //
-// The runtime enters [StateRunning] and emits [Ready] when every OnStart
+// The runtime enters [StateRunning] and emits [ReadyEvent] when every OnStart
 // hook of the application has returned, not only its own.
 //
 // [Runtime.InitiateShutdown] asks Fx to stop with fx.Shutdowner. When Fx
@@ -132,7 +132,7 @@ func provideRuntime(p params) (*Runtime, error) {
 	// second when every OnStart hook of the app has returned; the third
 	// when a run of the app ends, before the bus closes, to finish a run
 	// whose OnStop hook Fx skipped.
-	p.Bus.OnShutdown(func(ev fxbus.ShutdownInitiated) {
+	p.Bus.OnShutdown(func(ev fxbus.ShutdownInitiatedEvent) {
 		r.beginShutdown(ev.Reason, ev.Cause, ev.ExitCode, false)
 	})
 	r.readyLater = p.Bus.OnAppStarted(r.becomeReady)

@@ -23,7 +23,7 @@ func TestModule(t *testing.T) {
 		var rt *lifecycle.Runtime
 		var bus *fxbus.Bus
 		app := fxtest.New(t, fxbus.Module, lifecycle.Module, quiet(), fx.Populate(&rt, &bus))
-		events := subscribe[fxbus.ShutdownInitiated](t, bus)
+		events := subscribe[fxbus.ShutdownInitiatedEvent](t, bus)
 		app.RequireStart()
 		done := app.Wait()
 
@@ -46,7 +46,7 @@ func TestModule(t *testing.T) {
 		var rt *lifecycle.Runtime
 		var bus *fxbus.Bus
 		app := fxtest.New(t, fxbus.Module, lifecycle.Module, quiet(), fx.Populate(&rt, &bus))
-		events := subscribe[fxbus.ShutdownInitiated](t, bus)
+		events := subscribe[fxbus.ShutdownInitiatedEvent](t, bus)
 		app.RequireStart().RequireStop()
 		if rt.Context().Err() == nil {
 			t.Fatal("token not cancelled by app.Stop")
@@ -150,7 +150,7 @@ func TestModulePhases(t *testing.T) {
 				opts = []fx.Option{fxbus.Module, lifecycle.Module, quiet(), comp, fx.Populate(&rt, &bus)}
 			}
 			app := fxtest.New(t, opts...)
-			ready := subscribe[lifecycle.Ready](t, bus)
+			ready := subscribe[lifecycle.ReadyEvent](t, bus)
 			app.RequireStart()
 			// Running only once every OnStart hook has returned, the
 			// component's included.
@@ -227,11 +227,11 @@ func TestNestedBusModuleNeverReportsRunningEarly(t *testing.T) {
 		release, releaseNow := releaser(t)
 		entered := make(chan lifecycle.State, 1)
 		var rt *lifecycle.Runtime
-		var ready *fxbus.Subscription[lifecycle.Ready]
+		var ready *fxbus.Subscription[lifecycle.ReadyEvent]
 		app := fx.New(quiet(),
 			fx.Module("app", fxbus.Module, lifecycle.Module),
 			fx.Populate(&rt),
-			fx.Invoke(func(b *fxbus.Bus) { ready = fxbus.Subscribe[lifecycle.Ready](b) }),
+			fx.Invoke(func(b *fxbus.Bus) { ready = fxbus.Subscribe[lifecycle.ReadyEvent](b) }),
 			// At the root, after the runtime: starts after it.
 			fx.Invoke(func(lc fx.Lifecycle, rt *lifecycle.Runtime) {
 				lc.Append(fx.StartHook(func() {

@@ -63,7 +63,7 @@ func TestGate(t *testing.T) {
 
 	t.Run("the runtime closes its gate on shutdown and drains it on stop", func(t *testing.T) {
 		b := newBus(t)
-		drained := subscribe[lifecycle.GateDrained](t, b)
+		drained := subscribe[lifecycle.GateDrainedEvent](t, b)
 		rt := newRuntime(t, b)
 		startRuntime(t, rt)
 		p, err := rt.Gate().Enter()
@@ -85,7 +85,7 @@ func TestGate(t *testing.T) {
 
 	t.Run("the runtime reports a forced gate and goes on", func(t *testing.T) {
 		b := newBus(t)
-		forced := subscribe[lifecycle.GateForced](t, b)
+		forced := subscribe[lifecycle.GateForcedEvent](t, b)
 		rt := newRuntime(t, b, lifecycle.WithConfig(lifecycle.Config{GateTimeout: 20 * time.Millisecond}))
 		startRuntime(t, rt)
 		p, _ := rt.Gate().Enter()

@@ -34,8 +34,8 @@ func TestGoexitIsTreatedLikeAPanic(t *testing.T) {
 	t.Run("in a critical task: failed, stopped, shutdown", func(t *testing.T) {
 		log, logs := ftLogger()
 		b := newBus(t)
-		failed := subscribe[lifecycle.TaskFailed](t, b)
-		stopped := subscribe[lifecycle.TaskStopped](t, b)
+		failed := subscribe[lifecycle.TaskFailedEvent](t, b)
+		stopped := subscribe[lifecycle.TaskStoppedEvent](t, b)
 		rt := newRuntime(t, b, lifecycle.WithLogger(log))
 		startRuntime(t, rt)
 		if err := rt.Go("crasher", func(context.Context) error {
@@ -61,7 +61,7 @@ func TestGoexitIsTreatedLikeAPanic(t *testing.T) {
 
 	t.Run("in a task: its name is free again", func(t *testing.T) {
 		b := newBus(t)
-		stopped := subscribe[lifecycle.TaskStopped](t, b)
+		stopped := subscribe[lifecycle.TaskStoppedEvent](t, b)
 		rt := newRuntime(t, b)
 		startRuntime(t, rt)
 		if err := rt.Go("flaky", func(context.Context) error {

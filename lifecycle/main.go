@@ -48,7 +48,7 @@ func Main(opts ...fx.Option) int {
 // rolled back (within [Config.RollbackTimeout]). If Fx skips the runtime's
 // OnStop hook (an OnStop hook that stops before it used up the stop
 // deadline), Run still ends the runtime's signal handling once app.Stop
-// returns, and reports the skipped stop with a [Stopped] event; the exit
+// returns, and reports the skipped stop with a [StoppedEvent] event; the exit
 // code is then [ExitFailure].
 func Run(ctx context.Context, opts ...fx.Option) int {
 	forced := make(chan int, 1)
@@ -123,7 +123,7 @@ func Run(ctx context.Context, opts ...fx.Option) int {
 	// InitiateShutdown, still between recording its cause and announcing
 	// it) announces it before cancelling the token: wait for that, or
 	// app.Stop's own announcement ("fx: application stopping", exit code
-	// 0) could come first and be the one ShutdownInitiated of this
+	// 0) could come first and be the one ShutdownInitiatedEvent of this
 	// shutdown, disagreeing with the runtime's cause and Run's exit code.
 	<-rt.Done()
 

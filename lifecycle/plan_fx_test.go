@@ -120,8 +120,8 @@ func TestPlanFollowsDependencies(t *testing.T) {
 				if got := rt.Plan().Names(); !slices.Equal(got, tt.want) { // before Start
 					t.Fatalf("permutation %d: plan %v, want %v\n%v", i, got, tt.want, rt.Plan())
 				}
-				booted := subscribe[lifecycle.ProviderBooted](t, bus)
-				stopped := subscribe[lifecycle.ProviderStopped](t, bus)
+				booted := subscribe[lifecycle.ProviderBootedEvent](t, bus)
+				stopped := subscribe[lifecycle.ProviderStoppedEvent](t, bus)
 				ctx, cancel := context.WithTimeout(context.Background(), wait)
 				if err := app.Start(ctx); err != nil {
 					t.Fatal(err)
@@ -173,7 +173,7 @@ func TestPlanFollowsDependencies(t *testing.T) {
 		if err := app.Err(); err != nil {
 			t.Fatal(err)
 		}
-		stopped := subscribe[lifecycle.ProviderStopped](t, bus)
+		stopped := subscribe[lifecycle.ProviderStoppedEvent](t, bus)
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()
 		err := app.Start(ctx)

@@ -304,8 +304,8 @@ func TestPlanBadEdges(t *testing.T) {
 
 func TestPlanDrivesEveryPhase(t *testing.T) {
 	b := newBus(t)
-	booted := subscribe[lifecycle.ProviderBooted](t, b)
-	stopped := subscribe[lifecycle.ProviderStopped](t, b)
+	booted := subscribe[lifecycle.ProviderBootedEvent](t, b)
+	stopped := subscribe[lifecycle.ProviderStoppedEvent](t, b)
 	rec := &recorder{}
 	core, logs := observer.New(zapcore.DebugLevel)
 	rt := newRuntime(t, b, lifecycle.WithLogger(zap.New(core)),

@@ -80,7 +80,7 @@ func TestProviderOrder(t *testing.T) {
 		}
 		var bus *fxbus.Bus
 		app := fxtest.New(t, fxbus.Module, lifecycle.Module, quiet(), fx.Options(opts...), fx.Populate(&bus))
-		booted := subscribe[lifecycle.Booted](t, bus)
+		booted := subscribe[lifecycle.BootedEvent](t, bus)
 		app.RequireStart()
 		if got := strings.Join(next(t, booted).Providers, " "); got != "a b c d e" {
 			t.Fatalf("Booted.Providers = %q", got)
@@ -179,12 +179,12 @@ func TestProviderBoot(t *testing.T) {
 			Stop: func(context.Context) error { rec.add("stop:queue"); return nil },
 		})
 		var bus *fxbus.Bus
-		var stoppedProviders *fxbus.Subscription[lifecycle.ProviderStopped]
-		var stopped *fxbus.Subscription[lifecycle.Stopped]
+		var stoppedProviders *fxbus.Subscription[lifecycle.ProviderStoppedEvent]
+		var stopped *fxbus.Subscription[lifecycle.StoppedEvent]
 		app := fx.New(fxbus.Module, lifecycle.Module, quiet(), fx.Populate(&bus),
 			fx.Invoke(func(b *fxbus.Bus) {
-				stoppedProviders = subscribe[lifecycle.ProviderStopped](t, b)
-				stopped = subscribe[lifecycle.Stopped](t, b)
+				stoppedProviders = subscribe[lifecycle.ProviderStoppedEvent](t, b)
+				stopped = subscribe[lifecycle.StoppedEvent](t, b)
 			}),
 			lifecycle.AsProvider(func() lifecycle.Provider { return recorded(rec, "db", lifecycle.Early) }),
 			lifecycle.AsProvider(func() lifecycle.Provider { return recorded(rec, "cache", lifecycle.Early) }),
@@ -258,7 +258,7 @@ func TestProviderBoot(t *testing.T) {
 
 	t.Run("events and stop errors", func(t *testing.T) {
 		b := newBus(t)
-		booted := subscribe[lifecycle.ProviderBooted](t, b)
+		booted := subscribe[lifecycle.ProviderBootedEvent](t, b)
 		stopErr := errors.New("flush failed")
 		rt := newRuntime(t, b, lifecycle.WithProviders(
 			lifecycle.NewProvider("log", lifecycle.Late, lifecycle.Hooks{Stop: func(context.Context) error { return stopErr }}),

@@ -149,7 +149,7 @@ func (r *Runtime) runReload(ru *run, trigger string) error {
 	ctx, cancel := context.WithTimeout(ru.ctx, r.cfg.ReloadTimeout)
 	defer cancel()
 	begin := time.Now()
-	emit(r, ReloadStarted{Trigger: trigger})
+	emit(r, ReloadStartedEvent{Trigger: trigger})
 	r.log.Info("lifecycle: reload started", zap.String("trigger", trigger))
 
 	var errs []*ProviderError
@@ -168,7 +168,7 @@ func (r *Runtime) runReload(ru *run, trigger string) error {
 	}
 
 	d := time.Since(begin)
-	emit(r, ReloadCompleted{Duration: d, Applied: applied, Errors: errs})
+	emit(r, ReloadCompletedEvent{Duration: d, Applied: applied, Errors: errs})
 	if len(errs) == 0 {
 		r.log.Info("lifecycle: reload completed", zap.Duration("duration", d))
 		return nil

@@ -19,8 +19,8 @@ import (
 func TestReload(t *testing.T) {
 	t.Run("validates every provider, then reloads in order", func(t *testing.T) {
 		b := newBus(t)
-		started := subscribe[lifecycle.ReloadStarted](t, b)
-		completed := subscribe[lifecycle.ReloadCompleted](t, b)
+		started := subscribe[lifecycle.ReloadStartedEvent](t, b)
+		completed := subscribe[lifecycle.ReloadCompletedEvent](t, b)
 		rec := &recorder{}
 		rt := newRuntime(t, b, lifecycle.WithProviders(
 			recorded(rec, "web", lifecycle.Late), recorded(rec, "db", lifecycle.Early), recorded(rec, "cache", lifecycle.Normal)))
@@ -45,7 +45,7 @@ func TestReload(t *testing.T) {
 
 	t.Run("a validation failure changes nothing", func(t *testing.T) {
 		b := newBus(t)
-		completed := subscribe[lifecycle.ReloadCompleted](t, b)
+		completed := subscribe[lifecycle.ReloadCompletedEvent](t, b)
 		rec := &recorder{}
 		bad := errors.New("port 0 is invalid")
 		rt := newRuntime(t, b, lifecycle.WithProviders(
@@ -185,8 +185,8 @@ func TestReload(t *testing.T) {
 
 	t.Run("SIGHUP reloads", func(t *testing.T) {
 		b := newBus(t)
-		completed := subscribe[lifecycle.ReloadCompleted](t, b)
-		started := subscribe[lifecycle.ReloadStarted](t, b)
+		completed := subscribe[lifecycle.ReloadCompletedEvent](t, b)
+		started := subscribe[lifecycle.ReloadStartedEvent](t, b)
 		rec := &recorder{}
 		osSigs := make(chanSignal)
 		rt := newRuntime(t, b, lifecycle.WithSignals(osSigs), lifecycle.WithProviders(recorded(rec, "config", lifecycle.Normal)))
@@ -225,12 +225,12 @@ func TestStopNeverOverlapsAProvidersReload(t *testing.T) {
 		},
 	})
 	var rt *lifecycle.Runtime
-	var stopped *fxbus.Subscription[lifecycle.Stopped]
+	var stopped *fxbus.Subscription[lifecycle.StoppedEvent]
 	app := fx.New(quiet(), fxbus.Module, lifecycle.Module,
 		fx.StopTimeout(300*time.Millisecond),
 		lifecycle.AsProvider(func() lifecycle.Provider { return provider }),
 		fx.Populate(&rt),
-		fx.Invoke(func(b *fxbus.Bus) { stopped = fxbus.Subscribe[lifecycle.Stopped](b) }))
+		fx.Invoke(func(b *fxbus.Bus) { stopped = fxbus.Subscribe[lifecycle.StoppedEvent](b) }))
 	if err := app.Err(); err != nil {
 		t.Fatalf("fx.New: %v", err)
 	}

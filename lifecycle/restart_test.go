@@ -47,7 +47,7 @@ func TestAppRestartsAsUnderPlainFx(t *testing.T) {
 			if err := app.Start(ctx); err != nil {
 				t.Fatalf("run %d: app.Start: %v", run, err)
 			}
-			events := fxbus.Subscribe[fxbus.ShutdownInitiated](bus)
+			events := fxbus.Subscribe[fxbus.ShutdownInitiatedEvent](bus)
 			waitFor(t, taskRan, fmt.Sprintf("run %d's task", run))
 			token := rt.Context()
 			if err := token.Err(); err != nil {
@@ -64,7 +64,7 @@ func TestAppRestartsAsUnderPlainFx(t *testing.T) {
 				t.Errorf("run %d: token not cancelled by app.Stop", run)
 			}
 			if evs := ftDrain(t, events); len(evs) != 1 {
-				t.Errorf("run %d: %d ShutdownInitiated events, want 1: %+v", run, len(evs), evs)
+				t.Errorf("run %d: %d ShutdownInitiatedEvent events, want 1: %+v", run, len(evs), evs)
 			}
 			events.Close()
 		}

@@ -120,7 +120,7 @@ func TestRegressionAsTaskWrongType(t *testing.T) {
 func TestRegressionBackoffSaturates(t *testing.T) {
 	b, _ := fxbus.New(fxbus.WithCapacity(256))
 	defer b.Close()
-	restarting := fxbus.Subscribe[lifecycle.TaskRestarting](b)
+	restarting := fxbus.Subscribe[lifecycle.TaskRestartingEvent](b)
 	defer restarting.Close()
 	var fails atomic.Int32
 	rt, err := lifecycle.New(b, lifecycle.WithoutSignals(), lifecycle.WithClock(&fakeClock{}),

@@ -129,14 +129,14 @@ func TestRunShutdowner(t *testing.T) {
 
 // Issue 10, scenario 4.
 func TestEarlyShutdownIsAnnouncedOnceWithItsExitCode(t *testing.T) {
-	var events *fxbus.Subscription[fxbus.ShutdownInitiated]
+	var events *fxbus.Subscription[fxbus.ShutdownInitiatedEvent]
 	cause := errors.New("feature flag missing")
 	code := make(chan int, 1)
 	go func() {
 		code <- lifecycle.Run(context.Background(), fx.NopLogger,
 			lifecycle.With(lifecycle.WithoutSignals()),
 			// Before the invoke that initiates: sees every announcement.
-			fx.Invoke(func(b *fxbus.Bus) { events = fxbus.Subscribe[fxbus.ShutdownInitiated](b) }),
+			fx.Invoke(func(b *fxbus.Bus) { events = fxbus.Subscribe[fxbus.ShutdownInitiatedEvent](b) }),
 			fx.Invoke(func(rt *lifecycle.Runtime) { rt.InitiateShutdown("config says no", cause, 7) }),
 		)
 	}()
@@ -147,9 +147,9 @@ func TestEarlyShutdownIsAnnouncedOnceWithItsExitCode(t *testing.T) {
 		t.Errorf("Run returned %d, want 7, the code given to InitiateShutdown", c)
 	}
 	if len(evs) != 1 {
-		t.Fatalf("%d ShutdownInitiated events, want 1: %+v", len(evs), evs)
+		t.Fatalf("%d ShutdownInitiatedEvent events, want 1: %+v", len(evs), evs)
 	}
 	if ev := evs[0]; ev.Reason != "config says no" || ev.ExitCode != 7 || !errors.Is(ev.Cause, cause) {
-		t.Fatalf("ShutdownInitiated = %+v, want reason %q, cause %v, exit code 7", ev, "config says no", cause)
+		t.Fatalf("ShutdownInitiatedEvent = %+v, want reason %q, cause %v, exit code 7", ev, "config says no", cause)
 	}
 }

@@ -272,7 +272,7 @@ func (r *Runtime) Start(ctx context.Context) error {
 		close(ru.finished)
 		r.mu.Unlock()
 		err := fmt.Errorf("lifecycle: Start: %w", cause)
-		emit(r, Stopped{Err: err})
+		emit(r, StoppedEvent{Err: err})
 		return err
 	default:
 		s := r.State()
@@ -300,7 +300,7 @@ func (r *Runtime) Start(ctx context.Context) error {
 		r.setPhase(phaseStopped)
 		close(ru.finished)
 		r.mu.Unlock()
-		emit(r, Stopped{Duration: time.Since(ru.startedAt), Err: err})
+		emit(r, StoppedEvent{Duration: time.Since(ru.startedAt), Err: err})
 		return err
 	}
 
@@ -310,7 +310,7 @@ func (r *Runtime) Start(ctx context.Context) error {
 	r.startTasks(ru)
 	d := time.Since(ru.startedAt)
 	names := r.Providers()
-	emit(r, Booted{Duration: d, Providers: names})
+	emit(r, BootedEvent{Duration: d, Providers: names})
 	r.log.Info("lifecycle: booted", zap.Duration("duration", d), zap.Strings("providers", names))
 	r.mu.Lock()
 	if r.phase == phaseBooting {
@@ -335,7 +335,7 @@ func (r *Runtime) becomeReady() {
 	r.setPhase(phaseRunning)
 	close(r.run.running)
 	r.mu.Unlock()
-	emit(r, Ready{})
+	emit(r, ReadyEvent{})
 	r.log.Info("lifecycle: ready")
 }
 
@@ -441,13 +441,13 @@ func (r *Runtime) stopRun(ctx context.Context, ru *run) error {
 		errs = append(errs, err)
 	}
 	err := errors.Join(errs...)
-	r.endRun(ru, Stopped{Duration: time.Since(begin), Err: err})
+	r.endRun(ru, StoppedEvent{Duration: time.Since(begin), Err: err})
 	return err
 }
 
 // endRun ends a run that was stopping: signals off, Stopped emitted and
 // logged, the runtime stopped.
-func (r *Runtime) endRun(ru *run, ev Stopped) {
+func (r *Runtime) endRun(ru *run, ev StoppedEvent) {
 	emit(r, ev)
 	if ev.Err != nil {
 		r.log.Error("lifecycle: stopped with errors", zap.Duration("duration", ev.Duration), zap.Error(ev.Err))
@@ -484,7 +484,7 @@ func (r *Runtime) runEnded(startFailed bool) {
 	// A Stop or a Start in progress ends within its own (expired) budget,
 	// or the rollback's: claimStop waits for it.
 	if ru, ok := r.claimStop(ctx); ok {
-		r.endRun(ru, Stopped{Err: err})
+		r.endRun(ru, StoppedEvent{Err: err})
 	}
 }
 
@@ -536,7 +536,7 @@ func (r *Runtime) bootAll(ctx context.Context, ru *run) error {
 		}
 		d := time.Since(begin)
 		r.markBooted(ru, p)
-		emit(r, ProviderBooted{Name: p.Name(), Priority: priorityOf(p.Provider), Duration: d})
+		emit(r, ProviderBootedEvent{Name: p.Name(), Priority: priorityOf(p.Provider), Duration: d})
 		r.log.Info("lifecycle: provider booted",
 			zap.String("provider", p.Name()), zap.Stringer("priority", priorityOf(p.Provider)), zap.Duration("duration", d))
 	}
@@ -558,13 +558,13 @@ func (r *Runtime) stopProviders(ctx context.Context, booted []*provider) error {
 		begin := time.Now()
 		if err := p.callHook(ctx, PhaseStop); err != nil {
 			perr := &ProviderError{Provider: p.Name(), Phase: PhaseStop, Err: err}
-			emit(r, ProviderStopped{Name: p.Name(), Duration: time.Since(begin), Err: perr})
+			emit(r, ProviderStoppedEvent{Name: p.Name(), Duration: time.Since(begin), Err: perr})
 			r.log.Error("lifecycle: provider stop failed", zap.String("provider", p.Name()), zap.Error(err))
 			errs = append(errs, perr)
 			continue
 		}
 		d := time.Since(begin)
-		emit(r, ProviderStopped{Name: p.Name(), Duration: d})
+		emit(r, ProviderStoppedEvent{Name: p.Name(), Duration: d})
 		r.log.Info("lifecycle: provider stopped", zap.String("provider", p.Name()), zap.Duration("duration", d))
 	}
 	return errors.Join(errs...)
@@ -576,13 +576,19 @@ func (r *Runtime) drainGate(ctx context.Context) {
 	defer cancel()
 	res := r.gate.Wait(gctx)
 	if res.Drained {
-		emit(r, GateDrained{Waited: res.Waited})
+		emit(r, GateDrainedEvent{Waited: res.Waited})
 		r.log.Info("lifecycle: gate drained", zap.Duration("waited", res.Waited))
 		return
 	}
-	emit(r, GateForced{Waited: res.Waited, Left: res.Left})
+	emit(r, GateForcedEvent{Waited: res.Waited, Left: res.Left})
 	r.log.Warn("lifecycle: gate forced", zap.Duration("waited", res.Waited), zap.Int("left", res.Left))
 }
 
-// emit emits ev on the runtime's bus.
-func emit[E any](r *Runtime, ev E) { fxbus.Emit(r.bus, ev) }
+// emit emits ev on the runtime's bus as its own type and, if anyone
+// listens to every event, as an Event (boxing it allocates).
+func emit[E Event](r *Runtime, ev E) {
+	fxbus.Emit(r.bus, ev)
+	if r.bus != nil && fxbus.SubscriberCount[Event](r.bus) > 0 {
+		fxbus.Emit[Event](r.bus, ev)
+	}
+}

@@ -17,7 +17,7 @@ import (
 // fail with it.
 //
 // In order, the first call: moves the runtime to [StateShuttingDown] and
-// closes its [Gate]; emits fxbus.ShutdownInitiated on the bus, unless this
+// closes its [Gate]; emits fxbus.ShutdownInitiatedEvent on the bus, unless this
 // run's stop was already announced (fxbus.Module announces at the first
 // OnStop hook; there is one event per shutdown); cancels [Runtime.Context]
 // with a [*ShutdownError] as its cause; and, under Fx, asks the
@@ -47,7 +47,7 @@ func (r *Runtime) beginShutdown(reason string, cause error, exitCode int, askHos
 
 	r.gate.Close()
 	if r.bus != nil {
-		r.bus.AnnounceShutdown(fxbus.ShutdownInitiated{Reason: reason, Cause: cause, ExitCode: exitCode})
+		r.bus.AnnounceShutdown(fxbus.ShutdownInitiatedEvent{Reason: reason, Cause: cause, ExitCode: exitCode})
 	}
 	r.log.Info("lifecycle: shutdown initiated",
 		zap.String("reason", reason), zap.Error(cause), zap.Int("exit_code", exitCode))

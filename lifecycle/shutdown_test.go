@@ -14,7 +14,7 @@ import (
 func TestInitiateShutdown(t *testing.T) {
 	t.Run("cancels the token with a cause and emits one event", func(t *testing.T) {
 		b := newBus(t)
-		events := subscribe[fxbus.ShutdownInitiated](t, b)
+		events := subscribe[fxbus.ShutdownInitiatedEvent](t, b)
 		rt := newRuntime(t, b)
 		startRuntime(t, rt)
 		if rt.IsShuttingDown() || rt.Cause() != nil {
@@ -53,7 +53,7 @@ func TestInitiateShutdown(t *testing.T) {
 
 	t.Run("many goroutines at once: one event, one cause", func(t *testing.T) {
 		b := newBus(t)
-		events := subscribe[fxbus.ShutdownInitiated](t, b)
+		events := subscribe[fxbus.ShutdownInitiatedEvent](t, b)
 		rt := newRuntime(t, b)
 		startRuntime(t, rt)
 
@@ -101,7 +101,7 @@ func TestInitiateShutdown(t *testing.T) {
 
 	t.Run("stop without a request still cancels the token", func(t *testing.T) {
 		b := newBus(t)
-		events := subscribe[fxbus.ShutdownInitiated](t, b)
+		events := subscribe[fxbus.ShutdownInitiatedEvent](t, b)
 		rt := newRuntime(t, b)
 		startRuntime(t, rt)
 		if err := stopRuntime(t, rt); err != nil {
@@ -122,7 +122,7 @@ func TestInitiateShutdown(t *testing.T) {
 func TestState(t *testing.T) {
 	t.Run("moves from booting to stopped", func(t *testing.T) {
 		b := newBus(t)
-		ready := subscribe[lifecycle.Ready](t, b)
+		ready := subscribe[lifecycle.ReadyEvent](t, b)
 		rt := newRuntime(t, b)
 		if got := rt.State(); got != lifecycle.StateBooting || rt.Ready() {
 			t.Fatalf("new runtime: state %v", got)

@@ -68,7 +68,7 @@ func (s *signalLoop) stop() {
 }
 
 func (r *Runtime) handleSignal(ru *run, sig os.Signal) {
-	emit(r, SignalReceived{Signal: sig})
+	emit(r, SignalReceivedEvent{Signal: sig})
 	r.log.Info("lifecycle: signal received", zap.Stringer("signal", sig))
 	if sig == syscall.SIGHUP {
 		// Fire and forget: the reload loop coalesces a burst.
@@ -89,7 +89,7 @@ func (r *Runtime) handleSignal(ru *run, sig os.Signal) {
 		return
 	}
 	code := r.cfg.ForceExitCode
-	emit(r, ShutdownForced{Signal: sig, ExitCode: code})
+	emit(r, ShutdownForcedEvent{Signal: sig, ExitCode: code})
 	r.log.Warn("lifecycle: second signal during shutdown, forcing exit",
 		zap.Stringer("signal", sig), zap.Int("exit_code", code))
 	r.forceExit(code)

@@ -19,12 +19,12 @@ func TestSignals(t *testing.T) {
 		var bus *fxbus.Bus
 		app := fxtest.New(t, fxbus.Module, lifecycle.Module, fx.NopLogger,
 			lifecycle.With(lifecycle.WithSignals(sigs)), fx.Populate(&rt, &bus))
-		events := subscribe[fxbus.ShutdownInitiated](t, bus)
+		events := subscribe[fxbus.ShutdownInitiatedEvent](t, bus)
 		app.RequireStart()
 		done := app.Wait()
 		sigs <- syscall.SIGTERM
 		if ev := next(t, events); ev.Reason != "signal: terminated" || ev.ExitCode != 0 {
-			t.Fatalf("ShutdownInitiated = %+v", ev)
+			t.Fatalf("ShutdownInitiatedEvent = %+v", ev)
 		}
 		if sig := waitFor(t, done, "fx's shutdown signal"); sig.ExitCode != 0 {
 			t.Fatalf("exit code = %d", sig.ExitCode)
@@ -38,7 +38,7 @@ func TestSignals(t *testing.T) {
 
 	t.Run("a second signal during shutdown forces exit with the configured code", func(t *testing.T) {
 		b := newBus(t)
-		forcedEv := subscribe[lifecycle.ShutdownForced](t, b)
+		forcedEv := subscribe[lifecycle.ShutdownForcedEvent](t, b)
 		sigs := make(chanSignal)
 		exits := make(chan int, 2)
 		stopping := make(chan struct{})

@@ -53,7 +53,7 @@ func TestFailedStartEndsEveryGoroutine(t *testing.T) {
 func checkFailedStartEnds(t *testing.T, hook func(context.Context) error, budget time.Duration) {
 	taskStarted, taskDone := make(chan struct{}), make(chan struct{})
 	var rt *lifecycle.Runtime
-	var shutdowns *fxbus.Subscription[fxbus.ShutdownInitiated]
+	var shutdowns *fxbus.Subscription[fxbus.ShutdownInitiatedEvent]
 	var announced atomic.Int32
 	app := fx.New(fx.NopLogger,
 		fxbus.Module, lifecycle.Module,
@@ -69,8 +69,8 @@ func checkFailedStartEnds(t *testing.T, hook func(context.Context) error, budget
 		fxbus.Handle(func(context.Context, startFailTick) error { return nil }),
 		fx.Populate(&rt),
 		fx.Invoke(func(b *fxbus.Bus) {
-			shutdowns = fxbus.Subscribe[fxbus.ShutdownInitiated](b)
-			b.OnShutdown(func(fxbus.ShutdownInitiated) { announced.Add(1) })
+			shutdowns = fxbus.Subscribe[fxbus.ShutdownInitiatedEvent](b)
+			b.OnShutdown(func(fxbus.ShutdownInitiatedEvent) { announced.Add(1) })
 		}),
 		// Depends on the runtime: its OnStart runs after the runtime's.
 		fx.Invoke(func(lc fx.Lifecycle, _ *lifecycle.Runtime) {
@@ -101,9 +101,9 @@ func checkFailedStartEnds(t *testing.T, hook func(context.Context) error, budget
 	rctx, rcancel := context.WithTimeout(context.Background(), wait)
 	defer rcancel()
 	if ev, err := shutdowns.Recv(rctx); err != nil {
-		t.Fatalf("no ShutdownInitiated after the failed start: %v", err)
+		t.Fatalf("no ShutdownInitiatedEvent after the failed start: %v", err)
 	} else if _, err := shutdowns.Recv(rctx); !errors.Is(err, fxbus.ErrClosed) {
-		t.Fatalf("after ShutdownInitiated %+v: %v, want fxbus.ErrClosed (the bus closed, one event)", ev, err)
+		t.Fatalf("after ShutdownInitiatedEvent %+v: %v, want fxbus.ErrClosed (the bus closed, one event)", ev, err)
 	}
 	select {
 	case <-taskStarted:

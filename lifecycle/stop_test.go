@@ -77,22 +77,22 @@ func TestHandlersSeeTheRuntimesLastEvents(t *testing.T) {
 				Stop: func(context.Context) error { return nil },
 			})
 		}),
-		fxbus.Handle(func(_ context.Context, ev lifecycle.ProviderStopped) error {
+		fxbus.Handle(func(_ context.Context, ev lifecycle.ProviderStoppedEvent) error {
 			if ev.Name == "db" {
 				providerStopped.Add(1)
 			}
 			return nil
 		}),
-		fxbus.Handle(func(context.Context, lifecycle.GateDrained) error {
+		fxbus.Handle(func(context.Context, lifecycle.GateDrainedEvent) error {
 			gateDrained.Add(1)
 			return nil
 		}),
 		fx.Invoke(func(lc fx.Lifecycle, b *fxbus.Bus) {
-			fxbus.Listen(lc, b, func(context.Context, lifecycle.DrainCompleted) error {
+			fxbus.Listen(lc, b, func(context.Context, lifecycle.DrainCompletedEvent) error {
 				drainCompleted.Add(1)
 				return nil
 			})
-			fxbus.Listen(lc, b, func(context.Context, lifecycle.Stopped) error {
+			fxbus.Listen(lc, b, func(context.Context, lifecycle.StoppedEvent) error {
 				stopped.Add(1)
 				return nil
 			})

@@ -295,7 +295,7 @@ func (r *Runtime) supervise(ru *run, tk *task) {
 	log := r.log.With(zap.String("task", tk.Name))
 	var failures []time.Time // failure times within the window
 	for attempt := 1; ; attempt++ {
-		emit(r, TaskStarted{Name: tk.Name, Attempt: attempt})
+		emit(r, TaskStartedEvent{Name: tk.Name, Attempt: attempt})
 		log.Debug("lifecycle: task started", zap.Int("attempt", attempt))
 		err := callGuarded(ru.ctx, tk.Run)
 		if err == nil || ru.ctx.Err() != nil {
@@ -303,7 +303,7 @@ func (r *Runtime) supervise(ru *run, tk *task) {
 			return
 		}
 		terr := &TaskError{Task: tk.Name, Attempt: attempt, Err: err}
-		emit(r, TaskFailed{Name: tk.Name, Attempt: attempt, Policy: tk.Policy, Err: err})
+		emit(r, TaskFailedEvent{Name: tk.Name, Attempt: attempt, Policy: tk.Policy, Err: err})
 		log.Error("lifecycle: task failed",
 			zap.Int("attempt", attempt), zap.Stringer("policy", tk.Policy), zap.Error(err))
 
@@ -330,7 +330,7 @@ func (r *Runtime) supervise(ru *run, tk *task) {
 			return
 		}
 		d := tk.Restart.delay(len(failures))
-		emit(r, TaskRestarting{Name: tk.Name, Attempt: attempt + 1, Delay: d, Failures: len(failures)})
+		emit(r, TaskRestartingEvent{Name: tk.Name, Attempt: attempt + 1, Delay: d, Failures: len(failures)})
 		log.Warn("lifecycle: task restarting",
 			zap.Int("attempt", attempt+1), zap.Duration("delay", d), zap.Int("failures", len(failures)))
 		if r.clock.Sleep(ru.ctx, d) != nil {
@@ -354,7 +354,7 @@ func (r *Runtime) taskStopped(ru *run, log *zap.Logger, tk *task, err error) {
 		(errors.Is(err, context.Canceled) || errors.Is(err, ErrShutdown) || err == context.Cause(ru.ctx)) {
 		err = nil
 	}
-	emit(r, TaskStopped{Name: tk.Name, Err: err})
+	emit(r, TaskStoppedEvent{Name: tk.Name, Err: err})
 	log.Info("lifecycle: task stopped", zap.Error(err))
 }
 
@@ -389,7 +389,7 @@ func (r *Runtime) drainTasks(ctx context.Context, ru *run) error {
 		}
 	}
 	sortStragglers(stragglers)
-	emit(r, DrainCompleted{Duration: waited, Stragglers: stragglers})
+	emit(r, DrainCompletedEvent{Duration: waited, Stragglers: stragglers})
 	if len(stragglers) == 0 {
 		r.log.Info("lifecycle: tasks drained", zap.Duration("duration", waited), zap.Int("tasks", len(live)))
 		return nil

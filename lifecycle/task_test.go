@@ -133,8 +133,8 @@ func TestGoBadInput(t *testing.T) {
 func TestTaskPolicies(t *testing.T) {
 	t.Run("critical failure initiates shutdown with its cause and exit code", func(t *testing.T) {
 		b := newBus(t)
-		failed := subscribe[lifecycle.TaskFailed](t, b)
-		shutdown := subscribe[fxbus.ShutdownInitiated](t, b)
+		failed := subscribe[lifecycle.TaskFailedEvent](t, b)
+		shutdown := subscribe[fxbus.ShutdownInitiatedEvent](t, b)
 		rt := newRuntime(t, b)
 		boom := errors.New("lost leadership")
 		if err := rt.Go("leader", func(context.Context) error { return boom }, lifecycle.WithExitCode(6)); err != nil {
@@ -147,7 +147,7 @@ func TestTaskPolicies(t *testing.T) {
 		ev := next(t, shutdown)
 		var te *lifecycle.TaskError
 		if !errors.As(ev.Cause, &te) || te.Task != "leader" || !errors.Is(ev.Cause, boom) || ev.ExitCode != 6 {
-			t.Fatalf("ShutdownInitiated = %+v", ev)
+			t.Fatalf("ShutdownInitiatedEvent = %+v", ev)
 		}
 		if !strings.Contains(ev.Reason, `"leader"`) || rt.ExitCode() != 6 {
 			t.Fatalf("reason %q, exit code %d", ev.Reason, rt.ExitCode())
@@ -168,7 +168,7 @@ func TestTaskPolicies(t *testing.T) {
 
 	t.Run("ignore logs and lets the task end", func(t *testing.T) {
 		b := newBus(t)
-		stopped := subscribe[lifecycle.TaskStopped](t, b)
+		stopped := subscribe[lifecycle.TaskStoppedEvent](t, b)
 		rt := newRuntime(t, b)
 		startRuntime(t, rt)
 		boom := errors.New("optional feature down")
@@ -189,8 +189,8 @@ func TestTaskPolicies(t *testing.T) {
 
 	t.Run("restart backs off exponentially with jitter until success", func(t *testing.T) {
 		b := newBus(t)
-		restarting := subscribe[lifecycle.TaskRestarting](t, b)
-		stopped := subscribe[lifecycle.TaskStopped](t, b)
+		restarting := subscribe[lifecycle.TaskRestartingEvent](t, b)
+		stopped := subscribe[lifecycle.TaskStoppedEvent](t, b)
 		clock := &fakeClock{now: time.Unix(0, 0)}
 		rt := newRuntime(t, b, lifecycle.WithClock(clock))
 		runs := 0
@@ -232,7 +232,7 @@ func TestTaskPolicies(t *testing.T) {
 
 	t.Run("NoJitter makes every delay exact", func(t *testing.T) {
 		b := newBus(t)
-		stopped := subscribe[lifecycle.TaskStopped](t, b)
+		stopped := subscribe[lifecycle.TaskStoppedEvent](t, b)
 		clock := &fakeClock{now: time.Unix(0, 0)}
 		rt := newRuntime(t, b, lifecycle.WithClock(clock))
 		runs := 0
@@ -263,8 +263,8 @@ func TestTaskPolicies(t *testing.T) {
 
 	t.Run("panicking in a loop exhausts the budget, then escalates", func(t *testing.T) {
 		b := newBus(t)
-		shutdown := subscribe[fxbus.ShutdownInitiated](t, b)
-		failed := subscribe[lifecycle.TaskFailed](t, b)
+		shutdown := subscribe[fxbus.ShutdownInitiatedEvent](t, b)
+		failed := subscribe[lifecycle.TaskFailedEvent](t, b)
 		clock := &fakeClock{now: time.Unix(0, 0)}
 		rt := newRuntime(t, b, lifecycle.WithClock(clock))
 		err := rt.Go("crashy", func(context.Context) error { panic("nil map write") },
@@ -297,7 +297,7 @@ func TestTaskPolicies(t *testing.T) {
 
 	t.Run("failures outside the window do not count", func(t *testing.T) {
 		b := newBus(t)
-		stopped := subscribe[lifecycle.TaskStopped](t, b)
+		stopped := subscribe[lifecycle.TaskStoppedEvent](t, b)
 		clock := &fakeClock{now: time.Unix(0, 0)}
 		rt := newRuntime(t, b, lifecycle.WithClock(clock))
 		runs := 0 // only touched by the task's goroutine
@@ -327,8 +327,8 @@ func TestTaskPolicies(t *testing.T) {
 func TestTaskDrain(t *testing.T) {
 	t.Run("tasks that return on cancellation drain", func(t *testing.T) {
 		b := newBus(t)
-		drained := subscribe[lifecycle.DrainCompleted](t, b)
-		stopped := subscribe[lifecycle.TaskStopped](t, b)
+		drained := subscribe[lifecycle.DrainCompletedEvent](t, b)
+		stopped := subscribe[lifecycle.TaskStoppedEvent](t, b)
 		rt := newRuntime(t, b)
 		startRuntime(t, rt)
 		if err := rt.Go("consumer", blockUntilDone); err != nil {
@@ -347,7 +347,7 @@ func TestTaskDrain(t *testing.T) {
 
 	t.Run("a task that ignores cancellation is reported by name", func(t *testing.T) {
 		b := newBus(t)
-		drained := subscribe[lifecycle.DrainCompleted](t, b)
+		drained := subscribe[lifecycle.DrainCompletedEvent](t, b)
 		rt := newRuntime(t, b, lifecycle.WithConfig(lifecycle.Config{TaskTimeout: 50 * time.Millisecond}))
 		startRuntime(t, rt)
 		release := make(chan struct{})
@@ -417,7 +417,7 @@ func TestTaskStoppedAndPriorityMatchTheirDocs(t *testing.T) {
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			b := newBus(t)
-			stopped := subscribe[lifecycle.TaskStopped](t, b)
+			stopped := subscribe[lifecycle.TaskStoppedEvent](t, b)
 			rt := newRuntime(t, b)
 			startRuntime(t, rt)
 			running := make(chan struct{})

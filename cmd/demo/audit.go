@@ -60,11 +60,11 @@ func (l *ledger) onOrder(_ context.Context, ev OrderPlaced) error {
 	return nil
 }
 
-// onShutdown closes the ledger and flushes its totals. ShutdownInitiated
+// onShutdown closes the ledger and flushes its totals. ShutdownInitiatedEvent
 // is in the ledger's buffer before the first OnStop hook of the app runs,
 // and Listen's OnStop lets the handler take it before the ledger stops, so
 // the books are always closed and flushed.
-func (l *ledger) onShutdown(_ context.Context, ev fxbus.ShutdownInitiated) error {
+func (l *ledger) onShutdown(_ context.Context, ev fxbus.ShutdownInitiatedEvent) error {
 	l.mu.Lock()
 	l.closed = true
 	flushed := LedgerClosed{Orders: l.orders, Revenue: l.revenue, Reason: ev.Reason}

@@ -150,7 +150,7 @@ func serve(t *testing.T, bin string) *service {
 	})
 	m := s.waitEvent(t, `ServerListening +(http://127\.0\.0\.1:\d+)$`)
 	s.url = m[1]
-	s.waitEvent(t, `lifecycle\.Ready`)
+	s.waitEvent(t, `lifecycle\.ReadyEvent`)
 	return s
 }
 
@@ -228,7 +228,7 @@ func testServe(t *testing.T, bin string) {
 	work := s.work(t, 1500)
 
 	s.signal(t, syscall.SIGHUP)
-	s.waitEvent(t, `lifecycle\.ReloadCompleted +applied`)
+	s.waitEvent(t, `lifecycle\.ReloadCompletedEvent +applied`)
 
 	// SIGTERM while /work is in flight: the server still answers, and
 	// /readyz says 503, until the request has drained.
@@ -267,10 +267,10 @@ func testServe(t *testing.T, bin string) {
 		t.Fatalf("exit code %d, want 0; stderr:\n%s\nstdout:\n%s", code, s.stderr.String(), s.out.String())
 	}
 	for _, want := range []string{
-		`fxbus.ShutdownInitiated +reason "signal: terminated"`,
-		`lifecycle.GateDrained`,
+		`fxbus.ShutdownInitiatedEvent +reason "signal: terminated"`,
+		`lifecycle.GateDrainedEvent`,
 		`ServerStopped`,
-		`lifecycle.Stopped`,
+		`lifecycle.StoppedEvent`,
 	} {
 		s.waitEvent(t, want)
 	}
@@ -285,12 +285,12 @@ func testForced(t *testing.T, bin string) {
 	s := serve(t, bin)
 	work := s.work(t, 3000)
 	s.signal(t, syscall.SIGTERM)
-	s.waitEvent(t, `fxbus.ShutdownInitiated`)
+	s.waitEvent(t, `fxbus.ShutdownInitiatedEvent`)
 	s.signal(t, syscall.SIGTERM)
 	if code := s.wait(t); code != 3 {
 		t.Fatalf("exit code %d, want 3; stderr:\n%s", code, s.stderr.String())
 	}
-	s.waitEvent(t, `lifecycle.ShutdownForced +second terminated: exit code 3`)
+	s.waitEvent(t, `lifecycle.ShutdownForcedEvent +second terminated: exit code 3`)
 	if got, want := s.stderr.String(), "demo: a second signal forced the exit before the shutdown finished\n"; got != want {
 		t.Errorf("stderr %q, want %q", got, want)
 	}

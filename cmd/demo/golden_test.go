@@ -84,7 +84,7 @@ func blocks(s string) []string {
 
 func TestMask(t *testing.T) {
 	tests := []struct{ desc, give, want string }{
-		{"time", "  +0.123s  lifecycle.Ready", "  +T.TTTs  lifecycle.Ready"},
+		{"time", "  +0.123s  lifecycle.ReadyEvent", "  +T.TTTs  lifecycle.ReadyEvent"},
 		{"ten seconds", " +12.345s  x", "  +T.TTTs  x"},
 		{"port", "http://127.0.0.1:43123", "http://127.0.0.1:PORT"},
 		{"durations", "applied (took=1.23ms) (waited=296.73ms) (took=0s)", "applied (took=D) (waited=D) (took=D)"},

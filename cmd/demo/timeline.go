@@ -208,7 +208,7 @@ func (t *Timeline) flushLocked() {
 // order: a line shows at least the time of the line before.
 func (t *Timeline) printLocked(l line) {
 	t.last = max(t.last, l.at)
-	fmt.Fprintf(t.out, "%+8.3fs  %-26s %s\n", t.last.Seconds(), l.name, l.detail)
+	fmt.Fprintf(t.out, "%+8.3fs  %-31s %s\n", t.last.Seconds(), l.name, l.detail)
 	t.names = append(t.names, l.name)
 }
 
@@ -221,14 +221,15 @@ func (t *Timeline) wakeLocked() {
 // phases lists event types in the order their phases follow each other,
 // to put a burst of events in order; other types go in the middle.
 var phases = []string{
-	"lifecycle.SignalReceived", "lifecycle.ShutdownForced",
-	"ConfigLoaded", "ServerListening", "lifecycle.ProviderBooted", "lifecycle.Booted",
-	"lifecycle.TaskStarted", "lifecycle.TaskFailed", "lifecycle.TaskRestarting", "WarehouseConnected",
-	"lifecycle.Ready",
-	"lifecycle.ReloadStarted", "ConfigReloaded", "lifecycle.ReloadCompleted",
+	"lifecycle.SignalReceivedEvent", "lifecycle.ShutdownForcedEvent",
+	"ConfigLoaded", "ServerListening", "lifecycle.ProviderBootedEvent", "lifecycle.BootedEvent",
+	"lifecycle.TaskStartedEvent", "lifecycle.TaskFailedEvent", "lifecycle.TaskRestartingEvent", "WarehouseConnected",
+	"lifecycle.ReadyEvent",
+	"lifecycle.ReloadStartedEvent", "ConfigReloaded", "lifecycle.ReloadCompletedEvent",
 	"OrderPlaced", "OrderRecorded", "RequestServed", "WorkStarted", "tour",
-	"fxbus.ShutdownInitiated", "LedgerClosed", "lifecycle.GateDrained", "lifecycle.GateForced",
-	"lifecycle.TaskStopped", "lifecycle.DrainCompleted", "ServerStopped", "lifecycle.Stopped",
+	"fxbus.ShutdownInitiatedEvent", "LedgerClosed", "lifecycle.GateDrainedEvent", "lifecycle.GateForcedEvent",
+	"lifecycle.TaskStoppedEvent", "lifecycle.DrainCompletedEvent", "ServerStopped", "lifecycle.ProviderStoppedEvent",
+	"lifecycle.StoppedEvent",
 }
 
 // phaseOrder returns the rank of an event type name in phases.
@@ -244,6 +245,13 @@ func phaseOrder(name string) int {
 // watch subscribes to events of type E now, and prints them with format
 // from a goroutine that ends when the bus closes.
 func watch[E any](t *Timeline, bus *fxbus.Bus, format func(E) string) {
+	name := eventName[E]()
+	watchNamed(t, bus, func(ev E) (string, string) { return name, format(ev) })
+}
+
+// watchNamed is watch for events whose printed name depends on the value
+// (the types behind an interface).
+func watchNamed[E any](t *Timeline, bus *fxbus.Bus, format func(E) (name, detail string)) {
 	name := eventName[E]()
 	sub := fxbus.Subscribe[E](bus)
 	t.readers.Add(1)
@@ -262,7 +270,7 @@ func watch[E any](t *Timeline, bus *fxbus.Bus, format func(E) string) {
 				t.record(name, "error: "+err.Error())
 				return
 			default:
-				t.record(name, format(ev))
+				t.record(format(ev))
 			}
 		}
 	}()
@@ -310,22 +318,40 @@ func (t *Timeline) watchEvents(bus *fxbus.Bus) {
 	})
 	watch(t, bus, func(e WarehouseConnected) string { return fmt.Sprintf("connected on attempt %d", e.Attempt) })
 
-	// The runtime's events.
-	watch(t, bus, func(e lifecycle.ProviderBooted) string { return fmt.Sprintf("%s (%v)", e.Name, e.Priority) })
-	watch(t, bus, func(e lifecycle.Booted) string { return fmt.Sprintf("providers %v", e.Providers) })
-	watch(t, bus, func(lifecycle.Ready) string { return "running: /readyz answers 200" })
-	watch(t, bus, func(e lifecycle.TaskStarted) string { return fmt.Sprintf("%s (attempt %d)", e.Name, e.Attempt) })
-	watch(t, bus, func(e lifecycle.TaskFailed) string {
-		return fmt.Sprintf("%s attempt %d, policy %v: %v", e.Name, e.Attempt, e.Policy, e.Err)
+	watch(t, bus, func(e fxbus.ShutdownInitiatedEvent) string {
+		return fmt.Sprintf("reason %q, exit code %d%s", e.Reason, e.ExitCode, errSuffix(e.Cause))
 	})
-	watch(t, bus, func(e lifecycle.TaskRestarting) string {
+
+	// The runtime's events, all through one subscription to the closed set
+	// lifecycle.Event: they arrive in the order the runtime emitted them.
+	watchNamed(t, bus, func(ev lifecycle.Event) (string, string) {
+		return strings.TrimPrefix(reflect.TypeOf(ev).String(), "main."), describeLifecycle(ev)
+	})
+}
+
+// describeLifecycle gives the key fields of one of the runtime's events.
+func describeLifecycle(ev lifecycle.Event) string {
+	switch e := ev.(type) {
+	case lifecycle.ProviderBootedEvent:
+		return fmt.Sprintf("%s (%v)", e.Name, e.Priority)
+	case lifecycle.BootedEvent:
+		return fmt.Sprintf("providers %v", e.Providers)
+	case lifecycle.ReadyEvent:
+		return "running: /readyz answers 200"
+	case lifecycle.TaskStartedEvent:
+		return fmt.Sprintf("%s (attempt %d)", e.Name, e.Attempt)
+	case lifecycle.TaskFailedEvent:
+		return fmt.Sprintf("%s attempt %d, policy %v: %v", e.Name, e.Attempt, e.Policy, e.Err)
+	case lifecycle.TaskRestartingEvent:
 		return fmt.Sprintf("%s attempt %d in %v (%s in the budget's window)",
 			e.Name, e.Attempt, e.Delay.Round(time.Millisecond), plural(e.Failures, "failure"))
-	})
-	watch(t, bus, func(e lifecycle.TaskStopped) string { return e.Name + errSuffix(e.Err) })
-	watch(t, bus, func(e lifecycle.SignalReceived) string { return e.Signal.String() })
-	watch(t, bus, func(e lifecycle.ReloadStarted) string { return "trigger: " + e.Trigger })
-	watch(t, bus, func(e lifecycle.ReloadCompleted) string {
+	case lifecycle.TaskStoppedEvent:
+		return e.Name + errSuffix(e.Err)
+	case lifecycle.SignalReceivedEvent:
+		return e.Signal.String()
+	case lifecycle.ReloadStartedEvent:
+		return "trigger: " + e.Trigger
+	case lifecycle.ReloadCompletedEvent:
 		if e.Applied && len(e.Errors) == 0 {
 			return fmt.Sprintf("applied (took=%v)", round(e.Duration))
 		}
@@ -338,26 +364,23 @@ func (t *Timeline) watchEvents(bus *fxbus.Bus) {
 			verdict = "refused, nothing changed"
 		}
 		return verdict + ": " + strings.Join(errs, "; ")
-	})
-	watch(t, bus, func(e fxbus.ShutdownInitiated) string {
-		return fmt.Sprintf("reason %q, exit code %d%s", e.Reason, e.ExitCode, errSuffix(e.Cause))
-	})
-	watch(t, bus, func(e lifecycle.GateDrained) string {
+	case lifecycle.GateDrainedEvent:
 		return fmt.Sprintf("in-flight work finished (waited=%v)", round(e.Waited))
-	})
-	watch(t, bus, func(e lifecycle.GateForced) string {
+	case lifecycle.GateForcedEvent:
 		return fmt.Sprintf("gave up with %d in flight (waited=%v)", e.Left, round(e.Waited))
-	})
-	watch(t, bus, func(e lifecycle.DrainCompleted) string {
+	case lifecycle.DrainCompletedEvent:
 		if len(e.Stragglers) == 0 {
 			return fmt.Sprintf("every task returned (took=%v)", round(e.Duration))
 		}
 		return fmt.Sprintf("tasks still running: %v (took=%v)", e.Stragglers, round(e.Duration))
-	})
-	watch(t, bus, func(e lifecycle.ShutdownForced) string {
+	case lifecycle.ShutdownForcedEvent:
 		return fmt.Sprintf("second %v: exit code %d", e.Signal, e.ExitCode)
-	})
-	watch(t, bus, func(e lifecycle.Stopped) string { return fmt.Sprintf("took=%v%s", round(e.Duration), errSuffix(e.Err)) })
+	case lifecycle.ProviderStoppedEvent:
+		return e.Name + errSuffix(e.Err)
+	case lifecycle.StoppedEvent:
+		return fmt.Sprintf("took=%v%s", round(e.Duration), errSuffix(e.Err))
+	}
+	return fmt.Sprintf("%+v", ev)
 }
 
 // configDiff names the fields that a reload changed.

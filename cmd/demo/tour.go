@@ -80,14 +80,14 @@ func (r *tourRun) all() error {
 	first := r.cfg.Current()
 	if err := r.wait(0, map[string]int{
 		"ConfigLoaded":             1,
-		"lifecycle.ProviderBooted": 2,
+		"lifecycle.ProviderBootedEvent": 2,
 		"ServerListening":          1,
-		"lifecycle.Booted":         1,
-		"lifecycle.TaskStarted":    2 + warehouseOutages + 1, // orders, tour, warehouse's attempts
-		"lifecycle.TaskFailed":     warehouseOutages,
-		"lifecycle.TaskRestarting": warehouseOutages,
+		"lifecycle.BootedEvent":         1,
+		"lifecycle.TaskStartedEvent":    2 + warehouseOutages + 1, // orders, tour, warehouse's attempts
+		"lifecycle.TaskFailedEvent":     warehouseOutages,
+		"lifecycle.TaskRestartingEvent": warehouseOutages,
 		"WarehouseConnected":       1,
-		"lifecycle.Ready":          1,
+		"lifecycle.ReadyEvent":          1,
 		"OrderPlaced":              first.OrdersPerBatch,
 		"OrderRecorded":            first.OrdersPerBatch,
 	}); err != nil {
@@ -113,10 +113,10 @@ func (r *tourRun) all() error {
 	r.cfg.setPath(filepath.Join(r.dir, "good2.json"))
 	r.sigs <- syscall.SIGHUP
 	if err := r.wait(from, map[string]int{
-		"lifecycle.SignalReceived":  1,
-		"lifecycle.ReloadStarted":   1,
+		"lifecycle.SignalReceivedEvent":  1,
+		"lifecycle.ReloadStartedEvent":   1,
 		"ConfigReloaded":            1,
-		"lifecycle.ReloadCompleted": 1,
+		"lifecycle.ReloadCompletedEvent": 1,
 		"OrderPlaced":               r.good2.OrdersPerBatch,
 		"OrderRecorded":             r.good2.OrdersPerBatch,
 	}); err != nil {
@@ -128,9 +128,9 @@ func (r *tourRun) all() error {
 	r.cfg.setPath(filepath.Join(r.dir, "bad.json"))
 	r.sigs <- syscall.SIGHUP
 	if err := r.wait(from, map[string]int{
-		"lifecycle.SignalReceived":  1,
-		"lifecycle.ReloadStarted":   1,
-		"lifecycle.ReloadCompleted": 1,
+		"lifecycle.SignalReceivedEvent":  1,
+		"lifecycle.ReloadStartedEvent":   1,
+		"lifecycle.ReloadCompletedEvent": 1,
 	}); err != nil {
 		return fmt.Errorf("step 4: %w", err)
 	}
@@ -150,7 +150,7 @@ func (r *tourRun) all() error {
 		return fmt.Errorf("step 5: %w", err)
 	}
 	r.sigs <- syscall.SIGTERM
-	if err := r.tl.WaitFor(ctx, from, map[string]int{"fxbus.ShutdownInitiated": 1}); err != nil {
+	if err := r.tl.WaitFor(ctx, from, map[string]int{"fxbus.ShutdownInitiatedEvent": 1}); err != nil {
 		return fmt.Errorf("step 5: %w", err)
 	}
 	if err := r.get(ctx, "/readyz", http.StatusServiceUnavailable); err != nil {

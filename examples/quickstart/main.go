@@ -40,7 +40,7 @@ func main() {
 			log.Printf("audit: order %d placed", ev.ID)
 			return nil
 		}),
-		fxbus.Handle(func(ctx context.Context, ev fxbus.ShutdownInitiated) error {
+		fxbus.Handle(func(ctx context.Context, ev fxbus.ShutdownInitiatedEvent) error {
 			log.Printf("audit: flushing before shutdown (%s)", ev.Reason)
 			return nil
 		}),

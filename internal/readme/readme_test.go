@@ -1,11 +1,16 @@
-// Package readme keeps the README's Go code compiled: every Go block in
+// Package readme checks the README and the docs: every Go block in
 // README.md must be, byte for byte, one of the programs under examples/,
-// which go vet and go test build.
+// which go vet and go test build; and every lifecycle event is named in
+// the package docs, the README and the demo.
 package readme
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -61,3 +66,54 @@ func goBlocks(md string) []string {
 		md = md[end+len("\n```"):]
 	}
 }
+
+// TestEveryLifecycleEventIsNamed fails when an event is added to the
+// lifecycle package without being named in its package documentation, the
+// README and the demo's timeline, and checks that each implements
+// lifecycle.Event.
+func TestEveryLifecycleEventIsNamed(t *testing.T) {
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, "../../lifecycle/events.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []string
+	sealed := map[string]bool{}
+	for _, d := range f.Decls {
+		switch d := d.(type) {
+		case *ast.GenDecl:
+			for _, sp := range d.Specs {
+				if ts, ok := sp.(*ast.TypeSpec); ok && strings.HasSuffix(ts.Name.Name, "Event") && isStruct(ts.Type) {
+					events = append(events, ts.Name.Name)
+				}
+			}
+		case *ast.FuncDecl:
+			if d.Recv != nil && d.Name.Name == "lifecycleEvent" {
+				if id, ok := d.Recv.List[0].Type.(*ast.Ident); ok {
+					sealed[id.Name] = true
+				}
+			}
+		}
+	}
+	if len(events) < 16 {
+		t.Fatalf("found %d event types in lifecycle/events.go, want at least 16: %v", len(events), events)
+	}
+	for _, name := range []string{"lifecycle/doc.go", "README.md", "cmd/demo/timeline.go"} {
+		text, err := os.ReadFile("../../" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range events {
+			if !regexp.MustCompile(`\b` + ev + `\b`).Match(text) {
+				t.Errorf("%s does not name lifecycle.%s", name, ev)
+			}
+		}
+	}
+	for _, ev := range events {
+		if !sealed[ev] {
+			t.Errorf("lifecycle.%s does not implement lifecycle.Event", ev)
+		}
+	}
+}
+
+func isStruct(e ast.Expr) bool { _, ok := e.(*ast.StructType); return ok }
