@@ -148,19 +148,19 @@ type StoppedEvent struct {
 	Err error
 }
 
-func (ProviderBootedEvent) lifecycleEvent() {}
+func (ProviderBootedEvent) lifecycleEvent()  {}
 func (ProviderStoppedEvent) lifecycleEvent() {}
-func (BootedEvent) lifecycleEvent() {}
-func (ReadyEvent) lifecycleEvent() {}
-func (ReloadStartedEvent) lifecycleEvent() {}
+func (BootedEvent) lifecycleEvent()          {}
+func (ReadyEvent) lifecycleEvent()           {}
+func (ReloadStartedEvent) lifecycleEvent()   {}
 func (ReloadCompletedEvent) lifecycleEvent() {}
-func (TaskStartedEvent) lifecycleEvent() {}
-func (TaskFailedEvent) lifecycleEvent() {}
-func (TaskRestartingEvent) lifecycleEvent() {}
-func (TaskStoppedEvent) lifecycleEvent() {}
-func (DrainCompletedEvent) lifecycleEvent() {}
-func (GateDrainedEvent) lifecycleEvent() {}
-func (GateForcedEvent) lifecycleEvent() {}
-func (SignalReceivedEvent) lifecycleEvent() {}
-func (ShutdownForcedEvent) lifecycleEvent() {}
-func (StoppedEvent) lifecycleEvent() {}
+func (TaskStartedEvent) lifecycleEvent()     {}
+func (TaskFailedEvent) lifecycleEvent()      {}
+func (TaskRestartingEvent) lifecycleEvent()  {}
+func (TaskStoppedEvent) lifecycleEvent()     {}
+func (DrainCompletedEvent) lifecycleEvent()  {}
+func (GateDrainedEvent) lifecycleEvent()     {}
+func (GateForcedEvent) lifecycleEvent()      {}
+func (SignalReceivedEvent) lifecycleEvent()  {}
+func (ShutdownForcedEvent) lifecycleEvent()  {}
+func (StoppedEvent) lifecycleEvent()         {}

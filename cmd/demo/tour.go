@@ -79,17 +79,17 @@ func (r *tourRun) all() error {
 	// 1. The boot: the events since the start.
 	first := r.cfg.Current()
 	if err := r.wait(0, map[string]int{
-		"ConfigLoaded":             1,
+		"ConfigLoaded":                  1,
 		"lifecycle.ProviderBootedEvent": 2,
-		"ServerListening":          1,
+		"ServerListening":               1,
 		"lifecycle.BootedEvent":         1,
 		"lifecycle.TaskStartedEvent":    2 + warehouseOutages + 1, // orders, tour, warehouse's attempts
 		"lifecycle.TaskFailedEvent":     warehouseOutages,
 		"lifecycle.TaskRestartingEvent": warehouseOutages,
-		"WarehouseConnected":       1,
+		"WarehouseConnected":            1,
 		"lifecycle.ReadyEvent":          1,
-		"OrderPlaced":              first.OrdersPerBatch,
-		"OrderRecorded":            first.OrdersPerBatch,
+		"OrderPlaced":                   first.OrdersPerBatch,
+		"OrderRecorded":                 first.OrdersPerBatch,
 	}); err != nil {
 		return fmt.Errorf("step 1: %w", err)
 	}
@@ -115,10 +115,10 @@ func (r *tourRun) all() error {
 	if err := r.wait(from, map[string]int{
 		"lifecycle.SignalReceivedEvent":  1,
 		"lifecycle.ReloadStartedEvent":   1,
-		"ConfigReloaded":            1,
+		"ConfigReloaded":                 1,
 		"lifecycle.ReloadCompletedEvent": 1,
-		"OrderPlaced":               r.good2.OrdersPerBatch,
-		"OrderRecorded":             r.good2.OrdersPerBatch,
+		"OrderPlaced":                    r.good2.OrdersPerBatch,
+		"OrderRecorded":                  r.good2.OrdersPerBatch,
 	}); err != nil {
 		return fmt.Errorf("step 3: %w", err)
 	}
