@@ -24,6 +24,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/claviron/fxruntime/fxbus"
+	"github.com/claviron/fxruntime/internal/runhooks"
 )
 
 const ctTimeout = 5 * time.Second
@@ -1521,10 +1522,10 @@ func TestContractFxShutdown(t *testing.T) {
 		watch := &ctStopWatch{}
 		app := fxtest.New(t, ctFxTimeouts(), rec.otherModule("m"), fxbus.Module, watch.option())
 		app.RequireStart()
-		if !watch.bus.AnnounceShutdown(fxbus.ShutdownInitiatedEvent{Reason: "test cause", ExitCode: 3}) {
+		if !runhooks.Of(watch.bus).AnnounceShutdown("test cause", nil, 3) {
 			t.Fatal("first AnnounceShutdown = false, want true")
 		}
-		if watch.bus.AnnounceShutdown(fxbus.ShutdownInitiatedEvent{Reason: "again"}) {
+		if runhooks.Of(watch.bus).AnnounceShutdown("again", nil, 0) {
 			t.Fatal("second AnnounceShutdown = true, want false")
 		}
 		app.RequireStop()

@@ -84,7 +84,7 @@
 // This holds for app.Stop, for a signal under app.Run and for
 // fx.Shutdowner, whatever the order in which modules are given to fx.New.
 // The lifecycle package announces the same event, with a cause, when it
-// starts a shutdown; [Bus.AnnounceShutdown] makes sure one stop gives one
+// starts a shutdown; the bus makes sure one stop gives one
 // event.
 //
 // How: Fx runs OnStop hooks in the reverse order of their OnStart hooks,
@@ -93,7 +93,7 @@
 // gets its OnStop preceded by the announcement, and the first one to run
 // announces (waiting, if another goroutine is announcing, for it to
 // finish); its OnStart is followed by a count, so the bus knows when the
-// last one has returned ([Bus.OnAppStarted]). The decorator also appends
+// last one has returned. The decorator also appends
 // the application's very first hook to the undecorated lifecycle; it stops
 // last and closes the bus. The costs:
 //

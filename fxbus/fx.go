@@ -217,7 +217,7 @@ func (r *relay) failStart(ctx context.Context, err error) {
 	r.startFailed = true
 	b := r.bus
 	r.mu.Unlock()
-	if b != nil && !b.AnnounceShutdown(ShutdownInitiatedEvent{Reason: "fx: start failed", Cause: err, ExitCode: 1}) {
+	if b != nil && !b.announceShutdown(ShutdownInitiatedEvent{Reason: "fx: start failed", Cause: err, ExitCode: 1}) {
 		b.waitAnnounced(ctx)
 	}
 }
@@ -263,7 +263,7 @@ func (r *relay) stopping(ctx context.Context) {
 	if b == nil {
 		return
 	}
-	if !b.AnnounceShutdown(ShutdownInitiatedEvent{Reason: "fx: application stopping"}) {
+	if !b.announceShutdown(ShutdownInitiatedEvent{Reason: "fx: application stopping"}) {
 		// Announced already, perhaps by another goroutine still running
 		// the OnShutdown callbacks: no OnStop hook runs before they end.
 		b.waitAnnounced(ctx)
@@ -309,7 +309,7 @@ func (r *relay) finish(ctx context.Context, abandoned bool) error {
 		if startFailed {
 			ev = ShutdownInitiatedEvent{Reason: "fx: start failed", Cause: ctx.Err(), ExitCode: 1}
 		}
-		if !b.AnnounceShutdown(ev) {
+		if !b.announceShutdown(ev) {
 			// Another goroutine may still be emitting the announcement:
 			// the bus must not close before it has. Its callbacks are
 			// quick by contract, so this wait needs no deadline.
@@ -370,10 +370,6 @@ type announcingLifecycle struct {
 	relay *relay
 	bus   *Bus // set when the bus is built in this scope
 }
-
-// Bus returns the bus whose [Module] made this lifecycle; the lifecycle
-// package uses it to refuse a runtime built outside the module's scope.
-func (l *announcingLifecycle) Bus() *Bus { return l.bus }
 
 // Append appends h with its OnStart guarded (a panic or runtime.Goexit
 // becomes an error, and a failure fails the run) and followed by a count

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/fx/fxtest"
 
 	"github.com/claviron/fxruntime/fxbus"
+	"github.com/claviron/fxruntime/internal/runhooks"
 )
 
 func TestModuleProvidesOneBus(t *testing.T) {
@@ -204,10 +205,10 @@ func TestShutdownOncePerStop(t *testing.T) {
 		}),
 	)
 	app.RequireStart()
-	if !bus.AnnounceShutdown(fxbus.ShutdownInitiatedEvent{Reason: "test", ExitCode: 4}) {
+	if !runhooks.Of(bus).AnnounceShutdown("test", nil, 4) {
 		t.Fatal("first AnnounceShutdown did not emit")
 	}
-	if bus.AnnounceShutdown(fxbus.ShutdownInitiatedEvent{Reason: "again"}) {
+	if runhooks.Of(bus).AnnounceShutdown("again", nil, 0) {
 		t.Fatal("second AnnounceShutdown emitted")
 	}
 	app.RequireStop()

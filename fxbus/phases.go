@@ -7,7 +7,7 @@ import (
 )
 
 // ShutdownInitiatedEvent is the bus's built-in event: the process has begun to
-// shut down. It is emitted once per shutdown, by [Bus.AnnounceShutdown]:
+// shut down. It is emitted once per shutdown, by announceShutdown:
 // [Module] calls it before the first OnStop hook runs (and when the
 // application's start fails), and the lifecycle package calls it when
 // shutdown is requested with a cause. Subscribing to it is the push form of
@@ -35,7 +35,7 @@ type phases struct {
 
 	mu sync.Mutex // guards the fields below
 	// done is closed by the AnnounceShutdown call that emitted, once its
-	// OnShutdown callbacks have returned; a new run gets a new channel.
+	// onShutdown callbacks have returned; a new run gets a new channel.
 	done       chan struct{}
 	up         bool // every OnStart hook of the current run has returned
 	onShutdown []shutdownCallback
@@ -50,16 +50,16 @@ type shutdownCallback struct {
 	f  func(ShutdownInitiatedEvent)
 }
 
-// AnnounceShutdown emits ev on b unless a shutdown was already announced,
+// announceShutdown emits ev on b unless a shutdown was already announced,
 // and reports whether it did. Within one run of an Fx app (from start to
 // stop) only the first call emits, so the module's stop-time announcement
 // and an earlier one with a cause never make two events; an announcement
 // made while the application is being built belongs to its first run. A
 // bus used without Fx announces once in its life.
 //
-// The call that emits then runs the [Bus.OnShutdown] callbacks, in the
+// The call that emits then runs the onShutdown callbacks, in the
 // order they were registered, before it returns.
-func (b *Bus) AnnounceShutdown(ev ShutdownInitiatedEvent) bool {
+func (b *Bus) announceShutdown(ev ShutdownInitiatedEvent) bool {
 	b.phases.mu.Lock()
 	if b.phases.announced.Load() {
 		b.phases.mu.Unlock()
@@ -129,18 +129,18 @@ func (b *Bus) reopen() {
 	b.topics.Store(nil)
 }
 
-// ShutdownAnnounced reports whether a shutdown has been announced in the
+// shutdownAnnounced reports whether a shutdown has been announced in the
 // current run.
-func (b *Bus) ShutdownAnnounced() bool { return b.phases.announced.Load() }
+func (b *Bus) shutdownAnnounced() bool { return b.phases.announced.Load() }
 
-// OnShutdown registers f to run synchronously, on the goroutine that
+// onShutdown registers f to run synchronously, on the goroutine that
 // announces a shutdown, right after [ShutdownInitiatedEvent] is emitted and
-// before [Bus.AnnounceShutdown] returns. Under [Module] that is before the
+// before announceShutdown returns. Under [Module] that is before the
 // first OnStop hook of the application runs. It is meant for packages that
 // build on the bus (the lifecycle package cancels its shutdown token
 // there): f must be quick and must not block. The returned function
 // removes f; it is idempotent. A nil f registers nothing.
-func (b *Bus) OnShutdown(f func(ShutdownInitiatedEvent)) (remove func()) {
+func (b *Bus) onShutdown(f func(ShutdownInitiatedEvent)) (remove func()) {
 	if f == nil {
 		return func() {}
 	}
@@ -165,7 +165,7 @@ func (b *Bus) OnShutdown(f func(ShutdownInitiatedEvent)) (remove func()) {
 	}
 }
 
-// OnAppStarted registers f to run synchronously when every OnStart hook
+// onAppStarted registers f to run synchronously when every OnStart hook
 // of the Fx application has returned without error: the moment the
 // application is up, which no single OnStart hook can know. It runs once
 // per run of the application. It reports whether f will be called: only a
@@ -173,7 +173,7 @@ func (b *Bus) OnShutdown(f func(ShutdownInitiatedEvent)) (remove func()) {
 // it returns false and drops f.
 //
 // Registered once the application is already up, f runs at once.
-func (b *Bus) OnAppStarted(f func()) bool {
+func (b *Bus) onAppStarted(f func()) bool {
 	if !b.phases.managed.Load() {
 		return false
 	}
@@ -190,7 +190,7 @@ func (b *Bus) OnAppStarted(f func()) bool {
 	return true
 }
 
-// OnRunEnd registers f to run synchronously when a run of the Fx
+// onRunEnd registers f to run synchronously when a run of the Fx
 // application ends, just before the bus closes: after the last OnStop
 // hook, or, when Fx gives up on hooks it will never run (a start that
 // failed after its context was done, a stop past its deadline), as soon
@@ -200,7 +200,7 @@ func (b *Bus) OnAppStarted(f func()) bool {
 // bounded time. It reports whether f will be called: only a bus built by
 // [Module] knows the application's hooks; for any other bus it returns
 // false and drops f.
-func (b *Bus) OnRunEnd(f func(startFailed bool)) bool {
+func (b *Bus) onRunEnd(f func(startFailed bool)) bool {
 	if !b.phases.managed.Load() {
 		return false
 	}

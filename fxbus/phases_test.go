@@ -12,6 +12,7 @@ import (
 	"go.uber.org/fx/fxtest"
 
 	"github.com/claviron/fxruntime/fxbus"
+	"github.com/claviron/fxruntime/internal/runhooks"
 )
 
 // trace records the order of hooks and callbacks.
@@ -50,10 +51,13 @@ func TestAppPhases(t *testing.T) {
 			tr := &trace{}
 			components := fx.Options(
 				fx.Invoke(func(lc fx.Lifecycle, bus *fxbus.Bus) {
-					if !bus.OnAppStarted(func() { tr.add("app started") }) {
+					if !runhooks.Of(bus).OnAppStarted(func() { tr.add("app started") }) {
 						t.Error("OnAppStarted = false on the module's bus")
 					}
-					bus.OnShutdown(func(ev fxbus.ShutdownInitiatedEvent) { tr.add("shutdown: " + ev.Reason) })
+					runhooks.Of(bus).OnShutdown(func(reason string, _ error, _ int) {
+						ev := fxbus.ShutdownInitiatedEvent{Reason: reason}
+						tr.add("shutdown: " + ev.Reason)
+					})
 					lc.Append(fx.Hook{
 						OnStart: func(context.Context) error { tr.add("start a"); return nil },
 						OnStop:  func(context.Context) error { tr.add("stop a"); return nil },
@@ -91,7 +95,7 @@ func TestAppPhases(t *testing.T) {
 func TestAppStartedNoHooks(t *testing.T) {
 	started := make(chan struct{})
 	app := fxtest.New(t, fx.NopLogger, fxbus.Module,
-		fx.Invoke(func(bus *fxbus.Bus) { bus.OnAppStarted(func() { close(started) }) }))
+		fx.Invoke(func(bus *fxbus.Bus) { runhooks.Of(bus).OnAppStarted(func() { close(started) }) }))
 	app.RequireStart()
 	select {
 	case <-started:
@@ -105,7 +109,7 @@ func TestAppStartedNotOnFailure(t *testing.T) {
 	called := false
 	app := fx.New(fx.NopLogger, fxbus.Module,
 		fx.Invoke(func(lc fx.Lifecycle, bus *fxbus.Bus) {
-			bus.OnAppStarted(func() { called = true })
+			runhooks.Of(bus).OnAppStarted(func() { called = true })
 			lc.Append(fx.StartHook(func() error { return errors.New("boom") }))
 		}))
 	if err := app.Start(context.Background()); err == nil {
@@ -121,22 +125,22 @@ func TestAppStartedNotOnFailure(t *testing.T) {
 
 func TestPhasesWithoutModule(t *testing.T) {
 	b := newTestBus(t)
-	if b.OnAppStarted(func() {}) {
+	if runhooks.Of(b).OnAppStarted(func() {}) {
 		t.Fatal("OnAppStarted = true on a bus built by New")
 	}
 	var got []string
-	b.OnShutdown(nil) // ignored
-	b.OnShutdown(func(ev fxbus.ShutdownInitiatedEvent) { got = append(got, ev.Reason) })
-	if b.ShutdownAnnounced() {
+	runhooks.Of(b).OnShutdown(nil) // ignored
+	runhooks.Of(b).OnShutdown(func(reason string, _ error, _ int) { got = append(got, reason) })
+	if runhooks.Of(b).ShutdownAnnounced() {
 		t.Fatal("announced before any announcement")
 	}
 	removed := false
-	remove := b.OnShutdown(func(fxbus.ShutdownInitiatedEvent) { removed = true })
+	remove := runhooks.Of(b).OnShutdown(func(string, error, int) { removed = true })
 	remove()
 	remove() // idempotent
-	b.AnnounceShutdown(fxbus.ShutdownInitiatedEvent{Reason: "one"})
-	b.AnnounceShutdown(fxbus.ShutdownInitiatedEvent{Reason: "two"})
-	if !b.ShutdownAnnounced() || len(got) != 1 || got[0] != "one" {
+	runhooks.Of(b).AnnounceShutdown("one", nil, 0)
+	runhooks.Of(b).AnnounceShutdown("two", nil, 0)
+	if !runhooks.Of(b).ShutdownAnnounced() || len(got) != 1 || got[0] != "one" {
 		t.Fatalf("OnShutdown saw %q, want [one]", got)
 	}
 	if removed {
@@ -157,7 +161,7 @@ func TestStopWaitsForConcurrentAnnouncement(t *testing.T) {
 	app := fx.New(fx.NopLogger, fxbus.Module,
 		fx.Populate(&bus),
 		fx.Invoke(func(lc fx.Lifecycle, b *fxbus.Bus) {
-			b.OnShutdown(func(fxbus.ShutdownInitiatedEvent) {
+			runhooks.Of(b).OnShutdown(func(string, error, int) {
 				close(entered)
 				<-release // a callback that is merely slow (e.g. a NATS publish)
 				cbDone.Store(true)
@@ -174,7 +178,7 @@ func TestStopWaitsForConcurrentAnnouncement(t *testing.T) {
 	}
 	// A concurrent shutdown source (lifecycle.InitiateShutdown, a task failure).
 	winner := make(chan struct{})
-	go func() { bus.AnnounceShutdown(fxbus.ShutdownInitiatedEvent{Reason: "task failed"}); close(winner) }()
+	go func() { runhooks.Of(bus).AnnounceShutdown("task failed", nil, 0); close(winner) }()
 	<-entered
 	// Meanwhile, a signal makes Fx stop the app.
 	stopped := make(chan error, 1)
@@ -197,9 +201,9 @@ func TestRunEndRunsOncePerStopAfterTheAnnouncement(t *testing.T) {
 	var calls []bool // startFailed of each call
 	app := fx.New(fx.NopLogger, fxbus.Module, fx.Populate(&bus),
 		fx.Invoke(func(lc fx.Lifecycle, b *fxbus.Bus) {
-			b.OnRunEnd(func(startFailed bool) {
+			runhooks.Of(b).OnRunEnd(func(startFailed bool) {
 				calls = append(calls, startFailed)
-				if !b.ShutdownAnnounced() {
+				if !runhooks.Of(b).ShutdownAnnounced() {
 					t.Error("OnRunEnd ran before the shutdown was announced")
 				}
 			})
@@ -212,7 +216,7 @@ func TestRunEndRunsOncePerStopAfterTheAnnouncement(t *testing.T) {
 	}
 	// Registered once the app is up: runs at once.
 	late := false
-	if !bus.OnAppStarted(func() { late = true }) || !late {
+	if !runhooks.Of(bus).OnAppStarted(func() { late = true }) || !late {
 		t.Fatal("OnAppStarted registered after start did not run at once")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -223,7 +227,7 @@ func TestRunEndRunsOncePerStopAfterTheAnnouncement(t *testing.T) {
 	if len(calls) != 1 || calls[0] {
 		t.Fatalf("OnRunEnd calls (startFailed) = %v, want one call with false", calls)
 	}
-	if b := newTestBus(t); b.OnRunEnd(func(bool) {}) {
+	if b := newTestBus(t); runhooks.Of(b).OnRunEnd(func(bool) {}) {
 		t.Fatal("OnRunEnd = true on a bus built by New")
 	}
 }

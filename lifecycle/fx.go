@@ -7,6 +7,7 @@ import (
 	"runtime"
 
 	"github.com/claviron/fxruntime/fxbus"
+	"github.com/claviron/fxruntime/internal/runhooks"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 )
@@ -116,7 +117,8 @@ func provideRuntime(p params) (*Runtime, error) {
 	if p.Main != nil {
 		opts = append(opts, WithForceExit(p.Main.forceExit)) // after the user's: Run must return the code
 	}
-	if al, ok := p.Lifecycle.(interface{ Bus() *fxbus.Bus }); p.Bus.OnRunEnd(nil) && (!ok || al.Bus() != p.Bus) {
+	hooks := runhooks.Of(p.Bus)
+	if hooks.Managed() && !hooks.Covers(p.Lifecycle) {
 		// The bus's decoration does not reach this scope: the runtime
 		// could not know when the app is up, nor begin its shutdown before
 		// the other OnStop hooks.
@@ -132,11 +134,11 @@ func provideRuntime(p params) (*Runtime, error) {
 	// second when every OnStart hook of the app has returned; the third
 	// when a run of the app ends, before the bus closes, to finish a run
 	// whose OnStop hook Fx skipped.
-	p.Bus.OnShutdown(func(ev fxbus.ShutdownInitiatedEvent) {
-		r.beginShutdown(ev.Reason, ev.Cause, ev.ExitCode, false)
+	hooks.OnShutdown(func(reason string, cause error, exitCode int) {
+		r.beginShutdown(reason, cause, exitCode, false)
 	})
-	r.readyLater = p.Bus.OnAppStarted(r.becomeReady)
-	p.Bus.OnRunEnd(r.runEnded)
+	r.readyLater = hooks.OnAppStarted(r.becomeReady)
+	hooks.OnRunEnd(r.runEnded)
 	p.Lifecycle.Append(fx.Hook{OnStart: r.Start, OnStop: r.Stop})
 	return r, nil
 }

@@ -3,7 +3,7 @@ package lifecycle
 import (
 	"context"
 
-	"github.com/claviron/fxruntime/fxbus"
+	"github.com/claviron/fxruntime/internal/runhooks"
 	"go.uber.org/zap"
 )
 
@@ -47,7 +47,7 @@ func (r *Runtime) beginShutdown(reason string, cause error, exitCode int, askHos
 
 	r.gate.Close()
 	if r.bus != nil {
-		r.bus.AnnounceShutdown(fxbus.ShutdownInitiatedEvent{Reason: reason, Cause: cause, ExitCode: exitCode})
+		runhooks.Of(r.bus).AnnounceShutdown(reason, cause, exitCode)
 	}
 	r.log.Info("lifecycle: shutdown initiated",
 		zap.String("reason", reason), zap.Error(cause), zap.Int("exit_code", exitCode))

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/claviron/fxruntime/fxbus"
+	"github.com/claviron/fxruntime/internal/runhooks"
 	"github.com/claviron/fxruntime/lifecycle"
 	"go.uber.org/fx"
 	"go.uber.org/goleak"
@@ -70,7 +71,7 @@ func checkFailedStartEnds(t *testing.T, hook func(context.Context) error, budget
 		fx.Populate(&rt),
 		fx.Invoke(func(b *fxbus.Bus) {
 			shutdowns = fxbus.Subscribe[fxbus.ShutdownInitiatedEvent](b)
-			b.OnShutdown(func(fxbus.ShutdownInitiatedEvent) { announced.Add(1) })
+			runhooks.Of(b).OnShutdown(func(string, error, int) { announced.Add(1) })
 		}),
 		// Depends on the runtime: its OnStart runs after the runtime's.
 		fx.Invoke(func(lc fx.Lifecycle, _ *lifecycle.Runtime) {
