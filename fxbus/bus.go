@@ -1,7 +1,6 @@
 package fxbus
 
 import (
-	"fmt"
 	"reflect"
 	"sort"
 	"sync"
@@ -53,56 +52,14 @@ type topicHandle interface {
 	stats() Stats
 }
 
-// An Option configures a [Bus] built by [New].
-type Option interface {
-	apply(*Bus) error
-}
-
-type optionFunc func(*Bus) error
-
-func (f optionFunc) apply(b *Bus) error { return f(b) }
-
-// WithCapacity sets how many events of each type the bus retains, from 1 to
-// [MaxCapacity]; the default is [DefaultCapacity]. A subscriber that falls
-// more than n events behind on a type loses the oldest ones and is told how
-// many with a [*LaggedError]. A ring takes about n times (the event's size
-// plus 16 bytes), allocated at the type's first subscription.
-func WithCapacity(n int) Option {
-	return optionFunc(func(b *Bus) error {
-		if n < 1 || n > MaxCapacity {
-			return fmt.Errorf("fxbus: capacity %d is out of range: want 1 to %d events per type", n, MaxCapacity)
-		}
-		b.capacity = n
-		return nil
-	})
-}
-
-// WithLogger sets the logger the bus writes to: a debug entry per Emit,
-// warnings for lagging handlers, errors from handlers run by [Listen]. A nil
-// logger, like the default, discards everything.
-func WithLogger(l *zap.Logger) Option {
-	return optionFunc(func(b *Bus) error {
-		if l == nil {
-			l = zap.NewNop()
-		}
-		b.log = l
-		return nil
-	})
-}
-
-// New returns an empty bus. It fails only on an invalid option, with an
-// error that names the value given.
+// New returns an empty bus. It fails only on invalid options, with an
+// error that names each option and the value given.
 func New(opts ...Option) (*Bus, error) {
-	b := &Bus{capacity: DefaultCapacity, log: zap.NewNop()}
-	b.phases.done = make(chan struct{})
-	for _, o := range opts {
-		if o == nil {
-			continue
-		}
-		if err := o.apply(b); err != nil {
-			return nil, err
-		}
+	c, err := newConfig(opts)
+	if err != nil {
+		return nil, err
 	}
+	b := &Bus{capacity: c.capacity, log: c.log}
 	b.quiet = b.log.Core() == zapcore.NewNopCore()
 	return b, nil
 }

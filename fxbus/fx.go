@@ -340,6 +340,10 @@ func provideBus(p busParams) (*Bus, error) {
 	if capacity == 0 {
 		capacity = DefaultCapacity
 	}
+	if capacity < 1 || capacity > MaxCapacity {
+		return nil, fmt.Errorf("fxbus: Config.Capacity: capacity %d is out of range: want 0 (the default, %d) or 1 to %d events per type",
+			capacity, DefaultCapacity, MaxCapacity)
+	}
 	b, err := New(WithCapacity(capacity), WithLogger(p.Logger))
 	if err != nil {
 		return nil, err

@@ -63,7 +63,7 @@ func TestBadArgumentsAreErrorsNotPanics(t *testing.T) {
 	t.Run("WithSignals channel closed", func(t *testing.T) {
 		log, logs := debugLogger()
 		ch := make(chanSignal)
-		rt := newRuntime(t, newBus(t), lifecycle.WithSignals(ch), lifecycle.WithLogger(log))
+		rt := newSignalRuntime(t, newBus(t), ch, lifecycle.WithLogger(log))
 		startRuntime(t, rt)
 		close(ch)
 		eventually(t, `logged "no more signals"`,
@@ -81,7 +81,7 @@ func TestBadArgumentsAreErrorsNotPanics(t *testing.T) {
 	t.Run("WithSignals sends a nil os.Signal", func(t *testing.T) {
 		log, logs := debugLogger()
 		ch := make(chanSignal)
-		rt := newRuntime(t, newBus(t), lifecycle.WithSignals(ch), lifecycle.WithLogger(log))
+		rt := newSignalRuntime(t, newBus(t), ch, lifecycle.WithLogger(log))
 		startRuntime(t, rt)
 		var nilSignal os.Signal
 		ch <- nilSignal

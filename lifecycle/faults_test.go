@@ -771,7 +771,7 @@ func TestFaultSignalStorms(t *testing.T) {
 		entered := make(chan struct{}, storm)
 		resume := make(chan struct{})
 		var runs, inRun, overlap atomic.Int32
-		rt := newRuntime(t, b, lifecycle.WithSignals(sigs), lifecycle.WithProviders(
+		rt := newSignalRuntime(t, b, sigs, lifecycle.WithProviders(
 			lifecycle.NewProvider("config", lifecycle.Normal, lifecycle.Hooks{
 				Reload: func(context.Context) error {
 					if inRun.Add(1) > 1 {
@@ -834,8 +834,7 @@ func TestFaultSignalStorms(t *testing.T) {
 		var releaseOnce sync.Once
 		free := func() { releaseOnce.Do(func() { close(release) }) }
 		t.Cleanup(free)
-		rt := newRuntime(t, b,
-			lifecycle.WithSignals(sigs),
+		rt := newSignalRuntime(t, b, sigs,
 			lifecycle.WithForceExit(func(code int) { exits <- code }),
 			lifecycle.WithConfig(lifecycle.Config{ForceExitCode: 9}),
 			lifecycle.WithProviders(lifecycle.NewProvider("slow", lifecycle.Normal, lifecycle.Hooks{

@@ -103,9 +103,12 @@ type mainHooks struct {
 }
 
 func provideRuntime(p params) (*Runtime, error) {
+	var cfg *Config
+	if p.Config != (Config{}) {
+		cfg = &p.Config
+	}
 	opts := []Option{
-		WithConfig(p.Config),
-		WithLogger(p.Logger),
+		withGraph(p.Logger, cfg),
 		withLateOrder(), // the edges name providers that register adds
 		withStopper(func(code int) {
 			// Non-blocking. It fails only when a receiver's channel is
@@ -115,7 +118,7 @@ func provideRuntime(p params) (*Runtime, error) {
 	}
 	opts = append(opts, p.Options...)
 	if p.Main != nil {
-		opts = append(opts, WithForceExit(p.Main.forceExit)) // after the user's: Run must return the code
+		opts = append(opts, withRunForceExit(p.Main.forceExit)) // Run must return the code
 	}
 	hooks := runhooks.Of(p.Bus)
 	if hooks.Managed() && !hooks.Covers(p.Lifecycle) {
@@ -233,7 +236,10 @@ func checkCtor(fn string, ctor any, want string, more bool, ok func(reflect.Type
 }
 
 // With passes options to the runtime that [Module] builds. Fx gives value
-// groups in no set order: give each option once.
+// groups in no set order, so the runtime refuses an option that sets
+// something given twice, and WithSignals with WithoutSignals; the options
+// that add (WithProviders, WithTasks, After, Before) may be given any
+// number of times.
 func With(opts ...Option) fx.Option {
 	fxOpts := make([]fx.Option, len(opts))
 	for i, o := range opts {

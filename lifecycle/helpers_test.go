@@ -75,7 +75,18 @@ func waitFor[T any](t *testing.T, ch <-chan T, what string) T {
 // test ends.
 func newRuntime(t *testing.T, b *fxbus.Bus, opts ...lifecycle.Option) *lifecycle.Runtime {
 	t.Helper()
-	rt, err := lifecycle.New(b, append([]lifecycle.Option{lifecycle.WithoutSignals()}, opts...)...)
+	return buildRuntime(t, b, append([]lifecycle.Option{lifecycle.WithoutSignals()}, opts...))
+}
+
+// newSignalRuntime is newRuntime reading signals from sigs.
+func newSignalRuntime(t *testing.T, b *fxbus.Bus, sigs <-chan os.Signal, opts ...lifecycle.Option) *lifecycle.Runtime {
+	t.Helper()
+	return buildRuntime(t, b, append([]lifecycle.Option{lifecycle.WithSignals(sigs)}, opts...))
+}
+
+func buildRuntime(t *testing.T, b *fxbus.Bus, opts []lifecycle.Option) *lifecycle.Runtime {
+	t.Helper()
+	rt, err := lifecycle.New(b, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

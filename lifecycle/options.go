@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -54,8 +55,6 @@ type Config struct {
 	// Restart holds the defaults for tasks with the [Restart] policy that
 	// leave fields of their own [RestartPolicy] zero.
 	Restart RestartPolicy
-	// DisableSignals stops the runtime from listening to OS signals.
-	DisableSignals bool
 }
 
 func (c Config) validate() error {
@@ -129,7 +128,11 @@ func (realClock) Sleep(ctx context.Context, d time.Duration) error {
 }
 
 // An Option configures a runtime built by [New]. With Fx, pass options
-// with [With].
+// with [With]. Options are checked once, by New: an invalid value is an
+// error naming the option; an option that sets something (all but
+// [WithProviders], [WithTasks], [After] and [Before]) may be given once,
+// since Fx gives the options of With in no set order; and [WithSignals]
+// and [WithoutSignals] exclude each other.
 type Option interface {
 	apply(*options)
 }
@@ -137,6 +140,20 @@ type Option interface {
 type optionFunc func(*options)
 
 func (f optionFunc) apply(o *options) { f(o) }
+
+// setOption is an option that sets something once: New refuses it twice.
+type setOption struct {
+	name string
+	set  func(*options)
+}
+
+func (s setOption) apply(o *options) {
+	if o.given == nil {
+		o.given = make(map[string]int)
+	}
+	o.given[s.name]++
+	s.set(o)
+}
 
 type options struct {
 	cfg       Config
@@ -150,61 +167,88 @@ type options struct {
 	tasks     []Task
 	order     []orderRule // explicit edges, checked against the providers by the plan
 	lateOrder bool        // Module registers providers after New: check the edges then
+	given     map[string]int
 	errs      []error
+
+	// Set by Module from the graph and by Run: defaults under the user's
+	// options (the logger), or what must win over them (Run's forced exit).
+	graphLog     *zap.Logger
+	runForceExit func(code int)
 }
 
-// WithConfig sets the runtime's configuration.
+// check reports the options given more than once, and the ones that
+// exclude each other.
+func (o *options) check() {
+	names := make([]string, 0, len(o.given))
+	for name, n := range o.given {
+		if n > 1 {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		o.errs = append(o.errs, fmt.Errorf("lifecycle: %s given %d times: give it once (under Fx, the options of With come in no set order)", name, o.given[name]))
+	}
+	if o.given["WithSignals"] > 0 && o.given["WithoutSignals"] > 0 {
+		o.errs = append(o.errs, errors.New("lifecycle: WithSignals and WithoutSignals both given: give one"))
+	}
+}
+
+// WithConfig sets the runtime's configuration. Under Fx, a
+// lifecycle.Config supplied to the graph counts as this option.
 func WithConfig(c Config) Option {
-	return optionFunc(func(o *options) { o.cfg = c })
+	return setOption{"WithConfig", func(o *options) { o.cfg = c }}
 }
 
-// WithLogger sets the logger for the runtime's log entries. A nil logger,
-// like the default, falls back to the bus's logger.
+// WithLogger sets the logger for the runtime's log entries. Without it,
+// the runtime uses the *zap.Logger of the Fx graph, else the bus's; a nil
+// logger means the same.
 func WithLogger(l *zap.Logger) Option {
-	return optionFunc(func(o *options) { o.log = l })
+	return setOption{"WithLogger", func(o *options) { o.log = l }}
 }
 
 // WithClock replaces the clock used for task backoff and budget windows.
 func WithClock(c Clock) Option {
-	return optionFunc(func(o *options) {
+	return setOption{"WithClock", func(o *options) {
 		if c == nil {
-			o.errs = append(o.errs, errors.New("lifecycle: WithClock: nil clock"))
+			o.errs = append(o.errs, errors.New("lifecycle: WithClock: nil Clock: give a Clock, or leave the option out for the real one"))
 			return
 		}
 		o.clock = c
-	})
+	}}
 }
 
 // WithSignals makes the runtime read signals from ch instead of
 // subscribing to SIGINT, SIGTERM and SIGHUP with os/signal: tests send
-// values on ch instead of real signals. The runtime never closes ch.
+// values on ch instead of real signals. The runtime never closes ch;
+// closing it means no more signals.
 func WithSignals(ch <-chan os.Signal) Option {
-	return optionFunc(func(o *options) {
+	return setOption{"WithSignals", func(o *options) {
 		if ch == nil {
 			o.errs = append(o.errs, errors.New("lifecycle: WithSignals: nil channel (use WithoutSignals to disable signals)"))
 			return
 		}
-		o.signals, o.noSignals = ch, false
-	})
+		o.signals = ch
+	}}
 }
 
-// WithoutSignals turns off signal handling, as [Config.DisableSignals].
-// Of WithSignals and WithoutSignals, the last given wins.
+// WithoutSignals turns off signal handling.
 func WithoutSignals() Option {
-	return optionFunc(func(o *options) { o.signals, o.noSignals = nil, true })
+	return setOption{"WithoutSignals", func(o *options) { o.noSignals = true }}
 }
 
 // WithForceExit replaces what the runtime does when a second interrupt or
 // termination signal arrives during shutdown. The default is os.Exit with
-// the force exit code; [Main] returns the code instead.
+// the force exit code; [Main] and [Run] return the code instead, whatever
+// this option says.
 func WithForceExit(exit func(code int)) Option {
-	return optionFunc(func(o *options) {
+	return setOption{"WithForceExit", func(o *options) {
 		if exit == nil {
 			o.errs = append(o.errs, errors.New("lifecycle: WithForceExit: nil function"))
 			return
 		}
 		o.forceExit = exit
-	})
+	}}
 }
 
 // WithProviders registers providers with a runtime built by [New]. Under
@@ -223,6 +267,22 @@ func WithTasks(ts ...Task) Option {
 // Module builds once it has registered the providers of its value group.
 func withLateOrder() Option {
 	return optionFunc(func(o *options) { o.lateOrder = true })
+}
+
+// withGraph sets what Module found in the graph: the logger, a default
+// under WithLogger; a supplied Config, which counts as WithConfig.
+func withGraph(l *zap.Logger, c *Config) Option {
+	return optionFunc(func(o *options) {
+		o.graphLog = l
+		if c != nil {
+			setOption{"WithConfig", func(o *options) { o.cfg = *c }}.apply(o)
+		}
+	})
+}
+
+// withRunForceExit sets Run's forced exit, which wins over WithForceExit.
+func withRunForceExit(exit func(code int)) Option {
+	return optionFunc(func(o *options) { o.runForceExit = exit })
 }
 
 // withStopper sets how InitiateShutdown asks the host (Fx) to stop.

@@ -189,7 +189,7 @@ func TestReload(t *testing.T) {
 		started := subscribe[lifecycle.ReloadStartedEvent](t, b)
 		rec := &recorder{}
 		osSigs := make(chanSignal)
-		rt := newRuntime(t, b, lifecycle.WithSignals(osSigs), lifecycle.WithProviders(recorded(rec, "config", lifecycle.Normal)))
+		rt := newSignalRuntime(t, b, osSigs, lifecycle.WithProviders(recorded(rec, "config", lifecycle.Normal)))
 		startRuntime(t, rt)
 		osSigs <- syscall.SIGHUP
 		if ev := next(t, started); ev.Trigger != "signal: hangup" {

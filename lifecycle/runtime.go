@@ -108,6 +108,7 @@ type run struct {
 	running  chan struct{} // closed, under mu, when the run first runs
 	started  chan struct{} // closed when Start has returned (or never runs)
 	finished chan struct{} // closed, under mu, when the run has stopped
+	ended    chan struct{} // closed, under mu, when fxbus.Module has ended the app's run (runEnded)
 	reload   reloader
 	bg       sync.WaitGroup // counts the reload loop
 	sig      signalLoop
@@ -129,6 +130,7 @@ func newRun() *run {
 		running:  make(chan struct{}),
 		started:  make(chan struct{}),
 		finished: make(chan struct{}),
+		ended:    make(chan struct{}),
 		tasks:    make(map[string]*task),
 	}
 	ru.ctx, ru.cancel = context.WithCancelCause(context.Background())
@@ -149,6 +151,7 @@ func New(bus *fxbus.Bus, opts ...Option) (*Runtime, error) {
 		}
 		opt.apply(&o)
 	}
+	o.check()
 	if err := o.cfg.validate(); err != nil {
 		o.errs = append(o.errs, err)
 	}
@@ -171,7 +174,7 @@ func New(bus *fxbus.Bus, opts ...Option) (*Runtime, error) {
 		cfg:       o.cfg.withDefaults(),
 		clock:     o.clock,
 		signals:   o.signals,
-		noSignals: o.noSignals || o.cfg.DisableSignals,
+		noSignals: o.noSignals,
 		forceExit: o.forceExit,
 		stopper:   o.stopper,
 		providers: wrapProviders(plan.providers),
@@ -180,10 +183,16 @@ func New(bus *fxbus.Bus, opts ...Option) (*Runtime, error) {
 		run:       newRun(),
 	}
 	if r.log == nil {
+		r.log = o.graphLog
+	}
+	if r.log == nil {
 		r.log = zap.NewNop()
 		if bus != nil {
 			r.log = bus.Logger()
 		}
+	}
+	if o.runForceExit != nil {
+		r.forceExit = o.runForceExit
 	}
 	if r.clock == nil {
 		r.clock = realClock{}
@@ -472,6 +481,18 @@ func (r *Runtime) endRun(ru *run, ev StoppedEvent) {
 func (r *Runtime) runEnded(startFailed bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.RollbackTimeout)
 	defer cancel()
+	r.mu.Lock()
+	ended := r.run.ended
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		select {
+		case <-ended:
+		default:
+			close(ended)
+		}
+	}()
 	if startFailed {
 		r.beginShutdown("fx: start failed", nil, ExitFailure, false)
 		if ru, ok := r.claimStop(ctx); ok {
@@ -488,7 +509,9 @@ func (r *Runtime) runEnded(startFailed bool) {
 	}
 }
 
-// wait waits, within ctx, until the current run has stopped.
+// wait waits, within ctx, until the current run has stopped and, under
+// fxbus.Module, the application's run has ended (the shutdown announced,
+// the runtime finished).
 func (r *Runtime) wait(ctx context.Context) {
 	r.mu.Lock()
 	ru := r.run
@@ -496,6 +519,12 @@ func (r *Runtime) wait(ctx context.Context) {
 	select {
 	case <-ru.finished:
 	case <-ctx.Done():
+	}
+	if r.readyLater { // managed by fxbus.Module, which calls runEnded
+		select {
+		case <-ru.ended:
+		case <-ctx.Done():
+		}
 	}
 }
 

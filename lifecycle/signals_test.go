@@ -43,8 +43,7 @@ func TestSignals(t *testing.T) {
 		exits := make(chan int, 2)
 		stopping := make(chan struct{})
 		release := make(chan struct{})
-		rt := newRuntime(t, b,
-			lifecycle.WithSignals(sigs),
+		rt := newSignalRuntime(t, b, sigs,
 			lifecycle.WithForceExit(func(code int) { exits <- code }),
 			lifecycle.WithConfig(lifecycle.Config{ForceExitCode: 9}),
 			lifecycle.WithProviders(lifecycle.NewProvider("slow", lifecycle.Normal, lifecycle.Hooks{
@@ -72,7 +71,7 @@ func TestSignals(t *testing.T) {
 
 	t.Run("signals are read only between start and stop", func(t *testing.T) {
 		sigs := make(chanSignal, 1)
-		rt := newRuntime(t, nil, lifecycle.WithSignals(sigs))
+		rt := newSignalRuntime(t, nil, sigs)
 		sigs <- syscall.SIGHUP
 		if len(sigs) != 1 {
 			t.Fatal("a signal was read before Start")

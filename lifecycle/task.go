@@ -164,20 +164,27 @@ type Task struct {
 	ExitCode int
 }
 
-// TaskOption configures a task started with [Runtime.Go].
-type TaskOption func(*Task)
+// TaskOption configures a task started with [Runtime.Go]. Task options
+// are applied in order: the last one to set a field wins.
+type TaskOption interface {
+	applyTask(*Task)
+}
+
+type taskOptionFunc func(*Task)
+
+func (f taskOptionFunc) applyTask(t *Task) { f(t) }
 
 // WithPolicy sets the task's policy.
-func WithPolicy(p Policy) TaskOption { return func(t *Task) { t.Policy = p } }
+func WithPolicy(p Policy) TaskOption { return taskOptionFunc(func(t *Task) { t.Policy = p }) }
 
 // WithRestart sets the [Restart] policy with its backoff and budget.
 func WithRestart(rp RestartPolicy) TaskOption {
-	return func(t *Task) { t.Policy, t.Restart = Restart, rp }
+	return taskOptionFunc(func(t *Task) { t.Policy, t.Restart = Restart, rp })
 }
 
 // WithExitCode sets the exit code requested when the task's failure
 // initiates shutdown.
-func WithExitCode(code int) TaskOption { return func(t *Task) { t.ExitCode = code } }
+func WithExitCode(code int) TaskOption { return taskOptionFunc(func(t *Task) { t.ExitCode = code }) }
 
 func (t Task) validate() error {
 	var errs []error
@@ -215,7 +222,7 @@ func (r *Runtime) Go(name string, fn TaskFunc, opts ...TaskOption) error {
 	t := Task{Name: name, Run: fn}
 	for _, opt := range opts {
 		if opt != nil {
-			opt(&t)
+			opt.applyTask(&t)
 		}
 	}
 	if err := t.validate(); err != nil {

@@ -114,7 +114,7 @@ func TestGoBadInput(t *testing.T) {
 			give lifecycle.Option
 			want string
 		}{
-			{"nil clock", lifecycle.WithClock(nil), "WithClock: nil clock"},
+			{"nil clock", lifecycle.WithClock(nil), "WithClock: nil Clock"},
 			{"nil signal channel", lifecycle.WithSignals(nil), "WithSignals: nil channel"},
 			{"nil force exit", lifecycle.WithForceExit(nil), "WithForceExit: nil function"},
 			{"nil option", nil, "nil Option"},
