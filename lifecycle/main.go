@@ -51,101 +51,135 @@ func Main(opts ...fx.Option) int {
 // returns, and reports the skipped stop with a [StoppedEvent] event; the exit
 // code is then [ExitFailure].
 func Run(ctx context.Context, opts ...fx.Option) int {
-	forced := make(chan int, 1)
-	requested := make(chan struct{}, 1)
-	var rt *Runtime
-	app := fx.New(
+	// Build the application, with fxbus.Module and Module.
+	m := build(opts)
+	if err := m.app.Err(); err != nil {
+		fmt.Fprintln(os.Stderr, "lifecycle: building the application:", err)
+		return ExitFailure
+	}
+	// Start it; a second signal may force the exit already.
+	if code, over := m.start(); over {
+		return code
+	}
+	// Wait for a shutdown from any side.
+	if code, forced := m.waitShutdown(ctx); forced {
+		return code
+	}
+	// Stop it within the stop timeout, unless forced.
+	return m.stop()
+}
+
+// mainApp is the application Run runs, and how it learns of a forced exit
+// and of a direct fx.Shutdowner call.
+type mainApp struct {
+	app       *fx.App
+	rt        *Runtime
+	forced    chan int      // the code of a forced exit
+	requested chan struct{} // fx.Shutdowner was called
+	startErr  chan error    // app.Start's result
+}
+
+func build(opts []fx.Option) *mainApp {
+	m := &mainApp{forced: make(chan int, 1), requested: make(chan struct{}, 1), startErr: make(chan error, 1)}
+	m.app = fx.New(
 		fxbus.Module,
 		Module,
 		fx.Options(opts...),
 		fx.Supply(&mainHooks{forceExit: func(code int) {
 			select {
-			case forced <- code:
+			case m.forced <- code:
 			default: // already forced
 			}
 		}}),
-		fx.Populate(&rt),
+		fx.Populate(&m.rt),
 		fx.Decorate(func(s fx.Shutdowner) fx.Shutdowner {
-			return &notifyingShutdowner{Shutdowner: s, requested: requested}
+			return &notifyingShutdowner{Shutdowner: s, requested: m.requested}
 		}),
 	)
-	if app.Err() != nil {
-		fmt.Fprintln(os.Stderr, "lifecycle: building the application:", app.Err())
-		return ExitFailure
-	}
+	return m
+}
 
-	startCtx, cancel := context.WithTimeout(context.Background(), app.StartTimeout())
-	defer cancel()
-	// Signals are handled from the runtime's Start on, while later OnStart
-	// hooks may still run: a second signal must force the exit then too.
-	startErr := make(chan error, 1)
-	go func() { startErr <- app.Start(startCtx) }()
+// start starts the application within its start timeout. It reports
+// over when Run must return code: the start failed, or a second signal
+// forced the exit while it ran (signals are handled from the runtime's
+// Start on, while later OnStart hooks may still run).
+func (m *mainApp) start() (code int, over bool) {
+	startCtx, cancel := context.WithTimeout(context.Background(), m.app.StartTimeout())
+	go func() {
+		defer cancel()
+		m.startErr <- m.app.Start(startCtx)
+	}()
 	select {
-	case err := <-startErr:
-		if err != nil {
-			// Fx's logger has the error (nothing, with fx.NopLogger) and
-			// Runtime.Cause has a failed boot's; Run reports only the code.
-			// A failed boot's rollback may outlast Fx's start deadline.
-			rt.settle(true)
-			if code := rt.ExitCode(); code != 0 {
-				return code // a shutdown initiated before the start: its code wins
-			}
-			return ExitFailure
+	case err := <-m.startErr:
+		if err == nil {
+			return 0, false
 		}
-	case code := <-forced:
+		// Fx's logger has the error (nothing, with fx.NopLogger) and
+		// Runtime.Cause has a failed boot's; Run reports only the code.
+		// A failed boot's rollback may outlast Fx's start deadline.
+		m.rt.settle(true)
+		if code := m.rt.ExitCode(); code != 0 {
+			return code, true // a shutdown initiated before the start: its code wins
+		}
+		return ExitFailure, true
+	case code := <-m.forced:
 		// Return at once, as the process is to exit; should it not, the
 		// app is stopped in the background once its start has ended.
 		go func() {
-			<-startErr
-			stopCtx, cancel := context.WithTimeout(context.Background(), app.StopTimeout())
+			<-m.startErr
+			stopCtx, cancel := context.WithTimeout(context.Background(), m.app.StopTimeout())
 			defer cancel()
-			_ = app.Stop(stopCtx)
-			rt.settle(false)
+			_ = m.app.Stop(stopCtx)
+			m.rt.settle(false)
 		}()
-		return code
+		return code, true
 	}
+}
 
-	// Wait for a shutdown from any side. Run does not call app.Wait
-	// before a shutdown is requested: that would make Fx handle SIGINT and
-	// SIGTERM too, and the runtime handles them.
+// waitShutdown waits for a shutdown from any side and for its
+// announcement. Run does not call app.Wait before a shutdown is
+// requested: that would make Fx handle SIGINT and SIGTERM too, and the
+// runtime handles them.
+func (m *mainApp) waitShutdown(ctx context.Context) (code int, forced bool) {
 	select {
-	case <-rt.Done():
-	case <-requested: // fx.Shutdowner used directly; Wait has its code
-		sig := <-app.Wait()
-		rt.beginShutdown("fx: shutdown requested", nil, sig.ExitCode, false)
+	case <-m.rt.Done():
+	case <-m.requested: // fx.Shutdowner used directly; Wait has its code
+		sig := <-m.app.Wait()
+		m.rt.beginShutdown("fx: shutdown requested", nil, sig.ExitCode, false)
 	case <-ctx.Done():
-		rt.InitiateShutdown("context done", context.Cause(ctx), 0)
-	case code := <-forced:
-		return code
+		m.rt.InitiateShutdown("context done", context.Cause(ctx), 0)
+	case code := <-m.forced:
+		return code, true
 	}
-
 	// Whoever won the shutdown (perhaps another goroutine's
-	// InitiateShutdown, still between recording its cause and announcing
-	// it) announces it before cancelling the token: wait for that, or
-	// app.Stop's own announcement ("fx: application stopping", exit code
-	// 0) could come first and be the one ShutdownInitiatedEvent of this
-	// shutdown, disagreeing with the runtime's cause and Run's exit code.
-	<-rt.Done()
+	// InitiateShutdown, between recording its cause and announcing it)
+	// announces it before cancelling the token: once the token is
+	// cancelled, app.Stop's own announcement cannot come first and
+	// disagree with the runtime's cause and exit code.
+	<-m.rt.Done()
+	return 0, false
+}
 
-	stopCtx, cancelStop := context.WithTimeout(context.Background(), app.StopTimeout())
-	defer cancelStop()
+// stop stops the application and returns the exit code: the shutdown's,
+// else ExitFailure if the stop failed, else 0.
+func (m *mainApp) stop() int {
+	stopCtx, cancel := context.WithTimeout(context.Background(), m.app.StopTimeout())
+	defer cancel()
 	stopped := make(chan error, 1)
-	go func() { stopped <- app.Stop(stopCtx) }()
+	go func() { stopped <- m.app.Stop(stopCtx) }()
 	select {
 	case err := <-stopped:
-		// Fx returns at its deadline even if the runtime's Stop goes
-		// on, and skips the runtime's OnStop hook if the deadline passed
-		// before its turn: let the runtime finish, so that none of its
-		// goroutines outlives Run.
-		rt.settle(false)
-		if code := rt.ExitCode(); code != 0 {
+		// Fx returns at its deadline even if the runtime's Stop goes on:
+		// let the run end, so that none of its goroutines outlives Run.
+		m.rt.settle(false)
+		if code := m.rt.ExitCode(); code != 0 {
 			return code
 		}
 		if err != nil {
 			return ExitFailure
 		}
 		return 0
-	case code := <-forced:
+	case code := <-m.forced:
 		return code
 	}
 }
