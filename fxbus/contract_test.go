@@ -1637,8 +1637,8 @@ func TestContractFxHelpers(t *testing.T) {
 		var sub *fxbus.Subscription[ctOrder]
 		app := fxtest.New(t, ctFxTimeouts(), fxbus.Module,
 			fxbus.ProvideEmitter[ctOrder](),
-			fxbus.ProvideSubscription[ctOrder](),
-			fx.Invoke(func(e fxbus.Emitter[ctOrder], s *fxbus.Subscription[ctOrder]) { em, sub = e, s }),
+			fxbus.ProvideSubscriber[ctOrder](),
+			fx.Invoke(func(e fxbus.Emitter[ctOrder], s fxbus.Subscriber[ctOrder]) { em, sub = e, s.Subscribe() }),
 		)
 		app.RequireStart()
 		if n := em.Emit(ctOrder{9}); n != 1 {

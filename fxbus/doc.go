@@ -72,7 +72,7 @@
 // [Module] provides one *Bus to an Fx application, built from an optional
 // [Config] and *zap.Logger in the graph. [Listen] and [Handle] run a handler
 // for a type for the life of the app; [ProvideEmitter] and
-// [ProvideSubscription] make who emits and who listens to what visible in
+// [ProvideSubscriber] make who emits and who listens to what visible in
 // the Fx graph.
 //
 // # Shutdown

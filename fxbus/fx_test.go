@@ -325,10 +325,10 @@ func TestEmitterAndSubscriptionProviders(t *testing.T) {
 		fx.NopLogger,
 		fxbus.Module,
 		fxbus.ProvideEmitter[Order](),
-		fxbus.ProvideSubscription[Order](),
+		fxbus.ProvideSubscriber[Order](),
 		fx.Provide(
 			func(e fxbus.Emitter[Order]) *shop { return &shop{emit: e} },
-			func(sub *fxbus.Subscription[Order]) *audit { return &audit{sub: sub} },
+			func(s fxbus.Subscriber[Order]) *audit { return &audit{sub: s.Subscribe()} },
 		),
 		fx.Populate(&s, &a),
 	)
@@ -341,7 +341,7 @@ func TestEmitterAndSubscriptionProviders(t *testing.T) {
 	}
 	app.RequireStop()
 	if _, err := a.sub.TryRecv(); !errors.Is(err, fxbus.ErrClosed) {
-		t.Fatalf("provided subscription not closed at stop: %v", err)
+		t.Fatalf("subscription not closed with the bus at stop: %v", err)
 	}
 }
 

@@ -384,15 +384,30 @@ func ProvideEmitter[E any]() fx.Option {
 	return fx.Provide(NewEmitter[E])
 }
 
-// ProvideSubscription provides a *[Subscription] to E to the Fx graph: one
-// subscription, made when first asked for, shared by everything that asks,
-// and closed by an OnStop hook that runs after the OnStop hooks of those
-// that asked for it. The subscription has a single reader: ask for it in
-// one component, or use [Listen] for handlers.
-func ProvideSubscription[E any]() fx.Option {
-	return fx.Provide(func(lc fx.Lifecycle, b *Bus) *Subscription[E] {
-		s := Subscribe[E](b)
-		lc.Append(fx.StopHook(s.Close))
-		return s
-	})
+// Subscriber makes subscriptions to events of one type on a bus. Asking
+// for a Subscriber[E] rather than the *Bus makes "this component listens
+// to E" visible in the Fx graph; provide it with [ProvideSubscriber]. Each
+// call of Subscribe makes a new subscription, with a reader of its own:
+// make it in the constructor, so that nothing emitted before start is
+// missed. Under [Module], every subscription of a run is closed when the
+// bus closes, after every other OnStop hook. The zero Subscriber makes
+// closed subscriptions.
+type Subscriber[E any] struct {
+	bus *Bus
+}
+
+// NewSubscriber returns a Subscriber of E on b.
+func NewSubscriber[E any](b *Bus) Subscriber[E] { return Subscriber[E]{bus: b} }
+
+// Subscribe is [Subscribe] on the subscriber's bus.
+func (s Subscriber[E]) Subscribe() *Subscription[E] {
+	if s.bus == nil {
+		return closedSubscription[E]()
+	}
+	return Subscribe[E](s.bus)
+}
+
+// ProvideSubscriber provides a [Subscriber] of E to the Fx graph.
+func ProvideSubscriber[E any]() fx.Option {
+	return fx.Provide(NewSubscriber[E])
 }
