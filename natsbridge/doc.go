@@ -22,6 +22,19 @@
 // message on the bus, in arrival order. Local subscribers cannot tell a
 // received event from a local one: ordering, lag and close are the bus's.
 //
+// # Subjects
+//
+// A subject the server refuses makes it close the connection for good,
+// ending every route of the Conn, so [Forward], [Receive] and
+// [ForwardShutdown] check it first and fail with [ErrInvalidSubject],
+// naming the subject and the rule: not empty and at most
+// [MaxSubjectLength] bytes; tokens separated by single dots (no empty
+// token, no dot at either end); no white space or control character;
+// valid UTF-8. Receive accepts the wildcard tokens "*" (one token) and
+// ">" (the rest, so last only); Forward, which publishes to one subject,
+// accepts neither. "*" or ">" inside a longer token is an ordinary
+// character.
+//
 // # Codecs
 //
 // A route encodes with [JSON] unless given another [Codec] with

@@ -12,25 +12,25 @@ import (
 	"go.uber.org/fx"
 )
 
-// badSubjects are subjects that no route accepts, with a word of the rule
-// the error must name.
+// badSubjects are subjects that no route accepts, with words of the rule
+// the error must name (for a route that publishes, pubRule if set).
 var badSubjects = []struct {
-	subject, rule string
+	subject, rule, pubRule string
 }{
-	{"", "empty"},
-	{".orders", "empty token"},
-	{"orders.", "empty token"},
-	{"orders..eu", "empty token"},
-	{"orders.>.eu", `">" only as the last token`},
-	{">.orders", `">" only as the last token`},
-	{"orders eu", "white space"},
-	{"orders\teu", "white space"},
-	{"orders.eu\r\n", "white space"},
-	{"orders\f.eu", "white space"},
-	{"orders\x00eu", "control character"},
-	{"orders.\xffeu", "UTF-8"},
-	{strings.Repeat("o", natsbridge.MaxSubjectLength+1), "bytes long"},
-	{strings.Repeat("orders.", 1000) + "eu", "bytes long"},
+	{"", "empty", ""},
+	{".orders", "empty token", ""},
+	{"orders.", "empty token", ""},
+	{"orders..eu", "empty token", ""},
+	{"orders.>.eu", `">" only as the last token`, "wildcard"},
+	{">.orders", `">" only as the last token`, "wildcard"},
+	{"orders eu", "white space", ""},
+	{"orders\teu", "white space", ""},
+	{"orders.eu\r\n", "white space", ""},
+	{"orders\f.eu", "white space", ""},
+	{"orders\x00eu", "control character", ""},
+	{"orders.\xffeu", "UTF-8", ""},
+	{strings.Repeat("o", natsbridge.MaxSubjectLength+1), "bytes long", ""},
+	{strings.Repeat("orders.", 1000) + "eu", "bytes long", ""},
 }
 
 // publishOnly are subjects one may subscribe to but not publish to.
@@ -107,9 +107,13 @@ func checkRefused(t *testing.T, c *natsbridge.Conn, when string) {
 		}
 	}
 	for _, tt := range badSubjects {
-		check("Forward", tt.subject, tt.rule, natsbridge.Forward[Ping](c, tt.subject))
+		pubRule := tt.rule
+		if tt.pubRule != "" {
+			pubRule = tt.pubRule
+		}
+		check("Forward", tt.subject, pubRule, natsbridge.Forward[Ping](c, tt.subject))
 		check("Receive", tt.subject, tt.rule, natsbridge.Receive[Ping](c, tt.subject))
-		check("ForwardShutdown", tt.subject, tt.rule, natsbridge.ForwardShutdown(c, tt.subject))
+		check("ForwardShutdown", tt.subject, pubRule, natsbridge.ForwardShutdown(c, tt.subject))
 	}
 	for _, s := range publishOnly {
 		check("Forward", s, "wildcard", natsbridge.Forward[Ping](c, s))
