@@ -134,3 +134,27 @@ func TestJSONLenient(t *testing.T) {
 }
 
 func fmtValue(v any) string { return fmt.Sprintf("%#v", v) }
+
+// The cost of strict decoding against encoding/json's own, on an event of
+// the size of demo.Tick.
+func BenchmarkJSONDecode(b *testing.B) {
+	type tick struct {
+		Seq    int64
+		Source string
+		At     int64
+	}
+	data := []byte(`{"Seq":123456,"Source":"throughput-send","At":1733230000000000000}`)
+	for _, bc := range []struct {
+		name  string
+		codec natsbridge.JSON[tick]
+	}{{"strict", natsbridge.JSON[tick]{}}, {"lenient", natsbridge.JSON[tick]{Lenient: true}}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := bc.codec.Decode(data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

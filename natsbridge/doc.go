@@ -39,6 +39,10 @@
 //
 // A route encodes with [JSON] unless given another [Codec] with
 // [WithCodec]. All processes bridging a subject must agree on its codec.
+// JSON decodes strictly: a payload that is not the JSON of E (an unknown
+// or missing field, null for a value, a value of another type) is a
+// decode failure, counted and logged, never a zero or partial E; set
+// [JSON].Lenient while peers change E.
 // A type bridged both ways by one [Conn] needs a deterministic codec (equal
 // events, equal bytes): see "Echo".
 //
