@@ -53,6 +53,15 @@ type Config struct {
 	// negative value means no buffer: every event forwarded while
 	// disconnected is dropped.
 	ReconnectBufSize int
+
+	// PendingMsgs and PendingBytes bound what the client holds for each
+	// inbound route: messages received and not yet decoded and emitted.
+	// Past either limit the client discards the messages that arrive (the
+	// route is a slow consumer) and the route counts them in
+	// [Stats.Dropped]. 0 means the client's default (524,288 messages,
+	// 64 MiB); a negative value means no limit.
+	PendingMsgs  int
+	PendingBytes int
 }
 
 // Option configures a [Conn] built by [New] or [Connect].

@@ -34,6 +34,17 @@ func (r *receiver[E]) start(nc *nats.Conn) error {
 	if err != nil {
 		return fmt.Errorf("natsbridge: subscribe to %q: %w", r.subject, err)
 	}
+	msgs, bytes := r.conn.cfg.PendingMsgs, r.conn.cfg.PendingBytes
+	if msgs == 0 {
+		msgs = nats.DefaultSubPendingMsgsLimit
+	}
+	if bytes == 0 {
+		bytes = nats.DefaultSubPendingBytesLimit
+	}
+	if err := s.SetPendingLimits(msgs, bytes); err != nil {
+		_ = s.Unsubscribe()
+		return fmt.Errorf("natsbridge: pending limits of %q: %w", r.subject, err)
+	}
 	r.sub.Store(s)
 	return nil
 }
