@@ -66,3 +66,27 @@ func TestPendingMsgsBoundsSlowRoute(t *testing.T) {
 		return statsOf(t, c, natsbridge.Inbound, "orders").Received == pending
 	})
 }
+
+// The counters are final after Close, read then for the first time: every
+// message the route's client got is in Received, DecodeFailures, Echoes or
+// Dropped, the slow-consumer losses included.
+func TestSlowConsumerDropsCountedAfterClose(t *testing.T) {
+	srv := runServer(t, -1)
+	const n, pending = 500, 20
+	c, open := slowRoute(t, srv.ClientURL(), newBus(t), pending)
+	publishOrders(t, srv.ClientURL(), c, n)
+	open()
+	closeConn(t, c)
+
+	s := c.Stats()[0]
+	if s.Dropped == 0 {
+		t.Errorf("stats %+v: nothing dropped, yet the route held %d of %d messages", s, pending, n)
+	}
+	if sum := s.Received + s.DecodeFailures + s.Echoes + s.Dropped; sum != n {
+		t.Errorf("stats %+v account for %d messages, want %d", s, sum, n)
+	}
+	// Read again: the same.
+	if again := c.Stats()[0]; again != s {
+		t.Errorf("stats changed after Close: %+v, then %+v", s, again)
+	}
+}
