@@ -393,7 +393,7 @@ func (c *Conn) Close(ctx context.Context) error {
 		}
 	}
 	if nc != nil {
-		if err := c.drain(ctx, nc, ncClosed); err != nil {
+		if err := c.drain(ctx, nc, ncClosed, routes); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -402,7 +402,7 @@ func (c *Conn) Close(ctx context.Context) error {
 	return c.closeErr
 }
 
-func (c *Conn) drain(ctx context.Context, nc *nats.Conn, ncClosed <-chan struct{}) error {
+func (c *Conn) drain(ctx context.Context, nc *nats.Conn, ncClosed <-chan struct{}, routes []route) error {
 	url := redactURLs(c.cfg.URL)
 	if err := nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 		// Reconnecting: the client closed the connection instead.
@@ -412,8 +412,19 @@ func (c *Conn) drain(ctx context.Context, nc *nats.Conn, ncClosed <-chan struct{
 	case <-ncClosed:
 		return nil
 	case <-ctx.Done():
+		held := 0
+		for _, r := range routes {
+			if a, ok := r.(interface{ abandon() int }); ok {
+				held += a.abandon()
+			}
+		}
 		nc.Close()
-		return fmt.Errorf("natsbridge: drain of the connection to %s: %w", url, ctx.Err())
+		if held == 0 {
+			return fmt.Errorf("natsbridge: drain of the connection to %s: %w", url, ctx.Err())
+		}
+		c.log.Warn("natsbridge: closed before the inbound routes were drained; the messages the client held for them are lost, not counted",
+			zap.String("url", url), zap.Int("held", held))
+		return fmt.Errorf("natsbridge: drain of the connection to %s: %w; about %d received messages were not emitted", url, ctx.Err(), held)
 	}
 }
 

@@ -1,8 +1,12 @@
 package natsbridge_test
 
 import (
+	"context"
+	"errors"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/claviron/fxruntime/fxbus"
 	"github.com/claviron/fxruntime/natsbridge"
@@ -88,5 +92,38 @@ func TestSlowConsumerDropsCountedAfterClose(t *testing.T) {
 	// Read again: the same.
 	if again := c.Stats()[0]; again != s {
 		t.Errorf("stats changed after Close: %+v, then %+v", s, again)
+	}
+}
+
+// When Close's context ends before the inbound routes are drained, Close
+// says about how many received messages it discards, and Dropped is final
+// all the same.
+func TestCloseCutShortSaysWhatIsLost(t *testing.T) {
+	srv := runServer(t, -1)
+	const n, pending = 300, 20
+	gate := make(chan struct{})
+	t.Cleanup(func() { close(gate) }) // lets the stuck callback return
+	c, err := natsbridge.New(newBus(t), natsbridge.Config{URL: srv.ClientURL(), PendingMsgs: pending})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := natsbridge.Receive(c, "orders", natsbridge.WithCodec[Order](gatedOrders{gate})); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	publishOrders(t, srv.ClientURL(), c, n)
+
+	short, cancelShort := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancelShort()
+	err = c.Close(short)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "about 20 received messages were not emitted") {
+		t.Errorf("Close: %v, want the deadline and the 20 messages held", err)
+	}
+	if s := c.Stats()[0]; s.Dropped != n-pending {
+		t.Errorf("stats %+v, want %d dropped", s, n-pending)
 	}
 }

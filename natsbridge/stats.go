@@ -34,9 +34,13 @@ func (d Direction) String() string {
 // delivers it at most once, and says nothing when it does not (see the
 // package documentation, "Delivery").
 //
-// On an inbound route, every message the client delivered to the route ends
-// in exactly one of Received, DecodeFailures or Echoes; Dropped counts the
-// messages the client discarded before that because the route fell behind.
+// On an inbound route, every message the client got for the route ends in
+// exactly one of Received, DecodeFailures, Echoes or Dropped (discarded by
+// the client because the route fell behind), once the route has handled
+// what the client holds for it. After [Conn.Close] has returned nil, the
+// counters are final, whenever they are read. A Close cut short by its
+// context discards what the client still holds, which is counted nowhere;
+// Close's error says about how many messages that is.
 type Stats struct {
 	Direction Direction
 	Subject   string
