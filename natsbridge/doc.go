@@ -43,21 +43,28 @@
 // or missing field, null for a value, a value of another type) is a
 // decode failure, counted and logged, never a zero or partial E; set
 // [JSON].Lenient while peers change E.
-// A type bridged both ways by one [Conn] needs a deterministic codec (equal
-// events, equal bytes): see "Echo".
+// A type bridged both ways needs a deterministic codec (equal events,
+// equal bytes): see "Echo".
 //
 // # Echo
 //
 // Every message carries the [Conn.Origin] of its sender in the
 // [HeaderOrigin] header, and an inbound route skips its own Conn's
 // messages (the client also asks the server not to send them). A Conn
-// also never sends back what it received: when A and B both bridge a type
-// both ways, an event emitted on A reaches B once and stops there. As the
-// bus carries bare values, the Conn recognises a received event on its
-// way out by its encoding, so a local event equal to a received one and
-// emitted just before it is the one not sent (the same bytes go out once),
-// and after an outbound route lags ([Stats.Missed]) one received event may
-// be sent back once.
+// also never sends back what it received, however far its outbound
+// routes lag: when A and B both bridge a type both ways, an event emitted
+// on A reaches B once and stops there ([Stats.Echoes] counts the events
+// not sent back).
+//
+// The bus carries bare values, so an outbound route tells a received
+// event from a local one by its position in the bus's ring; a received
+// event the route fell too far behind to read is counted in
+// [Stats.Missed], like a local one. Only when a local event
+// of the same type is emitted at the very moment a received one is do
+// positions not tell them apart, and their encodings decide: a codec for a
+// type bridged both ways must therefore be deterministic (equal events,
+// equal bytes), and of a local event and an equal received one emitted at
+// the same moment, one is sent.
 //
 // # Delivery
 //

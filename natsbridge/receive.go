@@ -74,7 +74,7 @@ func (r *receiver[E]) handle(m *nats.Msg) {
 	}
 	// Counted first, so that whoever gets the event sees it counted.
 	r.n.received.Add(1)
-	r.guard.emit(r.conn.bus, ev)
+	r.guard.emit(ev)
 }
 
 // noteDropped records the client's count of the messages it discarded for

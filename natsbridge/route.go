@@ -45,9 +45,7 @@ func Forward[E any](c *Conn, subject string, opts ...RouteOption[E]) error {
 	if err := c.addRoute(f, Outbound, subject, reflect.TypeFor[E]()); err != nil {
 		return err
 	}
-	f.sub = fxbus.Subscribe[E](c.bus)
-	f.guard = guardOf[E](c)
-	f.guard.add(f)
+	guardOf[E](c).subscribe(f)
 	if c.started {
 		return f.start(c.nc)
 	}

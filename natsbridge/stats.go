@@ -72,8 +72,9 @@ type Stats struct {
 	// is logged with the subject and the error, then skipped.
 	DecodeFailures uint64
 	// Echoes counts, inbound, messages this Conn had published itself,
-	// skipped; outbound, events this Conn had received from NATS, not
-	// sent back.
+	// skipped; outbound, events this Conn had received from NATS, read
+	// by the route and not sent back. A received event the route fell too
+	// far behind to read is in Missed instead; none is ever sent back.
 	Echoes uint64
 }
 
