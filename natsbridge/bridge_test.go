@@ -164,6 +164,70 @@ func TestNoRelayLoop(t *testing.T) {
 	}
 }
 
+// Two Conns on one bus that bridge the same type on the same subject (a
+// misconfiguration: one would do) do not send each other's received events
+// back out: an event received by one is not forwarded by the other. Each
+// forwards local events, and each emits what it receives: duplicates, but
+// no storm.
+func TestTwoConnsOnOneBusDoNotLoop(t *testing.T) {
+	srv := runServer(t, -1)
+	busM, busP := newBus(t), newBus(t)
+	cfg := natsbridge.Config{URL: srv.ClientURL()}
+	both := func(c *natsbridge.Conn) error {
+		return errors.Join(natsbridge.Forward[Ping](c, "ping"), natsbridge.Receive[Ping](c, "ping"))
+	}
+	x := connect(t, busM, cfg, both)
+	y := connect(t, busM, cfg, both)
+	z := connect(t, busP, cfg, both)
+	raw := rawConn(t, srv.ClientURL())
+	seen, err := raw.SubscribeSync("ping")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	subM := fxbus.Subscribe[Ping](busM)
+	defer subM.Close()
+
+	fxbus.Emit(busP, Ping{N: 1})
+	for range 2 { // one copy through X, one through Y
+		if got := recv(t, subM); got.N != 1 {
+			t.Fatalf("M got %+v, want Ping 1", got)
+		}
+	}
+	fxbus.Emit(busM, Ping{N: 2}) // read by X and Y after both copies of Ping 1
+	type msg struct {
+		origin string
+		n      int
+	}
+	want := map[msg]bool{{z.Origin(), 1}: true, {x.Origin(), 2}: true, {y.Origin(), 2}: true}
+	for len(want) > 0 {
+		m, err := seen.NextMsg(wait)
+		if err != nil {
+			t.Fatalf("still waiting for %v: %v", want, err)
+		}
+		p, err := (natsbridge.JSON[Ping]{}).Decode(m.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := msg{m.Header.Get(natsbridge.HeaderOrigin), p.N}
+		if !want[k] {
+			t.Fatalf("published %+v: X is %s, Y %s, Z %s; Ping 1 came back", k, x.Origin(), y.Origin(), z.Origin())
+		}
+		delete(want, k)
+	}
+	for _, c := range []*natsbridge.Conn{x, y} {
+		eventually(t, "X and Y read both copies", func() bool {
+			s := statsOf(t, c, natsbridge.Outbound, "ping")
+			return s.Forwarded+s.Echoes == 3
+		})
+		if s := statsOf(t, c, natsbridge.Outbound, "ping"); s.Forwarded != 1 || s.Echoes != 2 {
+			t.Errorf("outbound %+v, want Ping 2 forwarded and both copies of Ping 1 skipped", s)
+		}
+	}
+}
+
 // stallingPing encodes Pings as JSON, but stalls on Ping{N: -1} until
 // released, as a slow link would.
 type stallingPing struct {
