@@ -165,10 +165,11 @@ func TestNoRelayLoop(t *testing.T) {
 }
 
 // Two Conns on one bus that bridge the same type on the same subject (a
-// misconfiguration: one would do) do not send each other's received events
-// back out: an event received by one is not forwarded by the other. Each
-// forwards local events, and each emits what it receives: duplicates, but
-// no storm.
+// misconfiguration: one would do) do not pass events to each other: an
+// event received by one is not forwarded by the other, and one published
+// by one is not emitted by the other. Each forwards the local events and
+// each emits what peers publish, so those are duplicated, but nothing
+// comes back and nothing loops.
 func TestTwoConnsOnOneBusDoNotLoop(t *testing.T) {
 	srv := runServer(t, -1)
 	busM, busP := newBus(t), newBus(t)
@@ -218,13 +219,19 @@ func TestTwoConnsOnOneBusDoNotLoop(t *testing.T) {
 		delete(want, k)
 	}
 	for _, c := range []*natsbridge.Conn{x, y} {
-		eventually(t, "X and Y read both copies", func() bool {
-			s := statsOf(t, c, natsbridge.Outbound, "ping")
-			return s.Forwarded+s.Echoes == 3
+		eventually(t, "X and Y read both copies and the other's Ping 2", func() bool {
+			out, in := statsOf(t, c, natsbridge.Outbound, "ping"), statsOf(t, c, natsbridge.Inbound, "ping")
+			return out.Forwarded+out.Echoes == 3 && in.Received+in.Echoes == 2
 		})
 		if s := statsOf(t, c, natsbridge.Outbound, "ping"); s.Forwarded != 1 || s.Echoes != 2 {
 			t.Errorf("outbound %+v, want Ping 2 forwarded and both copies of Ping 1 skipped", s)
 		}
+		if s := statsOf(t, c, natsbridge.Inbound, "ping"); s.Received != 1 || s.Echoes != 1 {
+			t.Errorf("inbound %+v, want Ping 1 received and the other's Ping 2 skipped", s)
+		}
+	}
+	if n := subM.Len(); n != 1 {
+		t.Errorf("M has %d events waiting, want its own Ping 2 only", n)
 	}
 }
 

@@ -19,8 +19,9 @@ import (
 )
 
 // HeaderOrigin is the NATS header that carries the [Conn.Origin] of the
-// process that published a message. An inbound route skips the messages
-// that carry its own Conn's origin.
+// Conn that published a message. An inbound route skips the messages that
+// carry the origin of its own Conn or of another open Conn on the same
+// bus.
 const HeaderOrigin = "Natsbridge-Origin"
 
 // Config is the connection configuration; [Module] reads it from the Fx
@@ -102,18 +103,18 @@ type Conn struct {
 	bus    *fxbus.Bus
 	cfg    Config
 	log    *zap.Logger
-	origin string // random, fixed at New
+	origin string     // random, fixed at New
+	shared *busShared // what the Conns on bus share; left at Close
 
 	natsOpts []nats.Option
 
-	mu sync.Mutex // guards nc, ncClosed, routes, guards, started, closing
+	mu sync.Mutex // guards nc, ncClosed, routes, started, closing
 	nc *nats.Conn // nil until Start succeeds
 	// ncClosed is closed by the ClosedHandler of nc; set with nc.
 	ncClosed chan struct{}
 	// routes only grows, in declaration order: readers copy the slice
 	// under mu and read it without.
 	routes  []route
-	guards  map[any]any // reflect.Type of E -> *guard[E]
 	started bool
 	closing bool // Close was called: no new routes, no Disconnected
 
@@ -149,6 +150,10 @@ type routeKey struct {
 // invalid config. Routes declared before [Conn.Start] subscribe to the bus
 // at once, so no event emitted between New and Start is missed (up to the
 // bus capacity).
+//
+// Close the Conn when done with it, started or not: the Conns of a bus
+// share what keeps them from passing events to each other (see the
+// package documentation, "Echo"), and Close lets go of it.
 func New(bus *fxbus.Bus, cfg Config, opts ...Option) (*Conn, error) {
 	if bus == nil {
 		return nil, errors.New("natsbridge: nil bus")
@@ -165,7 +170,6 @@ func New(bus *fxbus.Bus, cfg Config, opts ...Option) (*Conn, error) {
 		cfg:    cfg,
 		log:    bus.Logger(),
 		origin: newOrigin(),
-		guards: make(map[any]any),
 		closed: make(chan struct{}),
 	}
 	for _, o := range opts {
@@ -173,6 +177,7 @@ func New(bus *fxbus.Bus, cfg Config, opts ...Option) (*Conn, error) {
 			o.apply(c)
 		}
 	}
+	c.shared = joinBus(c)
 	return c, nil
 }
 
@@ -183,6 +188,7 @@ func Connect(ctx context.Context, bus *fxbus.Bus, cfg Config, opts ...Option) (*
 		return nil, err
 	}
 	if err := c.Start(ctx); err != nil {
+		_ = c.Close(ctx) // not started: nothing to wait for
 		return nil, err
 	}
 	return c, nil
@@ -397,6 +403,7 @@ func (c *Conn) Close(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	leaveBus(c)
 	c.closeErr = errors.Join(errs...)
 	close(c.closed)
 	return c.closeErr

@@ -49,12 +49,16 @@
 // # Echo
 //
 // Every message carries the [Conn.Origin] of its sender in the
-// [HeaderOrigin] header, and an inbound route skips its own Conn's
-// messages (the client also asks the server not to send them). A Conn
-// also never sends back what it received, however far its outbound
-// routes lag: when A and B both bridge a type both ways, an event emitted
-// on A reaches B once and stops there ([Stats.Echoes] counts the events
-// not sent back).
+// [HeaderOrigin] header, and an inbound route skips the messages of its
+// own Conn (the client also asks the server not to send them) and of the
+// other Conns on the same bus. A process also never sends back what it
+// received, however far its outbound routes lag: when A and B both bridge
+// a type both ways, an event emitted on A reaches B once and stops there
+// ([Stats.Echoes] counts the events not sent back). This holds across the
+// Conns of one bus too: an event one of them received is forwarded by
+// none, so two Conns on one bus bridging the same subject (one would do)
+// cannot pass events back and forth; they only duplicate what they both
+// send and both receive.
 //
 // The bus carries bare values, so an outbound route tells a received
 // event from a local one by its position in the bus's ring; a received

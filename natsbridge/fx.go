@@ -1,6 +1,8 @@
 package natsbridge
 
 import (
+	"context"
+
 	"github.com/claviron/fxruntime/fxbus"
 	"go.uber.org/fx"
 )
@@ -48,7 +50,17 @@ func provideConn(p Params) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.Lifecycle.Append(fx.StartStopHook(c.Start, c.Close))
+	p.Lifecycle.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error {
+			if err := c.Start(ctx); err != nil {
+				// Fx runs no OnStop for a hook whose OnStart failed.
+				_ = c.Close(ctx)
+				return err
+			}
+			return nil
+		},
+		OnStop: c.Close,
+	})
 	return c, nil
 }
 

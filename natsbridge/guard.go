@@ -4,14 +4,17 @@ import (
 	"bytes"
 	"math"
 	"reflect"
+	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/claviron/fxruntime/fxbus"
 )
 
-// A guard keeps the outbound routes of E from forwarding the events that
-// inbound routes of E received: without it, two processes that bridge a
-// type both ways would send each event back and forth for ever.
+// A guard keeps the outbound routes of E on a bus from forwarding the
+// events that inbound routes of E on that bus received, whatever their
+// Conn: without it, two processes that bridge a type both ways, or two
+// Conns on one bus, would send each event back and forth for ever.
 //
 // The bus carries values without any mark of where they came from, so the
 // guard tells a received event by its position in the bus's ring of E:
@@ -57,15 +60,78 @@ type receivedEvent struct {
 	data   []byte // its encoding by the route's codec
 }
 
-// guardOf returns c's guard for E, with c.mu held.
-func guardOf[E any](c *Conn) *guard[E] {
-	t := reflect.TypeFor[E]()
-	if g, ok := c.guards[t]; ok {
-		return g.(*guard[E])
+// busShared is what the Conns on one bus share: the origins of all of them,
+// so that no Conn emits what any of them published, and one guard per
+// event type, so that no Conn forwards what any of them received. Two
+// Conns on one bus that bridge a type on overlapping subjects would
+// otherwise pass each event to each other for ever.
+type busShared struct {
+	// origins are the origins of the open Conns on the bus; replaced
+	// whole under buses.mu, read without a lock for every message.
+	origins atomic.Pointer[[]string]
+
+	conns  int                  // open Conns on the bus; guarded by buses.mu
+	guards map[reflect.Type]any // reflect.Type of E -> *guard[E]; guarded by buses.mu
+}
+
+// buses holds the busShared of every bus with an open Conn.
+var buses struct {
+	mu sync.Mutex // guards m and the busShared fields it says
+	m  map[*fxbus.Bus]*busShared
+}
+
+// joinBus adds c's origin to its bus's shared state and returns it.
+func joinBus(c *Conn) *busShared {
+	buses.mu.Lock()
+	defer buses.mu.Unlock()
+	sh := buses.m[c.bus]
+	if sh == nil {
+		if buses.m == nil {
+			buses.m = make(map[*fxbus.Bus]*busShared)
+		}
+		sh = &busShared{guards: make(map[reflect.Type]any)}
+		sh.origins.Store(&[]string{})
+		buses.m[c.bus] = sh
 	}
-	g := &guard[E]{bus: c.bus, cap: c.bus.Capacity()}
-	c.guards[t] = g
-	return g
+	sh.conns++
+	origins := append(slices.Clone(*sh.origins.Load()), c.origin)
+	sh.origins.Store(&origins)
+	return sh
+}
+
+// leaveBus undoes joinBus, when c is closed; the last Conn to leave drops
+// the shared state.
+func leaveBus(c *Conn) {
+	buses.mu.Lock()
+	defer buses.mu.Unlock()
+	sh := buses.m[c.bus]
+	if sh == nil {
+		return
+	}
+	if sh.conns--; sh.conns == 0 {
+		delete(buses.m, c.bus)
+	}
+	origins := slices.DeleteFunc(slices.Clone(*sh.origins.Load()), func(o string) bool { return o == c.origin })
+	sh.origins.Store(&origins)
+}
+
+// published reports whether a Conn on the bus published a message of
+// this origin.
+func (sh *busShared) published(origin string) bool {
+	return origin != "" && slices.Contains(*sh.origins.Load(), origin)
+}
+
+// guardOf returns the guard of E on c's bus.
+func guardOf[E any](c *Conn) *guard[E] {
+	buses.mu.Lock()
+	defer buses.mu.Unlock()
+	t := reflect.TypeFor[E]()
+	g, ok := c.shared.guards[t]
+	if !ok {
+		g = &guard[E]{bus: c.bus, cap: c.bus.Capacity()}
+		c.shared.guards[t] = g
+	}
+	return g.(*guard[E])
 }
 
 // emitted returns how many events of E the bus has written to its ring:

@@ -59,7 +59,7 @@ func (r *receiver[E]) handle(m *nats.Msg) {
 	// here makes it final once the subscription is drained: the client
 	// forgets it when the subscription closes.
 	r.noteDropped(m.Sub)
-	if m.Header.Get(HeaderOrigin) == r.conn.origin {
+	if r.conn.shared.published(m.Header.Get(HeaderOrigin)) {
 		r.n.echoes.Add(1)
 		return
 	}

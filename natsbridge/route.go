@@ -17,9 +17,9 @@ import (
 // The route subscribes to the bus at once: it forwards every E emitted
 // after Forward returns, in emit order, once c is started. One goroutine per
 // route encodes and publishes; if it falls more than the bus capacity
-// behind, the events it missed are counted in [Stats.Missed]. Events that c
-// itself received from NATS are not forwarded (see the package
-// documentation, "Echo").
+// behind, the events it missed are counted in [Stats.Missed]. Events that c,
+// or another Conn on the same bus, received from NATS are not forwarded
+// (see the package documentation, "Echo").
 //
 // Forward fails with [ErrInvalidSubject] if the server would not publish
 // to subject (a wildcard token is one reason; see the package
@@ -60,8 +60,9 @@ func Forward[E any](c *Conn, subject string, opts ...RouteOption[E]) error {
 //
 // subject may contain wildcards: "*" for one token, ">" as the last token
 // for all the rest. Messages are emitted in the order the server delivers
-// them, which keeps each publisher's order. A message c
-// published itself is skipped and counted in [Stats.Echoes]. A message the
+// them, which keeps each publisher's order. A message published by c, or
+// by another Conn on the same bus, is skipped and counted in
+// [Stats.Echoes]. A message the
 // codec rejects is logged with the subject and the error, counted in
 // [Stats.DecodeFailures] and skipped. Local subscribers see received events
 // exactly as they see local ones: same ordering, lag and close rules.

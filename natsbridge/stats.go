@@ -71,9 +71,9 @@ type Stats struct {
 	// DecodeFailures (inbound) counts messages the codec rejected; each
 	// is logged with the subject and the error, then skipped.
 	DecodeFailures uint64
-	// Echoes counts, inbound, messages this Conn had published itself,
-	// skipped; outbound, events this Conn had received from NATS, read
-	// by the route and not sent back. A received event the route fell too
+	// Echoes counts, inbound, messages published by this Conn or by
+	// another Conn on the same bus, skipped; outbound, events that a Conn
+	// on the bus received from NATS, read by the route and not sent back. A received event the route fell too
 	// far behind to read is in Missed instead; none is ever sent back.
 	Echoes uint64
 }

@@ -49,6 +49,7 @@ func TestInvalidSubjectNeverReachesServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkRefused(t, a, "before Start")
+	closeConn(t, a)
 	a = connect(t, busA, cfg, func(c *natsbridge.Conn) error { return natsbridge.Forward[Order](c, "orders.eu") })
 	b := connect(t, busB, cfg, func(c *natsbridge.Conn) error { return natsbridge.Receive[Order](c, "orders.*") })
 	closed := fxbus.Subscribe[natsbridge.Closed](busB)
