@@ -83,11 +83,13 @@ func WithLogger(l *zap.Logger) Option {
 	})
 }
 
-// WithNATSOptions adds options for the NATS client (TLS, authentication
-// other than a credentials file, ...), applied after the bridge's own, so
-// they win. Options that set the connection's handlers (disconnect,
-// reconnect, closed) or disable NoEcho break what the bridge reports: do
-// not pass them.
+// WithNATSOptions adds options for the NATS client, applied after the
+// bridge's own, so they win: TLS (nats.Secure, nats.RootCAs,
+// nats.ClientCert), authentication (nats.UserInfo, nats.Token, nats.Nkey,
+// nats.UserJWT, nats.UserCredentials), and any other. Under Fx, pass them
+// with [With]. Options that set the connection's handlers (disconnect,
+// reconnect, closed, errors) or disable NoEcho break what the bridge
+// reports: do not pass them.
 func WithNATSOptions(opts ...nats.Option) Option {
 	return optionFunc(func(c *Conn) { c.natsOpts = append(c.natsOpts, opts...) })
 }
