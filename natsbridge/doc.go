@@ -84,14 +84,18 @@
 //   - a payload the codec cannot encode or decode: [Stats.EncodeFailures],
 //     [Stats.DecodeFailures] (each logged with the subject and the error);
 //   - a message the client discarded because an inbound route could not
-//     keep up (a slow consumer): inbound [Stats.Dropped];
+//     keep up (a slow consumer, past [Config.PendingMsgs] or
+//     [Config.PendingBytes]): inbound [Stats.Dropped];
 //   - a received event a slow local subscriber missed: the bus's own
 //     fxbus.Stats Missed, as for any event.
 //
-// Not counted, because no one can see them: messages written to a socket
-// the moment the connection broke, messages published while a receiver was
-// disconnected or not yet subscribed, and the reconnect buffer
-// ([Stats.Buffered]) when the connection is closed before it reconnects.
+// Once [Conn.Close] has returned nil the counters are final. Not counted,
+// because no one can see them: messages written to a socket the moment the
+// connection broke, messages published while a receiver was disconnected
+// or not yet subscribed, the reconnect buffer ([Stats.Buffered]) when the
+// connection is closed before it reconnects, and what the client still
+// held for inbound routes when Close's context ended before the drain did
+// (Close's error says about how many).
 // A system that needs every event needs acknowledgments and replay
 // (JetStream), which this package does not do.
 //
