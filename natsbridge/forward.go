@@ -63,10 +63,10 @@ func (f *forwarder[E]) start(nc *nats.Conn) error {
 }
 
 func (f *forwarder[E]) stop(ctx context.Context) error {
-	defer f.guard.remove(f)
 	defer f.sub.Close()
 	if f.done == nil {
-		return nil // never started
+		f.guard.remove(f) // never started
+		return nil
 	}
 	close(f.quit)
 	select {
@@ -81,6 +81,9 @@ func (f *forwarder[E]) stop(ctx context.Context) error {
 
 func (f *forwarder[E]) run() {
 	defer close(f.done)
+	// The goroutine leaves the guard itself, even when stop gave up
+	// waiting: an event it is still handling must find its queue.
+	defer f.guard.remove(f)
 	for {
 		select {
 		case <-f.sub.Ready():
