@@ -52,7 +52,9 @@ type Stats struct {
 	Forwarded uint64
 	// Buffered (outbound) counts the Forwarded events that went to the
 	// reconnect buffer. They are sent when the client reconnects and lost
-	// if the connection is closed first.
+	// if the connection is closed first. The client is asked right after
+	// the publish, so an event published at the very moment the
+	// connection breaks may be counted either way.
 	Buffered uint64
 	// Dropped counts, outbound, events the client refused: the reconnect
 	// buffer ([Config.ReconnectBufSize]) was full, the connection was
