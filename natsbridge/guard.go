@@ -160,11 +160,8 @@ func (g *guard[E]) subscribe(f *forwarder[E]) {
 func (g *guard[E]) remove(f *forwarder[E]) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for i, o := range g.outs {
-		if o == f {
-			g.outs = append(g.outs[:i], g.outs[i+1:]...)
-			break
-		}
+	if i := slices.Index(g.outs, f); i >= 0 {
+		g.outs = slices.Delete(g.outs, i, i+1)
 	}
 	f.pending = nil
 	f.npending.Store(0)
