@@ -19,7 +19,9 @@ import (
 // application runs, so the message is in the client's buffer before
 // [Conn.Close] drains the connection, whatever the order of the hooks.
 // A shutdown announced before c is started or after it is closed is not
-// published (the first is counted in [Stats.Dropped]).
+// published (the first is counted in [Stats.Dropped]). Like [Forward], it
+// fails with [ErrInvalidSubject] for a subject the server would not
+// publish to.
 func ForwardShutdown(c *Conn, subject string) error {
 	if err := checkSubject(subject, false); err != nil {
 		return err
