@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/claviron/fxruntime/fxbus"
+	"github.com/claviron/fxruntime/internal/runhooks"
 	"github.com/claviron/fxruntime/natsbridge"
 	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
@@ -484,7 +485,7 @@ func TestCodec(t *testing.T) {
 }
 
 // The cause of a shutdown crosses as text, with the reason and exit code;
-// the receiving process gets a PeerShutdown, not a ShutdownInitiated.
+// the receiving process gets a PeerShutdown, not a ShutdownInitiatedEvent.
 func TestForwardShutdown(t *testing.T) {
 	srv := runServer(t, -1)
 	busA, busB := newBus(t), newBus(t)
@@ -496,10 +497,10 @@ func TestForwardShutdown(t *testing.T) {
 	})
 	peers := fxbus.Subscribe[natsbridge.PeerShutdown](busB)
 	defer peers.Close()
-	local := fxbus.Subscribe[fxbus.ShutdownInitiated](busB)
+	local := fxbus.Subscribe[fxbus.ShutdownInitiatedEvent](busB)
 	defer local.Close()
 
-	busA.AnnounceShutdown(fxbus.ShutdownInitiated{Reason: "task failed", Cause: errors.New("disk full"), ExitCode: 3})
+	runhooks.Of(busA).AnnounceShutdown("task failed", errors.New("disk full"), 3)
 	got := recv(t, peers)
 	want := natsbridge.PeerShutdown{Origin: a.Origin(), Name: "indexer", Reason: "task failed", Cause: "disk full", ExitCode: 3}
 	if got != want {
@@ -509,12 +510,12 @@ func TestForwardShutdown(t *testing.T) {
 		t.Errorf("CauseError() = %v", got.CauseError())
 	}
 	if n := local.Len(); n != 0 {
-		t.Errorf("B got %d ShutdownInitiated of its own", n)
+		t.Errorf("B got %d ShutdownInitiatedEvent of its own", n)
 	}
 	eventually(t, "A counts the shutdown forwarded", func() bool {
 		return statsOf(t, a, natsbridge.Outbound, "fleet.shutdown").Forwarded == 1
 	})
-	if s := statsOf(t, a, natsbridge.Outbound, "fleet.shutdown"); s.Type != "fxbus.ShutdownInitiated" {
+	if s := statsOf(t, a, natsbridge.Outbound, "fleet.shutdown"); s.Type != "fxbus.ShutdownInitiatedEvent" {
 		t.Errorf("stats %+v", s)
 	}
 }
@@ -587,8 +588,8 @@ func TestRouteErrors(t *testing.T) {
 		{"white space", func() error { return natsbridge.Receive[Ping](c, "a b") }, "white space"},
 		{"publish to wildcard", func() error { return natsbridge.Forward[Ping](c, "a.*") }, "wildcard"},
 		{"duplicate", func() error { return natsbridge.Forward[Order](c, "orders") }, "already declared"},
-		{"ShutdownInitiated as JSON", func() error { return natsbridge.Forward[fxbus.ShutdownInitiated](c, "x") }, "ForwardShutdown"},
-		{"receive ShutdownInitiated", func() error { return natsbridge.Receive[fxbus.ShutdownInitiated](c, "x") }, "PeerShutdown"},
+		{"ShutdownInitiatedEvent as JSON", func() error { return natsbridge.Forward[fxbus.ShutdownInitiatedEvent](c, "x") }, "ForwardShutdown"},
+		{"receive ShutdownInitiatedEvent", func() error { return natsbridge.Receive[fxbus.ShutdownInitiatedEvent](c, "x") }, "PeerShutdown"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {

@@ -112,7 +112,7 @@
 //
 // # Shutdown
 //
-// fxbus.ShutdownInitiated carries an error, which JSON cannot carry; it has
+// fxbus.ShutdownInitiatedEvent carries an error, which JSON cannot carry; it has
 // a wire form, [PeerShutdown], published by [ForwardShutdown] and received
 // as a type of its own (a peer leaving is not this process shutting down).
 // ForwardShutdown publishes from the bus's announcement itself, which

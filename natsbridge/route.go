@@ -24,7 +24,7 @@ import (
 // Forward fails with [ErrInvalidSubject] if the server would not publish
 // to subject (a wildcard token is one reason; see the package
 // documentation, "Subjects"), if c already forwards E to subject, or if c
-// is closed ([ErrClosed]). E may not be fxbus.ShutdownInitiated with the
+// is closed ([ErrClosed]). E may not be fxbus.ShutdownInitiatedEvent with the
 // JSON codec: use [ForwardShutdown].
 func Forward[E any](c *Conn, subject string, opts ...RouteOption[E]) error {
 	if err := checkSubject(subject, false); err != nil {
@@ -32,7 +32,7 @@ func Forward[E any](c *Conn, subject string, opts ...RouteOption[E]) error {
 	}
 	rc := newRouteConfig(opts)
 	if isShutdownInitiated[E]() && isJSON(rc.codec) {
-		return errors.New("natsbridge: fxbus.ShutdownInitiated does not survive JSON (its Cause is an error): use ForwardShutdown")
+		return errors.New("natsbridge: fxbus.ShutdownInitiatedEvent does not survive JSON (its Cause is an error): use ForwardShutdown")
 	}
 	f := &forwarder[E]{
 		conn:    c,
@@ -72,14 +72,14 @@ func Forward[E any](c *Conn, subject string, opts ...RouteOption[E]) error {
 // [ErrInvalidSubject] if the server would refuse to subscribe to subject
 // (see the package documentation, "Subjects"), if c already receives E
 // from subject, or if c is closed ([ErrClosed]). E may not be
-// fxbus.ShutdownInitiated: a peer's shutdown is not this process's;
+// fxbus.ShutdownInitiatedEvent: a peer's shutdown is not this process's;
 // receive [PeerShutdown].
 func Receive[E any](c *Conn, subject string, opts ...RouteOption[E]) error {
 	if err := checkSubject(subject, true); err != nil {
 		return err
 	}
 	if isShutdownInitiated[E]() {
-		return errors.New("natsbridge: a peer's shutdown is not this process's: receive natsbridge.PeerShutdown, not fxbus.ShutdownInitiated")
+		return errors.New("natsbridge: a peer's shutdown is not this process's: receive natsbridge.PeerShutdown, not fxbus.ShutdownInitiatedEvent")
 	}
 	rc := newRouteConfig(opts)
 	r := &receiver[E]{
@@ -116,7 +116,7 @@ func (c *Conn) addRoute(r route, d Direction, subject string, t reflect.Type) er
 }
 
 func isShutdownInitiated[E any]() bool {
-	return reflect.TypeFor[E]() == reflect.TypeFor[fxbus.ShutdownInitiated]()
+	return reflect.TypeFor[E]() == reflect.TypeFor[fxbus.ShutdownInitiatedEvent]()
 }
 
 func isJSON[E any](c Codec[E]) bool {
