@@ -1,0 +1,59 @@
+package metrics
+
+import (
+	"context"
+
+	"github.com/claviron/fxruntime/fxbus"
+	"github.com/claviron/fxruntime/lifecycle"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/fx"
+)
+
+// Module creates the instruments of the application's *fxbus.Bus and, when
+// the graph has one, of its *lifecycle.Runtime, with the
+// metric.MeterProvider found in the graph or else the global one:
+//
+//	fx.New(
+//		fxbus.Module,
+//		lifecycle.Module,
+//		metrics.Module,
+//		fx.Provide(fx.Annotate(newMeterProvider, fx.As(new(metric.MeterProvider)))),
+//	)
+//
+// The runtime's events are recorded by a handler run with [fxbus.Listen],
+// which sees every event of a run, the last ones of the stop included.
+// The instruments stay registered after the application stops, so that the
+// last collection (a final scrape, the export at the MeterProvider's
+// shutdown) sees the stopped runtime and the bus's final counts; give the
+// application a MeterProvider of its own, shut down with it, rather than the
+// global one if it builds many applications (tests do).
+//
+// A push exporter sends at the MeterProvider's shutdown what was recorded
+// by then: events that the handler records after that hook ran (the stop's
+// drain, if the provider stops first) are not exported.
+var Module fx.Option = fx.Module("fxruntime.metrics",
+	fx.Invoke(register),
+)
+
+type params struct {
+	fx.In
+
+	Lifecycle     fx.Lifecycle
+	Bus           *fxbus.Bus
+	Runtime       *lifecycle.Runtime   `optional:"true"`
+	MeterProvider metric.MeterProvider `optional:"true"`
+}
+
+func register(p params) error {
+	m, err := build(p.MeterProvider, p.Bus, p.Runtime)
+	if err != nil {
+		return err
+	}
+	if m.rt != nil {
+		fxbus.Listen(p.Lifecycle, p.Bus, func(ctx context.Context, ev lifecycle.Event) error {
+			m.rt.record(ctx, ev)
+			return nil
+		})
+	}
+	return nil
+}
