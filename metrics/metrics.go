@@ -22,10 +22,14 @@ type Metrics struct {
 	reg metric.Registration
 	rt  *runtimeInstruments // nil without a runtime
 
-	// Set by New only: the subscription to the runtime's events and the
-	// goroutine that records them, which closes done when it returns.
-	sub  *fxbus.Subscription[lifecycle.Event]
-	done chan struct{}
+	// Set by New only, with a runtime: the subscription to the runtime's
+	// events, read by the goroutine recordAll alone; stop, which Close
+	// cancels with cancel to end that goroutine; done, closed when it has
+	// returned.
+	sub    *fxbus.Subscription[lifecycle.Event]
+	stop   context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -58,6 +62,7 @@ func New(bus *fxbus.Bus, rt *lifecycle.Runtime, opts ...Option) (*Metrics, error
 	}
 	if m.rt != nil {
 		m.sub = fxbus.Subscribe[lifecycle.Event](bus)
+		m.stop, m.cancel = context.WithCancel(context.Background())
 		m.done = make(chan struct{})
 		go m.recordAll()
 	}
@@ -96,32 +101,51 @@ func build(mp metric.MeterProvider, bus *fxbus.Bus, rt *lifecycle.Runtime) (*Met
 	return m, nil
 }
 
-// recordAll records the runtime's events until the subscription ends.
+// recordAll records the runtime's events until the bus closes, or until
+// Close cancels stop; then it records what was already buffered and closes
+// the subscription.
 func (m *Metrics) recordAll() {
 	defer close(m.done)
-	ctx := context.Background()
+	defer m.sub.Close()
 	for {
-		ev, err := m.sub.Recv(ctx)
+		ev, err := m.sub.Recv(m.stop)
 		switch {
 		case err == nil:
-			m.rt.record(ctx, ev)
+			m.rt.record(context.Background(), ev)
 		case errors.Is(err, fxbus.ErrLagged):
-			// The bus counts the events lost in fxbus.missed.events, under
-			// the type lifecycle.Event.
-		default: // closed
+			// The bus counts the lost events in fxbus.missed.events, under
+			// the type lifecycle.Event; the next Recv goes on.
+		case m.stop.Err() != nil:
+			m.drain()
+			return
+		default: // the bus closed and every buffered event was received
 			return
 		}
 	}
 }
 
-// Close stops recording the runtime's events, waiting for what is being
-// recorded, and unregisters the observable instruments: later collections
-// no longer read the bus or the runtime. Close is idempotent; it returns
-// the MeterProvider's error, if unregistering failed.
+// drain records the events still buffered for the subscription.
+func (m *Metrics) drain() {
+	for {
+		ev, err := m.sub.TryRecv()
+		switch {
+		case err == nil:
+			m.rt.record(context.Background(), ev)
+		case errors.Is(err, fxbus.ErrLagged):
+		default:
+			return
+		}
+	}
+}
+
+// Close records the runtime's events emitted before it, then stops
+// recording them, and unregisters the observable instruments: later
+// collections no longer read the bus or the runtime. Close is idempotent;
+// it returns the MeterProvider's error, if unregistering failed.
 func (m *Metrics) Close() error {
 	m.closeOnce.Do(func() {
 		if m.sub != nil {
-			m.sub.Close()
+			m.cancel()
 			<-m.done
 		}
 		m.closeErr = m.reg.Unregister()
