@@ -163,7 +163,7 @@ func TestRuntimeInstrumentsWithoutFx(t *testing.T) {
 	defer cancel()
 	collect(t, reader).want(t, "fxruntime.state", map[string]float64{
 		"fxruntime.state=booting": 1, "fxruntime.state=running": 0, "fxruntime.state=reloading": 0,
-		"fxruntime.state=shutting down": 0, "fxruntime.state=stopped": 0,
+		"fxruntime.state=shutting_down": 0, "fxruntime.state=stopped": 0,
 	})
 	if err := rt.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -185,7 +185,7 @@ func TestRuntimeInstrumentsWithoutFx(t *testing.T) {
 	s := collect(t, reader)
 	s.want(t, "fxruntime.state", map[string]float64{
 		"fxruntime.state=booting": 0, "fxruntime.state=running": 1, "fxruntime.state=reloading": 0,
-		"fxruntime.state=shutting down": 0, "fxruntime.state=stopped": 0,
+		"fxruntime.state=shutting_down": 0, "fxruntime.state=stopped": 0,
 	})
 	s.want(t, "fxruntime.gate.in_flight", map[string]float64{"": 2})
 	p1.Release()

@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 
 	"github.com/claviron/fxruntime/lifecycle"
@@ -76,11 +77,13 @@ func newRuntimeInstruments(m metric.Meter, rt *lifecycle.Runtime) (*runtimeInstr
 	ri := &runtimeInstruments{rt: rt, tasks: make(map[string]struct{})}
 	for _, s := range states {
 		ri.stateSets = append(ri.stateSets,
-			metric.WithAttributeSet(attribute.NewSet(attribute.String(attrState, s.String()))))
+			metric.WithAttributeSet(attribute.NewSet(attribute.String(attrState, stateName(s)))))
 	}
 	var errs [8]error
 	ri.state, errs[0] = m.Int64ObservableUpDownCounter("fxruntime.state",
-		metric.WithUnit("1"),
+		// Not "1": Prometheus translation would name a gauge of unit "1"
+		// a ratio (fxruntime_state_ratio).
+		metric.WithUnit("{state}"),
 		metric.WithDescription("1 for the runtime's current state, 0 for the others."))
 	ri.inFlight, errs[1] = m.Int64ObservableUpDownCounter("fxruntime.gate.in_flight",
 		metric.WithUnit("{permit}"),
@@ -166,6 +169,10 @@ func (ri *runtimeInstruments) drain(ctx context.Context, step string, drained bo
 		attribute.String(attrDrainStep, step),
 		attribute.String(attrDrainEnd, outcome)))
 }
+
+// stateName is the fxruntime.state value of s: its name in snake case,
+// "shutting_down", as label values usually are.
+func stateName(s lifecycle.State) string { return strings.ReplaceAll(s.String(), " ", "_") }
 
 func reloadOutcome(ev lifecycle.ReloadCompletedEvent) string {
 	switch {
