@@ -1,0 +1,92 @@
+package metrics_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/claviron/fxruntime/fxbus"
+	"github.com/claviron/fxruntime/lifecycle"
+	"github.com/claviron/fxruntime/metrics"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxtest"
+)
+
+func TestModuleWithoutRuntimeObservesTheBus(t *testing.T) {
+	mp, reader := newProvider(t)
+	var bus *fxbus.Bus
+	app := fxtest.New(t,
+		fx.NopLogger,
+		fxbus.Module,
+		metrics.Module,
+		fx.Provide(func() metric.MeterProvider { return mp }),
+		fx.Populate(&bus),
+	)
+	app.RequireStart()
+	defer app.RequireStop()
+
+	s := fxbus.Subscribe[evA](bus)
+	defer s.Close()
+	fxbus.Emit(bus, evA{1})
+	snap := collect(t, reader)
+	snap.want(t, "fxbus.emitted.events", map[string]float64{"fxbus.event.type=metrics_test.evA": 1})
+	snap.want(t, "fxbus.subscription.count", map[string]float64{"fxbus.event.type=metrics_test.evA": 1})
+	for name := range snap {
+		if strings.HasPrefix(name, "fxruntime.") {
+			t.Errorf("without a runtime, %s was reported", name)
+		}
+	}
+}
+
+func TestModuleUsesTheGlobalMeterProviderWhenTheGraphHasNone(t *testing.T) {
+	mp, reader := newProvider(t)
+	otel.SetMeterProvider(mp)
+	defer otel.SetMeterProvider(noop.NewMeterProvider())
+
+	app := fxtest.New(t,
+		fx.NopLogger,
+		fxbus.Module,
+		lifecycle.Module,
+		fx.Supply(lifecycle.Config{DisableSignals: true}),
+		metrics.Module,
+	)
+	app.RequireStart()
+	collect(t, reader).want(t, "fxruntime.state", map[string]float64{
+		"fxruntime.state=booting": 0, "fxruntime.state=running": 1, "fxruntime.state=reloading": 0,
+		"fxruntime.state=shutting_down": 0, "fxruntime.state=stopped": 0,
+	})
+	app.RequireStop()
+}
+
+// An application started again counts on: the handler of the runtime's
+// events subscribes anew for each run, and records each event once.
+func TestModuleCountsEveryRunOfAnApplicationStartedAgain(t *testing.T) {
+	mp, reader := newProvider(t)
+	app := fxtest.New(t,
+		fx.NopLogger,
+		fxbus.Module,
+		lifecycle.Module,
+		fx.Supply(lifecycle.Config{DisableSignals: true}),
+		metrics.Module,
+		fx.Provide(func() metric.MeterProvider { return mp }),
+		lifecycle.AsTask(func() lifecycle.Task {
+			return lifecycle.Task{Name: "worker", Run: func(ctx context.Context) error {
+				<-ctx.Done()
+				return nil
+			}}
+		}),
+	)
+	for range 2 {
+		app.RequireStart()
+		app.RequireStop() // the handlers have handled every event when it returns
+	}
+	s := collect(t, reader)
+	s.want(t, "fxruntime.task.starts", map[string]float64{"fxruntime.task.name=worker": 2})
+	s.want(t, "fxruntime.drain.duration", map[string]float64{
+		"fxruntime.drain.outcome=drained,fxruntime.drain.step=gate":  2,
+		"fxruntime.drain.outcome=drained,fxruntime.drain.step=tasks": 2,
+	})
+}
