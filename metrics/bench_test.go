@@ -44,7 +44,7 @@ func BenchmarkEmit(b *testing.B) {
 				b.ReportAllocs()
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
-					fxbus.Emit(bus, event16{a: uint64(i)})
+					fxbus.Emit(bus, event16{a: uint64(i), b: uint64(i)})
 				}
 				b.StopTimer()
 				if on && k > 0 {

@@ -83,7 +83,7 @@ func collect(t *testing.T, r *sdkmetric.ManualReader) snapshot {
 func key(set attribute.Set) string {
 	var parts []string
 	for _, kv := range set.ToSlice() {
-		parts = append(parts, fmt.Sprintf("%s=%s", kv.Key, kv.Value.Emit()))
+		parts = append(parts, fmt.Sprintf("%s=%s", kv.Key, kv.Value.String()))
 	}
 	slices.Sort(parts)
 	return strings.Join(parts, ",")
@@ -102,23 +102,5 @@ func (s snapshot) want(t *testing.T, name string, want map[string]float64) {
 		if _, ok := want[k]; !ok && !strings.HasSuffix(k, " sum") {
 			t.Errorf("%s{%s} = %v, not expected", name, k, v)
 		}
-	}
-}
-
-// eventually calls check until it returns "" or wait passes, then fails
-// the test with check's last complaint. Handlers record the runtime's events
-// on their own goroutine: a test reads them once they have.
-func eventually(t *testing.T, check func() string) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for {
-		msg := check()
-		if msg == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(msg)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
