@@ -48,7 +48,7 @@ func BenchmarkEmit(b *testing.B) {
 				}
 				b.StopTimer()
 				if on && k > 0 {
-					if got := emitted(b, reader, "metrics_test.event16"); got != int64(b.N) {
+					if got := emitted(b, reader, typeName[event16](bus)); got != int64(b.N) {
 						b.Fatalf("fxbus.emitted.events = %d after %d emits", got, b.N)
 					}
 				}

@@ -334,11 +334,11 @@ func TestPrometheusScrapeOfAKnownRun(t *testing.T) {
 	defer held.Release()
 	p, _ := rt.Gate().Enter()
 
-	const (
-		typeA  = "fxbus_event_type=metrics_test.evA"
-		typeB  = "fxbus_event_type=metrics_test.evB"
-		typeC  = "fxbus_event_type=metrics_test.evC"
-		typeLE = "fxbus_event_type=lifecycle.Event"
+	var (
+		typeA  = "fxbus_event_type=" + typeName[evA](bus)
+		typeB  = "fxbus_event_type=" + typeName[evB](bus)
+		typeC  = "fxbus_event_type=" + typeName[evC](bus)
+		typeLE = "fxbus_event_type=" + typeName[lifecycle.Event](bus)
 	)
 	// The observable instruments are read by the scrape itself; the
 	// lifecycle.Event counts and the recorded instruments are checked after

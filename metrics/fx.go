@@ -20,6 +20,10 @@ import (
 //		fx.Provide(fx.Annotate(newMeterProvider, fx.As(new(metric.MeterProvider)))),
 //	)
 //
+// It logs, with the bus's logger, when it falls back to the global one: an
+// *sdkmetric.MeterProvider provided as such is not a metric.MeterProvider
+// to Fx.
+//
 // The runtime's events are recorded by a handler run with [fxbus.Listen],
 // which sees every event of a run, the last ones of the stop included.
 // The instruments stay registered after the application stops, so that the
@@ -45,6 +49,13 @@ type params struct {
 }
 
 func register(p params) error {
+	if p.MeterProvider == nil {
+		// A provider given to the graph as its concrete type (an
+		// *sdkmetric.MeterProvider) is not a metric.MeterProvider to Fx:
+		// say which one is used.
+		p.Bus.Logger().Info("metrics: no metric.MeterProvider in the Fx graph, using the global one " +
+			"(provide yours with fx.As(new(metric.MeterProvider)))")
+	}
 	m, err := build(p.MeterProvider, p.Bus, p.Runtime)
 	if err != nil {
 		return err

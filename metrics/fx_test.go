@@ -13,6 +13,9 @@ import (
 	"go.opentelemetry.io/otel/metric/noop"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 func TestModuleWithoutRuntimeObservesTheBus(t *testing.T) {
@@ -32,8 +35,9 @@ func TestModuleWithoutRuntimeObservesTheBus(t *testing.T) {
 	defer s.Close()
 	fxbus.Emit(bus, evA{1})
 	snap := collect(t, reader)
-	snap.want(t, "fxbus.emitted.events", map[string]float64{"fxbus.event.type=metrics_test.evA": 1})
-	snap.want(t, "fxbus.subscription.count", map[string]float64{"fxbus.event.type=metrics_test.evA": 1})
+	typeA := "fxbus.event.type=" + typeName[evA](bus)
+	snap.want(t, "fxbus.emitted.events", map[string]float64{typeA: 1})
+	snap.want(t, "fxbus.subscription.count", map[string]float64{typeA: 1})
 	for name := range snap {
 		if strings.HasPrefix(name, "fxruntime.") {
 			t.Errorf("without a runtime, %s was reported", name)
@@ -89,4 +93,23 @@ func TestModuleCountsEveryRunOfAnApplicationStartedAgain(t *testing.T) {
 		"fxruntime.drain.outcome=drained,fxruntime.drain.step=gate":  2,
 		"fxruntime.drain.outcome=drained,fxruntime.drain.step=tasks": 2,
 	})
+}
+
+// A MeterProvider given to the graph as its concrete type is not the
+// metric.MeterProvider the module asks for: the module says it uses the
+// global one.
+func TestModuleLogsItsFallbackToTheGlobalMeterProvider(t *testing.T) {
+	core, logs := observer.New(zapcore.InfoLevel)
+	mp, _ := newProvider(t)
+	app := fxtest.New(t,
+		fx.NopLogger,
+		fx.Supply(zap.New(core)),
+		fxbus.Module,
+		metrics.Module,
+		fx.Supply(mp), // *sdkmetric.MeterProvider, not metric.MeterProvider
+	)
+	app.RequireStart().RequireStop()
+	if n := logs.FilterMessageSnippet("using the global one").Len(); n != 1 {
+		t.Fatalf("%d entries about the global MeterProvider, want 1: %v", n, logs.All())
+	}
 }

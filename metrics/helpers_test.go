@@ -18,6 +18,11 @@ import (
 // short enough to fail fast when something hangs.
 const wait = 5 * time.Second
 
+// typeName is the fxbus.event.type value of E: the name the bus gives E,
+// read the way the module reads it, so that the tests hold whatever that
+// name is (reflect's String today).
+func typeName[E any](b *fxbus.Bus) string { return fxbus.StatsOf[E](b).Type }
+
 func newBus(t *testing.T, opts ...fxbus.Option) *fxbus.Bus {
 	t.Helper()
 	b, err := fxbus.New(opts...)

@@ -52,10 +52,10 @@ func TestBusInstrumentsAreReadFromStatsAtCollection(t *testing.T) {
 	}
 
 	s := collect(t, reader)
-	const (
-		typeA = "fxbus.event.type=metrics_test.evA"
-		typeB = "fxbus.event.type=metrics_test.evB"
-		typeC = "fxbus.event.type=metrics_test.evC"
+	var (
+		typeA = "fxbus.event.type=" + typeName[evA](bus)
+		typeB = "fxbus.event.type=" + typeName[evB](bus)
+		typeC = "fxbus.event.type=" + typeName[evC](bus)
 	)
 	s.want(t, "fxbus.emitted.events", map[string]float64{typeA: 3, typeB: 0, typeC: 6})
 	s.want(t, "fxbus.dropped.events", map[string]float64{typeA: 0, typeB: 2, typeC: 0})
