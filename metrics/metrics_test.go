@@ -158,6 +158,8 @@ func TestRuntimeInstrumentsWithoutFx(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = m.Close() })
+	failed := fxbus.Subscribe[lifecycle.TaskFailedEvent](bus)
+	defer failed.Close()
 
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
@@ -172,6 +174,13 @@ func TestRuntimeInstrumentsWithoutFx(t *testing.T) {
 	case <-restarted:
 	case <-ctx.Done():
 		t.Fatal("task flaky was not restarted")
+	}
+	// A task that fails after shutdown began is stopped, not failed: wait
+	// for both failures.
+	for range 2 {
+		if _, err := failed.Recv(ctx); err != nil {
+			t.Fatalf("waiting for the tasks to fail: %v", err)
+		}
 	}
 	var rerr *lifecycle.ReloadError
 	if err := rt.Reload(ctx); !errors.As(err, &rerr) || rerr.Applied {
