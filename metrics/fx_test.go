@@ -2,7 +2,9 @@ package metrics_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/claviron/fxruntime/fxbus"
@@ -69,6 +71,10 @@ func TestModuleUsesTheGlobalMeterProviderWhenTheGraphHasNone(t *testing.T) {
 // events subscribes anew for each run, and records each event once.
 func TestModuleCountsEveryRunOfAnApplicationStartedAgain(t *testing.T) {
 	mp, reader := newProvider(t)
+	// The events as a handler of the test's own sees them, to tell what a
+	// failure lost.
+	var mu sync.Mutex
+	var seen []string
 	app := fxtest.New(t,
 		fx.NopLogger,
 		fxbus.Module,
@@ -82,10 +88,19 @@ func TestModuleCountsEveryRunOfAnApplicationStartedAgain(t *testing.T) {
 				return nil
 			}}
 		}),
+		fxbus.Handle(func(_ context.Context, ev lifecycle.Event) error {
+			mu.Lock()
+			defer mu.Unlock()
+			seen = append(seen, fmt.Sprintf("%T", ev))
+			return nil
+		}),
 	)
-	for range 2 {
+	for run := range 2 {
 		app.RequireStart()
 		app.RequireStop() // the handlers have handled every event when it returns
+		mu.Lock()
+		seen = append(seen, fmt.Sprintf("(end of run %d)", run+1))
+		mu.Unlock()
 	}
 	s := collect(t, reader)
 	s.want(t, "fxruntime.task.starts", map[string]float64{"fxruntime.task.name=worker": 2})
@@ -93,6 +108,11 @@ func TestModuleCountsEveryRunOfAnApplicationStartedAgain(t *testing.T) {
 		"fxruntime.drain.outcome=drained,fxruntime.drain.step=gate":  2,
 		"fxruntime.drain.outcome=drained,fxruntime.drain.step=tasks": 2,
 	})
+	if t.Failed() {
+		mu.Lock()
+		defer mu.Unlock()
+		t.Logf("events seen by another handler of lifecycle.Event: %v", seen)
+	}
 }
 
 // A MeterProvider given to the graph as its concrete type is not the
