@@ -47,14 +47,14 @@ func printSeries(reg *prometheus.Registry, prefix string) {
 
 // Module takes the MeterProvider from the graph, provided as a
 // metric.MeterProvider.
-func ExampleModule() {
+func Example_module() {
 	reg := prometheus.NewRegistry()
 	var bus *fxbus.Bus
 	app := fx.New(
 		fx.NopLogger,
 		fxbus.Module,
 		lifecycle.Module,
-		fx.Supply(lifecycle.Config{DisableSignals: true}),
+		lifecycle.With(lifecycle.WithoutSignals()),
 		metrics.Module,
 		fx.Supply(reg),
 		fx.Provide(func(lc fx.Lifecycle, reg *prometheus.Registry) (metric.MeterProvider, error) {

@@ -56,7 +56,7 @@ func TestModuleUsesTheGlobalMeterProviderWhenTheGraphHasNone(t *testing.T) {
 		fx.NopLogger,
 		fxbus.Module,
 		lifecycle.Module,
-		fx.Supply(lifecycle.Config{DisableSignals: true}),
+		lifecycle.With(lifecycle.WithoutSignals()),
 		metrics.Module,
 	)
 	app.RequireStart()
@@ -79,7 +79,7 @@ func TestModuleCountsEveryRunOfAnApplicationStartedAgain(t *testing.T) {
 		fx.NopLogger,
 		fxbus.Module,
 		lifecycle.Module,
-		fx.Supply(lifecycle.Config{DisableSignals: true}),
+		lifecycle.With(lifecycle.WithoutSignals()),
 		metrics.Module,
 		fx.Provide(func() metric.MeterProvider { return mp }),
 		lifecycle.AsTask(func() lifecycle.Task {
