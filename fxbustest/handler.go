@@ -167,6 +167,13 @@ func Settle(tb testing.TB, timeout time.Duration, hs ...Settler) {
 		if settled {
 			return
 		}
+		// Events keep coming: give up at the timeout all the same.
+		select {
+		case <-timer.C:
+			tb.Fatalf("%s", settleReport(timeout, hs))
+			return
+		default:
+		}
 	}
 }
 
