@@ -218,13 +218,16 @@ func (r *Recorder[E]) Next(tb testing.TB, timeout time.Duration) E {
 func (r *Recorder[E]) WaitClosed(tb testing.TB, timeout time.Duration) []E {
 	tb.Helper()
 	var got []E
+	ended := false
 	r.wait(tb, timeout, func() bool {
 		if r.ended {
-			got = slices.Clone(r.events)
-			return true
+			got, ended = slices.Clone(r.events), true
 		}
-		return false
+		return ended
 	}, func() string { return "the bus to close" })
+	if ended {
+		<-r.done // the recorder's goroutine is on its way out: let it go
+	}
 	return got
 }
 
