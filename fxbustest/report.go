@@ -61,7 +61,9 @@ func describe[E any](events []E, head int, missed uint64) string {
 
 // value formats one event with its type and fields, cut to maxValue bytes.
 func value(v any) string {
-	s := fmt.Sprintf("%T %+v", v, v)
+	// One line per event: an error's second line (a stack) would read as
+	// the next event.
+	s := strings.ReplaceAll(fmt.Sprintf("%T %+v", v, v), "\n", `\n`)
 	if len(s) > maxValue {
 		cut := maxValue
 		for cut > 0 && !utf8.RuneStart(s[cut]) {
