@@ -86,6 +86,7 @@ const pageHTML = `<!DOCTYPE html>
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }
 h1 { font-size: 1.3em; margin: 0 0 .2em; }
 h2 { font-size: 1.05em; margin: 1.4em 0 .4em; border-bottom: 1px solid #ccc; }
+h3 { font-size: 1em; margin: .8em 0 .1em; }
 table { border-collapse: collapse; }
 th, td { text-align: left; padding: .15em .8em .15em 0; vertical-align: top; }
 th { color: #555; font-weight: 600; }
