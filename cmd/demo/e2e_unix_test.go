@@ -220,7 +220,7 @@ func (s *service) wait(t *testing.T) int {
 // exit 0.
 func testServe(t *testing.T, bin string) {
 	s := serve(t, bin)
-	for _, path := range []string{"/healthz", "/readyz"} {
+	for _, path := range []string{"/healthz", "/readyz", "/debug/fxruntime", "/debug/fxruntime.json"} {
 		if code, err := s.get(path); err != nil || code != http.StatusOK {
 			t.Fatalf("GET %s: %d, %v; want 200", path, code, err)
 		}

@@ -53,6 +53,7 @@ type httpServer struct {
 	gate *lifecycle.Gate    // which /work enters
 
 	srv    *http.Server
+	admin  *http.ServeMux         // the routes that emit no RequestServed (see mount)
 	served chan error             // receives Serve's result; made by Boot
 	url    atomic.Pointer[string] // the base URL; set by Boot
 }
@@ -63,9 +64,15 @@ func newHTTPServer(s settings, bus *fxbus.Bus, cfg *configProvider, rt *lifecycl
 	mux.HandleFunc("GET /healthz", h.healthz)
 	mux.HandleFunc("GET /readyz", h.readyz)
 	mux.HandleFunc("GET /work", h.work)
-	h.srv = &http.Server{Handler: h.record(mux), ReadHeaderTimeout: 5 * time.Second}
+	h.admin = http.NewServeMux()
+	h.admin.Handle("/", h.record(mux))
+	h.srv = &http.Server{Handler: h.admin, ReadHeaderTimeout: 5 * time.Second}
 	return h
 }
+
+// mount serves handler at pattern, without a RequestServed event per
+// request: for the debug page, which reloads itself every few seconds.
+func (h *httpServer) mount(pattern string, handler http.Handler) { h.admin.Handle(pattern, handler) }
 
 // Name implements lifecycle.Provider.
 func (h *httpServer) Name() string { return "http" }
