@@ -11,39 +11,6 @@ import (
 	"github.com/claviron/fxruntime/fxbus"
 )
 
-const waitLimit = 5 * time.Second
-
-func newTestBus(t *testing.T, opts ...fxbus.Option) *fxbus.Bus {
-	t.Helper()
-	b, err := fxbus.New(opts...)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	t.Cleanup(b.Close)
-	return b
-}
-
-// recvWithin receives one event or fails the test after waitLimit.
-func recvWithin[E any](t *testing.T, s *fxbus.Subscription[E]) (E, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
-	v, err := s.Recv(ctx)
-	if errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Recv did not return within %v", waitLimit)
-	}
-	return v, err
-}
-
-func mustRecv[E any](t *testing.T, s *fxbus.Subscription[E]) E {
-	t.Helper()
-	v, err := s.TryRecv()
-	if err != nil {
-		t.Fatalf("TryRecv: %v", err)
-	}
-	return v
-}
-
 func TestNewOptions(t *testing.T) {
 	tests := []struct {
 		desc    string
@@ -313,29 +280,6 @@ func TestRecvBlocks(t *testing.T) {
 			t.Fatalf("Recv = %v, want ErrClosed", err)
 		}
 	})
-}
-
-// waitParked waits until s has no event and a Recv on it is likely parked.
-// The tests do not depend on the Recv being parked already: an event or a
-// close sent before it parks is seen all the same.
-func waitParked[E any](t *testing.T, s *fxbus.Subscription[E]) {
-	t.Helper()
-	select {
-	case <-time.After(10 * time.Millisecond):
-	case <-s.Ready():
-		t.Fatal("Ready fired on an idle subscription")
-	}
-}
-
-func waitErr(t *testing.T, errc <-chan error) error {
-	t.Helper()
-	select {
-	case err := <-errc:
-		return err
-	case <-time.After(waitLimit):
-		t.Fatalf("no result within %v", waitLimit)
-		return nil
-	}
 }
 
 func TestBusClose(t *testing.T) {

@@ -27,8 +27,6 @@ import (
 	"github.com/claviron/fxruntime/internal/runhooks"
 )
 
-const ctTimeout = 5 * time.Second
-
 // Event types owned by this file; ct prefix avoids clashes with other tests.
 type (
 	ctA       int // same underlying type as int, but a different event
@@ -49,128 +47,6 @@ type (
 type ctErr struct{}
 
 func (ctErr) Error() string { return "ctErr" }
-
-// ---------------------------------------------------------------------------
-// helpers
-
-func ctNewBus(t *testing.T, opts ...fxbus.Option) *fxbus.Bus {
-	t.Helper()
-	b, err := fxbus.New(opts...)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	if b == nil {
-		t.Fatal("New returned a nil bus and no error")
-	}
-	t.Cleanup(b.Close)
-	return b
-}
-
-// ctWithin runs f and fails the test if it does not return within ctTimeout.
-func ctWithin(t *testing.T, what string, f func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f()
-	}()
-	select {
-	case <-done:
-	case <-time.After(ctTimeout):
-		t.Fatalf("%s did not return within %v", what, ctTimeout)
-	}
-}
-
-type ctResult[E any] struct {
-	ev  E
-	err error
-}
-
-// ctRecvAsync starts s.Recv(ctx) on another goroutine.
-func ctRecvAsync[E any](ctx context.Context, s *fxbus.Subscription[E]) <-chan ctResult[E] {
-	ch := make(chan ctResult[E], 1)
-	go func() {
-		ev, err := s.Recv(ctx)
-		ch <- ctResult[E]{ev, err}
-	}()
-	return ch
-}
-
-func ctAwait[E any](t *testing.T, ch <-chan ctResult[E]) (E, error) {
-	t.Helper()
-	select {
-	case r := <-ch:
-		return r.ev, r.err
-	case <-time.After(ctTimeout):
-		t.Fatalf("Recv did not return within %v", ctTimeout)
-	}
-	var zero E
-	return zero, nil
-}
-
-// ctRecv is a Recv bounded by ctTimeout.
-func ctRecv[E any](t *testing.T, s *fxbus.Subscription[E]) (E, error) {
-	t.Helper()
-	return ctAwait(t, ctRecvAsync(context.Background(), s))
-}
-
-type ctRecvMode struct {
-	name string
-	fn   func(t *testing.T, s *fxbus.Subscription[int]) (int, error)
-}
-
-var ctRecvModes = []ctRecvMode{
-	{"TryRecv", func(t *testing.T, s *fxbus.Subscription[int]) (int, error) { return s.TryRecv() }},
-	{"Recv", func(t *testing.T, s *fxbus.Subscription[int]) (int, error) { t.Helper(); return ctRecv(t, s) }},
-}
-
-func ctWantEvent[E comparable](t *testing.T, what string, got E, err error, want E) {
-	t.Helper()
-	if err != nil {
-		t.Fatalf("%s: got error %v, want event %v", what, err, want)
-	}
-	if got != want {
-		t.Fatalf("%s: got event %v, want %v", what, got, want)
-	}
-}
-
-func ctWantErr[E any](t *testing.T, what string, got E, err, target error) {
-	t.Helper()
-	if !errors.Is(err, target) {
-		t.Fatalf("%s: got (%v, %v), want error %v", what, got, err, target)
-	}
-}
-
-func ctWantLag(t *testing.T, what string, err error, missed uint64) {
-	t.Helper()
-	if !errors.Is(err, fxbus.ErrLagged) {
-		t.Fatalf("%s: got %v, want an error matching ErrLagged", what, err)
-	}
-	var lagged *fxbus.LaggedError
-	if !errors.As(err, &lagged) {
-		t.Fatalf("%s: errors.As(%v, *LaggedError) failed", what, err)
-	}
-	if lagged.Missed != missed {
-		t.Fatalf("%s: LaggedError.Missed = %d, want %d", what, lagged.Missed, missed)
-	}
-}
-
-func ctEmitN(t *testing.T, b *fxbus.Bus, from, to, wantCount int) {
-	t.Helper()
-	for i := from; i < to; i++ {
-		if n := fxbus.Emit(b, i); n != wantCount {
-			t.Fatalf("Emit(%d) = %d, want %d", i, n, wantCount)
-		}
-	}
-}
-
-func ctWaitGroup(t *testing.T, what string, wg *sync.WaitGroup) {
-	t.Helper()
-	ctWithin(t, what, wg.Wait)
-}
-
-// ---------------------------------------------------------------------------
-// New and options
 
 func TestContractNew(t *testing.T) {
 	t.Run("invalid capacity is an error naming the value", func(t *testing.T) {
@@ -198,11 +74,11 @@ func TestContractNew(t *testing.T) {
 	})
 
 	t.Run("default capacity is 64", func(t *testing.T) {
-		ctAssertCapacity(t, ctNewBus(t), 64)
+		assertCapacity(t, newTestBus(t), 64)
 	})
 
 	t.Run("nil logger is accepted", func(t *testing.T) {
-		b := ctNewBus(t, fxbus.WithLogger(nil))
+		b := newTestBus(t, fxbus.WithLogger(nil))
 		s := fxbus.Subscribe[int](b)
 		defer s.Close()
 		if n := fxbus.Emit(b, 1); n != 1 {
@@ -210,26 +86,6 @@ func TestContractNew(t *testing.T) {
 		}
 	})
 }
-
-// ctAssertCapacity checks the retained-events count by behaviour: emitting
-// want+5 events to one subscriber must report exactly 5 missed.
-func ctAssertCapacity(t *testing.T, b *fxbus.Bus, want int) {
-	t.Helper()
-	s := fxbus.Subscribe[ctProbe](b)
-	defer s.Close()
-	for i := 0; i < want+5; i++ {
-		if n := fxbus.Emit(b, ctProbe{i}); n != 1 {
-			t.Fatalf("Emit = %d, want 1", n)
-		}
-	}
-	_, err := s.TryRecv()
-	ctWantLag(t, fmt.Sprintf("capacity %d: first receive after %d emits", want, want+5), err, 5)
-	ev, err := s.TryRecv()
-	ctWantEvent(t, "oldest retained", ev, err, ctProbe{5})
-}
-
-// ---------------------------------------------------------------------------
-// The semantics table, one subtest per row.
 
 func TestContractSemantics(t *testing.T) {
 	t.Run("event identity", ctTestEventIdentity)
@@ -250,7 +106,7 @@ func TestContractSemantics(t *testing.T) {
 }
 
 func ctTestEventIdentity(t *testing.T) {
-	b := ctNewBus(t)
+	b := newTestBus(t)
 	subInt := fxbus.Subscribe[int](b)
 	subA := fxbus.Subscribe[ctA](b)
 	subErr := fxbus.Subscribe[error](b)
@@ -260,25 +116,25 @@ func ctTestEventIdentity(t *testing.T) {
 			t.Fatalf("Emit[int] = %d, want 1", n)
 		}
 		ev, err := subInt.TryRecv()
-		ctWantEvent(t, "int subscriber", ev, err, 7)
+		wantEvent(t, "int subscriber", ev, err, 7)
 		a, err := subA.TryRecv()
-		ctWantErr(t, "A subscriber after Emit[int]", a, err, fxbus.ErrEmpty)
+		wantErr(t, "A subscriber after Emit[int]", a, err, fxbus.ErrEmpty)
 	})
 	t.Run("type A int does not reach int", func(t *testing.T) {
 		if n := fxbus.Emit(b, ctA(8)); n != 1 {
 			t.Fatalf("Emit[A] = %d, want 1", n)
 		}
 		a, err := subA.TryRecv()
-		ctWantEvent(t, "A subscriber", a, err, ctA(8))
+		wantEvent(t, "A subscriber", a, err, ctA(8))
 		ev, err := subInt.TryRecv()
-		ctWantErr(t, "int subscriber after Emit[A]", ev, err, fxbus.ErrEmpty)
+		wantErr(t, "int subscriber after Emit[A]", ev, err, fxbus.ErrEmpty)
 	})
 	t.Run("an alias is the same type", func(t *testing.T) {
 		if n := fxbus.Emit[ctAlias](b, 9); n != 1 {
 			t.Fatalf("Emit[alias of int] = %d, want 1", n)
 		}
 		ev, err := subInt.TryRecv()
-		ctWantEvent(t, "int subscriber", ev, err, 9)
+		wantEvent(t, "int subscriber", ev, err, 9)
 	})
 	t.Run("the static type decides, not the dynamic one", func(t *testing.T) {
 		var e error = ctErr{}
@@ -289,9 +145,9 @@ func ctTestEventIdentity(t *testing.T) {
 			t.Fatalf("Emit[ctErr] = %d, want 0", n)
 		}
 		got, err := subErr.TryRecv()
-		ctWantEvent[error](t, "error subscriber", got, err, ctErr{})
+		wantEvent[error](t, "error subscriber", got, err, ctErr{})
 		got, err = subErr.TryRecv()
-		ctWantErr(t, "error subscriber after Emit[ctErr]", got, err, fxbus.ErrEmpty)
+		wantErr(t, "error subscriber after Emit[ctErr]", got, err, fxbus.ErrEmpty)
 	})
 	t.Run("one channel per static type", func(t *testing.T) {
 		if got := b.TypeCount(); got != 3 {
@@ -315,7 +171,7 @@ func ctTestEventIdentity(t *testing.T) {
 
 func ctTestChannelCreation(t *testing.T) {
 	t.Run("created on first Subscribe only", func(t *testing.T) {
-		b := ctNewBus(t)
+		b := newTestBus(t)
 		steps := []struct {
 			desc string
 			give func()
@@ -338,7 +194,7 @@ func ctTestChannelCreation(t *testing.T) {
 
 	t.Run("race-safe: concurrent first Subscribes make one channel", func(t *testing.T) {
 		const n = 32
-		b := ctNewBus(t)
+		b := newTestBus(t)
 		subs := make([]*fxbus.Subscription[ctRace], n)
 		start := make(chan struct{})
 		var wg sync.WaitGroup
@@ -351,7 +207,7 @@ func ctTestChannelCreation(t *testing.T) {
 			}()
 		}
 		close(start)
-		ctWaitGroup(t, "concurrent Subscribe", &wg)
+		within(t, "concurrent Subscribe", wg.Wait)
 		if got := b.TypeCount(); got != 1 {
 			t.Fatalf("TypeCount = %d, want 1", got)
 		}
@@ -363,9 +219,9 @@ func ctTestChannelCreation(t *testing.T) {
 		}
 		for i, s := range subs {
 			ev, err := s.TryRecv()
-			ctWantEvent(t, fmt.Sprintf("subscriber %d", i), ev, err, ctRace{42})
+			wantEvent(t, fmt.Sprintf("subscriber %d", i), ev, err, ctRace{42})
 			ev, err = s.TryRecv()
-			ctWantErr(t, fmt.Sprintf("subscriber %d second receive", i), ev, err, fxbus.ErrEmpty)
+			wantErr(t, fmt.Sprintf("subscriber %d second receive", i), ev, err, fxbus.ErrEmpty)
 		}
 	})
 }
@@ -384,10 +240,10 @@ func ctTestEmitNoSubscriber(t *testing.T) {
 		}},
 	} {
 		t.Run(tt.desc, func(t *testing.T) {
-			b := ctNewBus(t)
+			b := newTestBus(t)
 			tt.setup(b)
 			var n int
-			ctWithin(t, "Emit", func() { n = fxbus.Emit(b, ctMsg{1}) })
+			within(t, "Emit", func() { n = fxbus.Emit(b, ctMsg{1}) })
 			if n != 0 {
 				t.Fatalf("Emit = %d, want 0", n)
 			}
@@ -398,7 +254,7 @@ func ctTestEmitNoSubscriber(t *testing.T) {
 			s := fxbus.Subscribe[ctMsg](b)
 			defer s.Close()
 			ev, err := s.TryRecv()
-			ctWantErr(t, "later subscriber", ev, err, fxbus.ErrEmpty)
+			wantErr(t, "later subscriber", ev, err, fxbus.ErrEmpty)
 		})
 	}
 }
@@ -417,7 +273,7 @@ func ctTestEmit(t *testing.T) {
 			{desc: "thousand", give: 1000, want: 1000},
 		} {
 			t.Run(tt.desc, func(t *testing.T) {
-				b := ctNewBus(t)
+				b := newTestBus(t)
 				subs := make([]*fxbus.Subscription[int], tt.give)
 				for i := range subs {
 					subs[i] = fxbus.Subscribe[int](b)
@@ -426,25 +282,25 @@ func ctTestEmit(t *testing.T) {
 					s.Close()
 				}
 				var n int
-				ctWithin(t, "Emit", func() { n = fxbus.Emit(b, 5) })
+				within(t, "Emit", func() { n = fxbus.Emit(b, 5) })
 				if n != tt.want {
 					t.Fatalf("Emit = %d, want %d", n, tt.want)
 				}
 				for i, s := range subs[tt.closed:] {
 					ev, err := s.TryRecv()
-					ctWantEvent(t, fmt.Sprintf("subscriber %d", i), ev, err, 5)
+					wantEvent(t, fmt.Sprintf("subscriber %d", i), ev, err, 5)
 					ev, err = s.TryRecv()
-					ctWantErr(t, fmt.Sprintf("subscriber %d again", i), ev, err, fxbus.ErrEmpty)
+					wantErr(t, fmt.Sprintf("subscriber %d again", i), ev, err, fxbus.ErrEmpty)
 				}
 			})
 		}
 	})
 
 	t.Run("never blocks on a subscriber that does not read", func(t *testing.T) {
-		b := ctNewBus(t, fxbus.WithCapacity(4))
+		b := newTestBus(t, fxbus.WithCapacity(4))
 		s := fxbus.Subscribe[int](b)
 		defer s.Close()
-		ctWithin(t, "1000 Emits to a full ring", func() {
+		within(t, "1000 Emits to a full ring", func() {
 			for i := 0; i < 1000; i++ {
 				if n := fxbus.Emit(b, i); n != 1 {
 					t.Errorf("Emit(%d) = %d, want 1", i, n)
@@ -456,13 +312,13 @@ func ctTestEmit(t *testing.T) {
 }
 
 func ctTestWhatSubscriberSees(t *testing.T) {
-	b := ctNewBus(t)
+	b := newTestBus(t)
 	early := fxbus.Subscribe[int](b) // makes the channel exist before any emit
-	ctEmitN(t, b, 0, 3, 1)           // 0,1,2 before s1
+	emitN(t, b, 0, 3, 1)             // 0,1,2 before s1
 	s1 := fxbus.Subscribe[int](b)
-	ctEmitN(t, b, 3, 5, 2) // 3,4
+	emitN(t, b, 3, 5, 2) // 3,4
 	s2 := fxbus.Subscribe[int](b)
-	ctEmitN(t, b, 5, 8, 3) // 5,6,7
+	emitN(t, b, 5, 8, 3) // 5,6,7
 
 	for _, tt := range []struct {
 		desc string
@@ -476,10 +332,10 @@ func ctTestWhatSubscriberSees(t *testing.T) {
 		t.Run(tt.desc, func(t *testing.T) {
 			for _, w := range tt.want {
 				ev, err := tt.give.TryRecv()
-				ctWantEvent(t, "in emit order", ev, err, w)
+				wantEvent(t, "in emit order", ev, err, w)
 			}
 			ev, err := tt.give.TryRecv()
-			ctWantErr(t, "after the last", ev, err, fxbus.ErrEmpty)
+			wantErr(t, "after the last", ev, err, fxbus.ErrEmpty)
 		})
 	}
 }
@@ -499,33 +355,33 @@ func ctTestCapacity(t *testing.T) {
 		{desc: "cap 64, one over", capacity: 64, emit: 65, wantMissed: 1},
 	} {
 		t.Run(tt.desc, func(t *testing.T) {
-			b := ctNewBus(t, fxbus.WithCapacity(tt.capacity))
+			b := newTestBus(t, fxbus.WithCapacity(tt.capacity))
 			s := fxbus.Subscribe[int](b)
 			defer s.Close()
-			ctEmitN(t, b, 0, tt.emit, 1)
+			emitN(t, b, 0, tt.emit, 1)
 			first := 0
 			if tt.wantMissed > 0 {
 				_, err := s.TryRecv()
-				ctWantLag(t, "first receive", err, tt.wantMissed)
+				wantLag(t, "first receive", err, tt.wantMissed)
 				first = int(tt.wantMissed)
 			}
 			got := 0
 			for i := first; i < tt.emit; i++ {
 				ev, err := s.TryRecv()
-				ctWantEvent(t, "retained event", ev, err, i)
+				wantEvent(t, "retained event", ev, err, i)
 				got++
 			}
 			if want := min(tt.emit, tt.capacity); got != want {
 				t.Fatalf("retained %d events, want %d", got, want)
 			}
 			ev, err := s.TryRecv()
-			ctWantErr(t, "after the retained ones", ev, err, fxbus.ErrEmpty)
+			wantErr(t, "after the retained ones", ev, err, fxbus.ErrEmpty)
 		})
 	}
 }
 
 func ctTestLagging(t *testing.T) {
-	for _, mode := range ctRecvModes {
+	for _, mode := range recvModes {
 		t.Run(mode.name, func(t *testing.T) {
 			for _, tt := range []struct {
 				desc       string
@@ -539,58 +395,58 @@ func ctTestLagging(t *testing.T) {
 				{desc: "cap 3, 100 emitted", capacity: 3, emit: 100, wantMissed: 97, want: []int{97, 98, 99}},
 			} {
 				t.Run(tt.desc, func(t *testing.T) {
-					b := ctNewBus(t, fxbus.WithCapacity(tt.capacity))
+					b := newTestBus(t, fxbus.WithCapacity(tt.capacity))
 					s := fxbus.Subscribe[int](b)
 					defer s.Close()
-					ctEmitN(t, b, 0, tt.emit, 1)
+					emitN(t, b, 0, tt.emit, 1)
 					_, err := mode.fn(t, s)
-					ctWantLag(t, "first receive", err, tt.wantMissed)
+					wantLag(t, "first receive", err, tt.wantMissed)
 					for _, w := range tt.want {
 						ev, err := mode.fn(t, s)
-						ctWantEvent(t, "resumes at the oldest retained", ev, err, w)
+						wantEvent(t, "resumes at the oldest retained", ev, err, w)
 					}
 					ev, err := s.TryRecv()
-					ctWantErr(t, "after the retained ones", ev, err, fxbus.ErrEmpty)
+					wantErr(t, "after the retained ones", ev, err, fxbus.ErrEmpty)
 				})
 			}
 
 			t.Run("lags again after resuming", func(t *testing.T) {
-				b := ctNewBus(t, fxbus.WithCapacity(4))
+				b := newTestBus(t, fxbus.WithCapacity(4))
 				s := fxbus.Subscribe[int](b)
 				defer s.Close()
-				ctEmitN(t, b, 0, 10, 1)
+				emitN(t, b, 0, 10, 1)
 				_, err := mode.fn(t, s)
-				ctWantLag(t, "first lag", err, 6)
+				wantLag(t, "first lag", err, 6)
 				ev, err := mode.fn(t, s)
-				ctWantEvent(t, "oldest retained", ev, err, 6)
+				wantEvent(t, "oldest retained", ev, err, 6)
 				// Unread: 7,8,9. Emit 10..15: ring keeps 12..15, 7..11 are lost.
-				ctEmitN(t, b, 10, 16, 1)
+				emitN(t, b, 10, 16, 1)
 				_, err = mode.fn(t, s)
-				ctWantLag(t, "second lag", err, 5)
+				wantLag(t, "second lag", err, 5)
 				for w := 12; w < 16; w++ {
 					ev, err := mode.fn(t, s)
-					ctWantEvent(t, "after second lag", ev, err, w)
+					wantEvent(t, "after second lag", ev, err, w)
 				}
 				ev, err = s.TryRecv()
-				ctWantErr(t, "after the retained ones", ev, err, fxbus.ErrEmpty)
+				wantErr(t, "after the retained ones", ev, err, fxbus.ErrEmpty)
 			})
 
 			t.Run("a lagging subscriber does not affect a reading one", func(t *testing.T) {
-				b := ctNewBus(t, fxbus.WithCapacity(2))
+				b := newTestBus(t, fxbus.WithCapacity(2))
 				slow := fxbus.Subscribe[int](b)
 				fast := fxbus.Subscribe[int](b)
 				defer slow.Close()
 				defer fast.Close()
 				for i := 0; i < 6; i++ {
-					ctEmitN(t, b, i, i+1, 2)
+					emitN(t, b, i, i+1, 2)
 					ev, err := mode.fn(t, fast)
-					ctWantEvent(t, "fast subscriber", ev, err, i)
+					wantEvent(t, "fast subscriber", ev, err, i)
 				}
 				_, err := mode.fn(t, slow)
-				ctWantLag(t, "slow subscriber", err, 4)
+				wantLag(t, "slow subscriber", err, 4)
 				for _, w := range []int{4, 5} {
 					ev, err := mode.fn(t, slow)
-					ctWantEvent(t, "slow subscriber after lag", ev, err, w)
+					wantEvent(t, "slow subscriber after lag", ev, err, w)
 				}
 			})
 		})
@@ -598,54 +454,54 @@ func ctTestLagging(t *testing.T) {
 }
 
 func ctTestTryRecvEmpty(t *testing.T) {
-	b := ctNewBus(t)
+	b := newTestBus(t)
 	s := fxbus.Subscribe[int](b)
 	defer s.Close()
 	ev, err := s.TryRecv()
-	ctWantErr(t, "fresh subscription", ev, err, fxbus.ErrEmpty)
+	wantErr(t, "fresh subscription", ev, err, fxbus.ErrEmpty)
 	if errors.Is(err, fxbus.ErrClosed) || errors.Is(err, fxbus.ErrLagged) {
 		t.Fatalf("ErrEmpty also matches another sentinel: %v", err)
 	}
-	ctEmitN(t, b, 1, 2, 1)
+	emitN(t, b, 1, 2, 1)
 	ev, err = s.TryRecv()
-	ctWantEvent(t, "after Emit", ev, err, 1)
+	wantEvent(t, "after Emit", ev, err, 1)
 	ev, err = s.TryRecv()
-	ctWantErr(t, "after reading everything", ev, err, fxbus.ErrEmpty)
+	wantErr(t, "after reading everything", ev, err, fxbus.ErrEmpty)
 }
 
 func ctTestRecv(t *testing.T) {
 	t.Run("returns a waiting event at once", func(t *testing.T) {
-		b := ctNewBus(t)
+		b := newTestBus(t)
 		s := fxbus.Subscribe[int](b)
 		defer s.Close()
-		ctEmitN(t, b, 3, 4, 1)
-		ev, err := ctRecv(t, s)
-		ctWantEvent(t, "Recv", ev, err, 3)
+		emitN(t, b, 3, 4, 1)
+		ev, err := recvWithin(t, s)
+		wantEvent(t, "Recv", ev, err, 3)
 	})
 
 	t.Run("blocks until an event", func(t *testing.T) {
-		b := ctNewBus(t)
+		b := newTestBus(t)
 		s := fxbus.Subscribe[int](b)
 		defer s.Close()
 		// Nothing waiting: a short deadline proves it blocked rather than returned.
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 		defer cancel()
-		ev, err := ctAwait(t, ctRecvAsync(ctx, s))
-		ctWantErr(t, "Recv with nothing emitted", ev, err, context.DeadlineExceeded)
+		ev, err := await(t, recvAsync(ctx, s))
+		wantErr(t, "Recv with nothing emitted", ev, err, context.DeadlineExceeded)
 
-		ch := ctRecvAsync(context.Background(), s)
-		ctEmitN(t, b, 11, 12, 1)
-		ev, err = ctAwait(t, ch)
-		ctWantEvent(t, "blocked Recv", ev, err, 11)
+		ch := recvAsync(context.Background(), s)
+		emitN(t, b, 11, 12, 1)
+		ev, err = await(t, ch)
+		wantEvent(t, "blocked Recv", ev, err, 11)
 	})
 
 	t.Run("blocks until bus close", func(t *testing.T) {
-		b := ctNewBus(t)
+		b := newTestBus(t)
 		s := fxbus.Subscribe[int](b)
-		ch := ctRecvAsync(context.Background(), s)
+		ch := recvAsync(context.Background(), s)
 		b.Close()
-		ev, err := ctAwait(t, ch)
-		ctWantErr(t, "Recv blocked across Bus.Close", ev, err, fxbus.ErrClosed)
+		ev, err := await(t, ch)
+		wantErr(t, "Recv blocked across Bus.Close", ev, err, fxbus.ErrClosed)
 	})
 
 	t.Run("ctx done returns ctx.Err()", func(t *testing.T) {
@@ -673,21 +529,21 @@ func ctTestRecv(t *testing.T) {
 			}, context.Canceled},
 		} {
 			t.Run(tt.desc, func(t *testing.T) {
-				b := ctNewBus(t)
+				b := newTestBus(t)
 				s := fxbus.Subscribe[int](b)
 				defer s.Close()
 				ctx, cancel, trigger := tt.give()
 				defer cancel()
-				ch := ctRecvAsync(ctx, s)
+				ch := recvAsync(ctx, s)
 				trigger()
-				ev, err := ctAwait(t, ch)
+				ev, err := await(t, ch)
 				if err != tt.want || err != ctx.Err() { //nolint:errorlint // must be ctx.Err() itself
 					t.Fatalf("Recv = (%v, %v), want ctx.Err() = %v", ev, err, tt.want)
 				}
 				// The subscription remains usable.
-				ctEmitN(t, b, 1, 2, 1)
-				ev, err = ctRecv(t, s)
-				ctWantEvent(t, "Recv after ctx done", ev, err, 1)
+				emitN(t, b, 1, 2, 1)
+				ev, err = recvWithin(t, s)
+				wantEvent(t, "Recv after ctx done", ev, err, 1)
 			})
 		}
 	})
@@ -695,82 +551,82 @@ func ctTestRecv(t *testing.T) {
 
 func ctTestBusClose(t *testing.T) {
 	t.Run("wakes every waiting Recv", func(t *testing.T) {
-		b := ctNewBus(t)
-		var ints []<-chan ctResult[int]
+		b := newTestBus(t)
+		var ints []<-chan result[int]
 		for i := 0; i < 3; i++ {
-			ints = append(ints, ctRecvAsync(context.Background(), fxbus.Subscribe[int](b)))
+			ints = append(ints, recvAsync(context.Background(), fxbus.Subscribe[int](b)))
 		}
-		msg := ctRecvAsync(context.Background(), fxbus.Subscribe[ctMsg](b))
+		msg := recvAsync(context.Background(), fxbus.Subscribe[ctMsg](b))
 		b.Close()
 		for i, ch := range ints {
-			ev, err := ctAwait(t, ch)
-			ctWantErr(t, fmt.Sprintf("int Recv %d", i), ev, err, fxbus.ErrClosed)
+			ev, err := await(t, ch)
+			wantErr(t, fmt.Sprintf("int Recv %d", i), ev, err, fxbus.ErrClosed)
 		}
-		ev, err := ctAwait(t, msg)
-		ctWantErr(t, "ctMsg Recv", ev, err, fxbus.ErrClosed)
+		ev, err := await(t, msg)
+		wantErr(t, "ctMsg Recv", ev, err, fxbus.ErrClosed)
 	})
 
 	t.Run("subscribers drain what is buffered, then ErrClosed", func(t *testing.T) {
-		for _, mode := range ctRecvModes {
+		for _, mode := range recvModes {
 			t.Run(mode.name, func(t *testing.T) {
-				b := ctNewBus(t)
+				b := newTestBus(t)
 				s := fxbus.Subscribe[int](b)
-				ctEmitN(t, b, 0, 3, 1)
+				emitN(t, b, 0, 3, 1)
 				b.Close()
 				for i := 0; i < 3; i++ {
 					ev, err := mode.fn(t, s)
-					ctWantEvent(t, "buffered event after close", ev, err, i)
+					wantEvent(t, "buffered event after close", ev, err, i)
 				}
 				for i := 0; i < 2; i++ {
 					ev, err := mode.fn(t, s)
-					ctWantErr(t, "after draining", ev, err, fxbus.ErrClosed)
+					wantErr(t, "after draining", ev, err, fxbus.ErrClosed)
 				}
 			})
 		}
 	})
 
 	t.Run("drain after close reports a lag first", func(t *testing.T) {
-		b := ctNewBus(t, fxbus.WithCapacity(2))
+		b := newTestBus(t, fxbus.WithCapacity(2))
 		s := fxbus.Subscribe[int](b)
-		ctEmitN(t, b, 0, 5, 1)
+		emitN(t, b, 0, 5, 1)
 		b.Close()
 		_, err := s.TryRecv()
-		ctWantLag(t, "first receive after close", err, 3)
+		wantLag(t, "first receive after close", err, 3)
 		for _, w := range []int{3, 4} {
 			ev, err := s.TryRecv()
-			ctWantEvent(t, "retained after close", ev, err, w)
+			wantEvent(t, "retained after close", ev, err, w)
 		}
 		ev, err := s.TryRecv()
-		ctWantErr(t, "after draining", ev, err, fxbus.ErrClosed)
+		wantErr(t, "after draining", ev, err, fxbus.ErrClosed)
 	})
 
 	t.Run("later Emit returns 0", func(t *testing.T) {
-		b := ctNewBus(t)
+		b := newTestBus(t)
 		s := fxbus.Subscribe[int](b)
 		b.Close()
 		if n := fxbus.Emit(b, 1); n != 0 {
 			t.Fatalf("Emit after Close = %d, want 0", n)
 		}
 		ev, err := s.TryRecv()
-		ctWantErr(t, "subscriber after Emit on closed bus", ev, err, fxbus.ErrClosed)
+		wantErr(t, "subscriber after Emit on closed bus", ev, err, fxbus.ErrClosed)
 	})
 
 	t.Run("later Subscribe gives a closed subscription", func(t *testing.T) {
-		b := ctNewBus(t)
+		b := newTestBus(t)
 		b.Close()
 		s := fxbus.Subscribe[int](b)
 		defer s.Close()
-		ev, err := ctRecv(t, s)
-		ctWantErr(t, "Recv", ev, err, fxbus.ErrClosed)
+		ev, err := recvWithin(t, s)
+		wantErr(t, "Recv", ev, err, fxbus.ErrClosed)
 		ev, err = s.TryRecv()
-		ctWantErr(t, "TryRecv", ev, err, fxbus.ErrClosed)
+		wantErr(t, "TryRecv", ev, err, fxbus.ErrClosed)
 		if n := fxbus.Emit(b, 1); n != 0 {
 			t.Fatalf("Emit after Close = %d, want 0", n)
 		}
 	})
 
 	t.Run("idempotent, also concurrently", func(t *testing.T) {
-		b := ctNewBus(t)
+		b := newTestBus(t)
 		s := fxbus.Subscribe[int](b)
 		var wg sync.WaitGroup
 		for i := 0; i < 8; i++ {
@@ -780,27 +636,27 @@ func ctTestBusClose(t *testing.T) {
 				b.Close()
 			}()
 		}
-		ctWaitGroup(t, "concurrent Bus.Close", &wg)
-		ctWithin(t, "another Bus.Close", b.Close)
-		ev, err := ctRecv(t, s)
-		ctWantErr(t, "Recv", ev, err, fxbus.ErrClosed)
+		within(t, "concurrent Bus.Close", wg.Wait)
+		within(t, "another Bus.Close", b.Close)
+		ev, err := recvWithin(t, s)
+		wantErr(t, "Recv", ev, err, fxbus.ErrClosed)
 	})
 }
 
 func ctTestSubscriptionClose(t *testing.T) {
 	t.Run("idempotent", func(t *testing.T) {
-		b := ctNewBus(t)
+		b := newTestBus(t)
 		s := fxbus.Subscribe[int](b)
-		ctWithin(t, "Close", s.Close)
-		ctWithin(t, "second Close", s.Close)
+		within(t, "Close", s.Close)
+		within(t, "second Close", s.Close)
 		ev, err := s.TryRecv()
-		ctWantErr(t, "TryRecv", ev, err, fxbus.ErrClosed)
+		wantErr(t, "TryRecv", ev, err, fxbus.ErrClosed)
 	})
 
 	t.Run("from another goroutine wakes a blocked Recv", func(t *testing.T) {
-		b := ctNewBus(t)
+		b := newTestBus(t)
 		s := fxbus.Subscribe[int](b)
-		ch := ctRecvAsync(context.Background(), s)
+		ch := recvAsync(context.Background(), s)
 		var wg sync.WaitGroup
 		for i := 0; i < 4; i++ { // several concurrent closers: idempotent under race
 			wg.Add(1)
@@ -809,28 +665,28 @@ func ctTestSubscriptionClose(t *testing.T) {
 				s.Close()
 			}()
 		}
-		ev, err := ctAwait(t, ch)
-		ctWantErr(t, "blocked Recv", ev, err, fxbus.ErrClosed)
-		ctWaitGroup(t, "concurrent Subscription.Close", &wg)
-		ev, err = ctRecv(t, s)
-		ctWantErr(t, "later Recv", ev, err, fxbus.ErrClosed)
+		ev, err := await(t, ch)
+		wantErr(t, "blocked Recv", ev, err, fxbus.ErrClosed)
+		within(t, "concurrent Subscription.Close", wg.Wait)
+		ev, err = recvWithin(t, s)
+		wantErr(t, "later Recv", ev, err, fxbus.ErrClosed)
 	})
 
 	t.Run("later receives return ErrClosed even with events buffered", func(t *testing.T) {
-		for _, mode := range ctRecvModes {
+		for _, mode := range recvModes {
 			t.Run(mode.name, func(t *testing.T) {
-				b := ctNewBus(t)
+				b := newTestBus(t)
 				s := fxbus.Subscribe[int](b)
-				ctEmitN(t, b, 0, 3, 1)
+				emitN(t, b, 0, 3, 1)
 				s.Close()
 				ev, err := mode.fn(t, s)
-				ctWantErr(t, "receive after Close", ev, err, fxbus.ErrClosed)
+				wantErr(t, "receive after Close", ev, err, fxbus.ErrClosed)
 			})
 		}
 	})
 
 	t.Run("no longer counted", func(t *testing.T) {
-		b := ctNewBus(t)
+		b := newTestBus(t)
 		s1 := fxbus.Subscribe[int](b)
 		s2 := fxbus.Subscribe[int](b)
 		defer s2.Close()
@@ -857,14 +713,14 @@ func ctTestSubscriptionClose(t *testing.T) {
 	})
 
 	t.Run("does not affect other subscriptions", func(t *testing.T) {
-		b := ctNewBus(t)
+		b := newTestBus(t)
 		s1 := fxbus.Subscribe[int](b)
 		s2 := fxbus.Subscribe[int](b)
 		defer s2.Close()
 		s1.Close()
-		ctEmitN(t, b, 4, 5, 1)
-		ev, err := ctRecv(t, s2)
-		ctWantEvent(t, "other subscription", ev, err, 4)
+		emitN(t, b, 4, 5, 1)
+		ev, err := recvWithin(t, s2)
+		wantEvent(t, "other subscription", ev, err, 4)
 	})
 }
 
@@ -895,7 +751,7 @@ func ctCollected(wp weak.Pointer[ctPayload]) bool {
 
 func ctTestMemory(t *testing.T) {
 	t.Run("released once the only subscriber received it", func(t *testing.T) {
-		b := ctNewBus(t)
+		b := newTestBus(t)
 		s := fxbus.Subscribe[*ctPayload](b)
 		defer s.Close()
 		wp, n := ctEmitPayload(b, 1)
@@ -911,7 +767,7 @@ func ctTestMemory(t *testing.T) {
 	})
 
 	t.Run("retained until the last live subscriber received or closed", func(t *testing.T) {
-		b := ctNewBus(t)
+		b := newTestBus(t)
 		s1 := fxbus.Subscribe[*ctPayload](b)
 		s2 := fxbus.Subscribe[*ctPayload](b)
 		defer s1.Close()
@@ -932,7 +788,7 @@ func ctTestMemory(t *testing.T) {
 	})
 
 	t.Run("released when the subscriber closes unread", func(t *testing.T) {
-		b := ctNewBus(t)
+		b := newTestBus(t)
 		s := fxbus.Subscribe[*ctPayload](b)
 		wp, n := ctEmitPayload(b, 3)
 		if n != 1 {
@@ -945,7 +801,7 @@ func ctTestMemory(t *testing.T) {
 	})
 
 	t.Run("released when drained after Bus.Close", func(t *testing.T) {
-		b := ctNewBus(t)
+		b := newTestBus(t)
 		s := fxbus.Subscribe[*ctPayload](b)
 		wp, _ := ctEmitPayload(b, 4)
 		b.Close()
@@ -972,7 +828,7 @@ func ctTestConcurrency(t *testing.T) {
 		{desc: "ring holds everything, nothing missed", capacity: 1 << 14, emitters: 4, perEmitter: 2000, subscribers: 4, late: 2, wantNoLag: true},
 	} {
 		t.Run(tt.desc, func(t *testing.T) {
-			b := ctNewBus(t, fxbus.WithCapacity(tt.capacity))
+			b := newTestBus(t, fxbus.WithCapacity(tt.capacity))
 			total := uint64(tt.emitters * tt.perEmitter)
 
 			type tally struct {
@@ -986,7 +842,7 @@ func ctTestConcurrency(t *testing.T) {
 					last[i] = -1
 				}
 				seen := make(map[ctSeq]bool)
-				ctx, cancel := context.WithTimeout(context.Background(), 2*ctTimeout)
+				ctx, cancel := context.WithTimeout(context.Background(), 2*waitLimit)
 				defer cancel()
 				for {
 					ev, err := s.TryRecv()
@@ -1106,11 +962,11 @@ func ctTestConcurrency(t *testing.T) {
 				}()
 			}
 			close(start)
-			ctWaitGroup(t, "emitters", &emitters)
+			within(t, "emitters", emitters.Wait)
 			close(stopSide)
-			ctWaitGroup(t, "side goroutines", &side)
+			within(t, "side goroutines", side.Wait)
 			b.Close()
-			ctWaitGroup(t, "subscribers draining to ErrClosed", &readers)
+			within(t, "subscribers draining to ErrClosed", readers.Wait)
 
 			if n := badEmit.Load(); n != 0 {
 				t.Errorf("Emit returned %d, want between %d and %d", n, tt.subscribers, maxCount)
@@ -1140,7 +996,7 @@ func ctTestConcurrency(t *testing.T) {
 func ctTestLogging(t *testing.T) {
 	t.Run("Emit logs at debug level with the event type", func(t *testing.T) {
 		core, logs := observer.New(zapcore.DebugLevel)
-		b := ctNewBus(t, fxbus.WithLogger(zap.New(core)))
+		b := newTestBus(t, fxbus.WithLogger(zap.New(core)))
 		s := fxbus.Subscribe[ctMsg](b)
 		defer s.Close()
 		fxbus.Emit(b, ctMsg{1})
@@ -1177,7 +1033,7 @@ func ctTestLogging(t *testing.T) {
 			{"info-level logger, 1000 subscribers", []fxbus.Option{fxbus.WithLogger(zap.New(core))}, 1000},
 		} {
 			t.Run(tt.desc, func(t *testing.T) {
-				b := ctNewBus(t, tt.give...)
+				b := newTestBus(t, tt.give...)
 				for i := 0; i < tt.subs; i++ {
 					fxbus.Subscribe[ctMsg](b)
 				}
@@ -1193,7 +1049,7 @@ func ctTestLogging(t *testing.T) {
 }
 
 func ctTestLen(t *testing.T) {
-	b := ctNewBus(t, fxbus.WithCapacity(4))
+	b := newTestBus(t, fxbus.WithCapacity(4))
 	s := fxbus.Subscribe[int](b)
 	defer s.Close()
 	steps := []struct {
@@ -1202,13 +1058,13 @@ func ctTestLen(t *testing.T) {
 		want int
 	}{
 		{"fresh", func() {}, 0},
-		{"3 emitted", func() { ctEmitN(t, b, 0, 3, 1) }, 3},
+		{"3 emitted", func() { emitN(t, b, 0, 3, 1) }, 3},
 		{"1 read", func() { _, _ = s.TryRecv() }, 2},
 		{"all read", func() { _, _ = s.TryRecv(); _, _ = s.TryRecv() }, 0},
-		{"10 emitted, lagged ones included", func() { ctEmitN(t, b, 0, 10, 1) }, 10},
+		{"10 emitted, lagged ones included", func() { emitN(t, b, 0, 10, 1) }, 10},
 		{"lag reported", func() {
 			_, err := s.TryRecv()
-			ctWantLag(t, "lag", err, 6)
+			wantLag(t, "lag", err, 6)
 		}, 4},
 		{"1 read after lag", func() { _, _ = s.TryRecv() }, 3},
 	}
@@ -1220,19 +1076,12 @@ func ctTestLen(t *testing.T) {
 	}
 }
 
-// ---------------------------------------------------------------------------
-// Fx integration
-
-func ctFxTimeouts() fx.Option {
-	return fx.Options(fx.StartTimeout(ctTimeout), fx.StopTimeout(ctTimeout))
-}
-
 func TestContractFxModule(t *testing.T) {
 	t.Run("provides a singleton *Bus", func(t *testing.T) {
 		type needsBoth struct{ b *fxbus.Bus }
 		var fromLC, fromModule, fromPopulate, fromCtor *fxbus.Bus
 		app := fxtest.New(t,
-			ctFxTimeouts(),
+			fxTimeouts(),
 			fxbus.Module,
 			fx.Provide(func(lc fx.Lifecycle, b *fxbus.Bus) *needsBoth { return &needsBoth{b} }),
 			fx.Invoke(func(lc fx.Lifecycle, b *fxbus.Bus) { fromLC = b }),
@@ -1274,10 +1123,10 @@ func TestContractFxModule(t *testing.T) {
 		} {
 			t.Run(tt.desc, func(t *testing.T) {
 				var b *fxbus.Bus
-				app := fxtest.New(t, ctFxTimeouts(), fxbus.Module, fx.Options(tt.give...), fx.Populate(&b))
+				app := fxtest.New(t, fxTimeouts(), fxbus.Module, fx.Options(tt.give...), fx.Populate(&b))
 				app.RequireStart()
 				defer app.RequireStop()
-				ctAssertCapacity(t, b, tt.want)
+				assertCapacity(t, b, tt.want)
 			})
 		}
 	})
@@ -1293,7 +1142,7 @@ func TestContractFxModule(t *testing.T) {
 	t.Run("logger from the graph", func(t *testing.T) {
 		core, logs := observer.New(zapcore.DebugLevel)
 		var b *fxbus.Bus
-		app := fxtest.New(t, ctFxTimeouts(), fxbus.Module, fx.Supply(zap.New(core)), fx.Populate(&b))
+		app := fxtest.New(t, fxTimeouts(), fxbus.Module, fx.Supply(zap.New(core)), fx.Populate(&b))
 		app.RequireStart()
 		defer app.RequireStop()
 		s := fxbus.Subscribe[ctMsg](b)
@@ -1390,7 +1239,7 @@ func (w *ctStopWatch) checkAfterStop(t *testing.T, wantStopping []string) fxbus.
 	t.Helper()
 	var got []fxbus.ShutdownInitiatedEvent
 	for {
-		ev, err := ctRecv(t, w.shutdown)
+		ev, err := recvWithin(t, w.shutdown)
 		if errors.Is(err, fxbus.ErrClosed) {
 			break
 		}
@@ -1404,7 +1253,7 @@ func (w *ctStopWatch) checkAfterStop(t *testing.T, wantStopping []string) fxbus.
 	}
 	seen := map[string]bool{}
 	for {
-		ev, err := ctRecv(t, w.stopping)
+		ev, err := recvWithin(t, w.stopping)
 		if errors.Is(err, fxbus.ErrClosed) {
 			break
 		}
@@ -1448,7 +1297,7 @@ func TestContractFxShutdown(t *testing.T) {
 			}
 			select {
 			case <-wait:
-			case <-time.After(ctTimeout):
+			case <-time.After(waitLimit):
 				t.Fatal("app.Wait did not fire after Shutdown")
 			}
 			app.RequireStop()
@@ -1460,7 +1309,7 @@ func TestContractFxShutdown(t *testing.T) {
 			}
 			select {
 			case <-done:
-			case <-time.After(ctTimeout):
+			case <-time.After(waitLimit):
 				t.Fatal("app.Done did not fire after Shutdown")
 			}
 			app.RequireStop()
@@ -1472,7 +1321,7 @@ func TestContractFxShutdown(t *testing.T) {
 				rec := &ctStopRecorder{}
 				watch := &ctStopWatch{}
 				var opts []fx.Option
-				opts = append(opts, ctFxTimeouts())
+				opts = append(opts, fxTimeouts())
 				for _, m := range layout.before {
 					opts = append(opts, rec.otherModule(m))
 				}
@@ -1511,7 +1360,7 @@ func TestContractFxShutdown(t *testing.T) {
 
 	t.Run("announced even with no other OnStop hook", func(t *testing.T) {
 		watch := &ctStopWatch{}
-		app := fxtest.New(t, ctFxTimeouts(), fxbus.Module, watch.option())
+		app := fxtest.New(t, fxTimeouts(), fxbus.Module, watch.option())
 		app.RequireStart()
 		app.RequireStop()
 		watch.checkAfterStop(t, nil)
@@ -1520,7 +1369,7 @@ func TestContractFxShutdown(t *testing.T) {
 	t.Run("an earlier AnnounceShutdown is the one event", func(t *testing.T) {
 		rec := &ctStopRecorder{}
 		watch := &ctStopWatch{}
-		app := fxtest.New(t, ctFxTimeouts(), rec.otherModule("m"), fxbus.Module, watch.option())
+		app := fxtest.New(t, fxTimeouts(), rec.otherModule("m"), fxbus.Module, watch.option())
 		app.RequireStart()
 		if !runhooks.Of(watch.bus).AnnounceShutdown("test cause", nil, 3) {
 			t.Fatal("first AnnounceShutdown = false, want true")
@@ -1545,7 +1394,7 @@ func TestContractFxHelpers(t *testing.T) {
 		core, logs := observer.New(zapcore.DebugLevel)
 		got := make(chan int, 16)
 		var b *fxbus.Bus
-		app := fxtest.New(t, ctFxTimeouts(), fxbus.Module, fx.Supply(zap.New(core)), fx.Populate(&b),
+		app := fxtest.New(t, fxTimeouts(), fxbus.Module, fx.Supply(zap.New(core)), fx.Populate(&b),
 			fxbus.Handle(func(_ context.Context, ev ctHandled) error {
 				switch ev.N {
 				case 1:
@@ -1568,7 +1417,7 @@ func TestContractFxHelpers(t *testing.T) {
 			if n != 3 {
 				t.Fatalf("handler recorded %d, want 3", n)
 			}
-		case <-time.After(ctTimeout):
+		case <-time.After(waitLimit):
 			t.Fatal("handler did not process the event after a panic and an error")
 		}
 		warnings := logs.Filter(func(e observer.LoggedEntry) bool { return e.Level >= zapcore.WarnLevel })
@@ -1587,7 +1436,7 @@ func TestContractFxHelpers(t *testing.T) {
 		defer unblock()
 		last := make(chan struct{})
 		var b *fxbus.Bus
-		app := fxtest.New(t, ctFxTimeouts(), fxbus.Module, fx.Supply(zap.New(core), fxbus.Config{Capacity: 4}), fx.Populate(&b),
+		app := fxtest.New(t, fxTimeouts(), fxbus.Module, fx.Supply(zap.New(core), fxbus.Config{Capacity: 4}), fx.Populate(&b),
 			fxbus.Handle(func(_ context.Context, ev ctHandled) error {
 				switch ev.N {
 				case 0:
@@ -1604,7 +1453,7 @@ func TestContractFxHelpers(t *testing.T) {
 		fxbus.Emit(b, ctHandled{0})
 		select {
 		case <-first:
-		case <-time.After(ctTimeout):
+		case <-time.After(waitLimit):
 			t.Fatal("handler did not get the first event")
 		}
 		for i := 1; i <= 7; i++ { // 7 behind with capacity 4: 3 missed
@@ -1613,7 +1462,7 @@ func TestContractFxHelpers(t *testing.T) {
 		unblock()
 		select {
 		case <-last:
-		case <-time.After(ctTimeout):
+		case <-time.After(waitLimit):
 			t.Fatal("handler did not resume after the lag")
 		}
 		found := false
@@ -1635,7 +1484,7 @@ func TestContractFxHelpers(t *testing.T) {
 	t.Run("typed injection of Emitter and Subscription", func(t *testing.T) {
 		var em fxbus.Emitter[ctOrder]
 		var sub *fxbus.Subscription[ctOrder]
-		app := fxtest.New(t, ctFxTimeouts(), fxbus.Module,
+		app := fxtest.New(t, fxTimeouts(), fxbus.Module,
 			fxbus.ProvideEmitter[ctOrder](),
 			fxbus.ProvideSubscriber[ctOrder](),
 			fx.Invoke(func(e fxbus.Emitter[ctOrder], s fxbus.Subscriber[ctOrder]) { em, sub = e, s.Subscribe() }),
@@ -1644,10 +1493,10 @@ func TestContractFxHelpers(t *testing.T) {
 		if n := em.Emit(ctOrder{9}); n != 1 {
 			t.Fatalf("Emitter.Emit = %d, want 1", n)
 		}
-		ev, err := ctRecv(t, sub)
-		ctWantEvent(t, "injected subscription", ev, err, ctOrder{9})
+		ev, err := recvWithin(t, sub)
+		wantEvent(t, "injected subscription", ev, err, ctOrder{9})
 		app.RequireStop()
-		ev, err = ctRecv(t, sub)
-		ctWantErr(t, "injected subscription after stop", ev, err, fxbus.ErrClosed)
+		ev, err = recvWithin(t, sub)
+		wantErr(t, "injected subscription after stop", ev, err, fxbus.ErrClosed)
 	})
 }
