@@ -48,45 +48,6 @@ type ctErr struct{}
 
 func (ctErr) Error() string { return "ctErr" }
 
-func TestContractNew(t *testing.T) {
-	t.Run("invalid capacity is an error naming the value", func(t *testing.T) {
-		for _, tt := range []struct {
-			desc string
-			give int
-			want string
-		}{
-			{desc: "zero", give: 0, want: "0"},
-			{desc: "negative", give: -3, want: "-3"},
-		} {
-			t.Run(tt.desc, func(t *testing.T) {
-				b, err := fxbus.New(fxbus.WithCapacity(tt.give))
-				if err == nil {
-					if b != nil {
-						b.Close()
-					}
-					t.Fatalf("New(WithCapacity(%d)) succeeded, want an error", tt.give)
-				}
-				if !strings.Contains(err.Error(), tt.want) {
-					t.Fatalf("New(WithCapacity(%d)) error %q does not name the value %q", tt.give, err, tt.want)
-				}
-			})
-		}
-	})
-
-	t.Run("default capacity is 64", func(t *testing.T) {
-		assertCapacity(t, newTestBus(t), 64)
-	})
-
-	t.Run("nil logger is accepted", func(t *testing.T) {
-		b := newTestBus(t, fxbus.WithLogger(nil))
-		s := fxbus.Subscribe[int](b)
-		defer s.Close()
-		if n := fxbus.Emit(b, 1); n != 1 {
-			t.Fatalf("Emit = %d, want 1", n)
-		}
-	})
-}
-
 func TestContractSemantics(t *testing.T) {
 	t.Run("event identity", ctTestEventIdentity)
 	t.Run("channel creation", ctTestChannelCreation)
