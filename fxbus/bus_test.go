@@ -11,93 +11,6 @@ import (
 	"github.com/claviron/fxruntime/fxbus"
 )
 
-type named int
-
-func TestEventIdentity(t *testing.T) {
-	b := newTestBus(t)
-	ints := fxbus.Subscribe[int](b)
-	nameds := fxbus.Subscribe[named](b)
-	defer ints.Close()
-	defer nameds.Close()
-	if got := b.TypeCount(); got != 2 {
-		t.Fatalf("TypeCount() = %d, want 2", got)
-	}
-	if n := fxbus.Emit(b, named(7)); n != 1 {
-		t.Fatalf("Emit(named) = %d, want 1", n)
-	}
-	if _, err := ints.TryRecv(); !errors.Is(err, fxbus.ErrEmpty) {
-		t.Fatalf("int subscriber got %v, want ErrEmpty: named and int are different events", err)
-	}
-	if got := mustRecv(t, nameds); got != 7 {
-		t.Fatalf("named subscriber got %d, want 7", got)
-	}
-}
-
-func TestChannelCreation(t *testing.T) {
-	b := newTestBus(t)
-	if n := fxbus.Emit(b, "before"); n != 0 {
-		t.Fatalf("Emit with no channel = %d, want 0", n)
-	}
-	if got := b.TypeCount(); got != 0 {
-		t.Fatalf("Emit created a channel: TypeCount() = %d", got)
-	}
-	var wg sync.WaitGroup
-	subs := make([]*fxbus.Subscription[string], 8)
-	for i := range subs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			subs[i] = fxbus.Subscribe[string](b)
-		}()
-	}
-	wg.Wait()
-	if got := b.TypeCount(); got != 1 {
-		t.Fatalf("8 racing Subscribe made %d channels, want 1", got)
-	}
-	if n := fxbus.Emit(b, "after"); n != 8 {
-		t.Fatalf("Emit = %d, want 8 (one shared channel)", n)
-	}
-	for _, s := range subs {
-		if got := mustRecv(t, s); got != "after" {
-			t.Fatalf("got %q, want \"after\": no replay of older events", got)
-		}
-		s.Close()
-	}
-	if n := fxbus.Emit(b, "nobody"); n != 0 {
-		t.Fatalf("Emit with no live subscriber = %d, want 0", n)
-	}
-	st := fxbus.StatsOf[string](b)
-	want := fxbus.Stats{Type: "string", Emitted: 1, Dropped: 1}
-	if st != want {
-		t.Fatalf("StatsOf = %+v, want %+v", st, want)
-	}
-}
-
-func TestOrderAndNoReplay(t *testing.T) {
-	b := newTestBus(t, fxbus.WithCapacity(8))
-	first := fxbus.Subscribe[int](b)
-	defer first.Close()
-	fxbus.Emit(b, 1)
-	fxbus.Emit(b, 2)
-	late := fxbus.Subscribe[int](b)
-	defer late.Close()
-	fxbus.Emit(b, 3)
-	if got := first.Len(); got != 3 {
-		t.Fatalf("first.Len() = %d, want 3", got)
-	}
-	for _, want := range []int{1, 2, 3} {
-		if got := mustRecv(t, first); got != want {
-			t.Fatalf("first got %d, want %d", got, want)
-		}
-	}
-	if got := mustRecv(t, late); got != 3 {
-		t.Fatalf("late subscriber got %d, want 3 (nothing from before it subscribed)", got)
-	}
-	if _, err := late.TryRecv(); !errors.Is(err, fxbus.ErrEmpty) {
-		t.Fatalf("TryRecv on empty = %v, want ErrEmpty", err)
-	}
-}
-
 func TestLagging(t *testing.T) {
 	tests := []struct {
 		desc     string
@@ -452,16 +365,6 @@ func TestAll(t *testing.T) {
 			t.Fatalf("loop ran %d times, want 1, then ended on ctx", n)
 		}
 	})
-}
-
-func TestNilBus(t *testing.T) {
-	if n := fxbus.Emit[int](nil, 1); n != 0 {
-		t.Fatalf("Emit on nil bus = %d", n)
-	}
-	var e fxbus.Emitter[int]
-	if n := e.Emit(1); n != 0 {
-		t.Fatalf("zero Emitter.Emit = %d", n)
-	}
 }
 
 func TestStats(t *testing.T) {
