@@ -1,12 +1,10 @@
 package fxbus_test
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/claviron/fxruntime/fxbus"
 )
@@ -78,82 +76,6 @@ func TestLagThroughRecv(t *testing.T) {
 	if v, err := recvWithin(t, s); v != 3 || err != nil {
 		t.Fatalf("Recv = %d, %v; want 3", v, err)
 	}
-}
-
-func TestRecvBlocks(t *testing.T) {
-	t.Run("until an event", func(t *testing.T) {
-		b := newTestBus(t)
-		s := fxbus.Subscribe[int](b)
-		defer s.Close()
-		got := make(chan int)
-		go func() {
-			v, _ := recvWithin(t, s)
-			got <- v
-		}()
-		waitParked(t, s)
-		fxbus.Emit(b, 42)
-		if v := <-got; v != 42 {
-			t.Fatalf("Recv = %d, want 42", v)
-		}
-	})
-	t.Run("until ctx is done", func(t *testing.T) {
-		b := newTestBus(t)
-		s := fxbus.Subscribe[int](b)
-		defer s.Close()
-		ctx, cancel := context.WithCancel(context.Background())
-		errc := make(chan error)
-		go func() {
-			_, err := s.Recv(ctx)
-			errc <- err
-		}()
-		waitParked(t, s)
-		cancel()
-		if err := waitErr(t, errc); !errors.Is(err, context.Canceled) {
-			t.Fatalf("Recv = %v, want context.Canceled", err)
-		}
-	})
-	t.Run("done ctx consumes nothing", func(t *testing.T) {
-		b := newTestBus(t)
-		s := fxbus.Subscribe[int](b)
-		defer s.Close()
-		fxbus.Emit(b, 1)
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		if _, err := s.Recv(ctx); !errors.Is(err, context.Canceled) {
-			t.Fatalf("Recv = %v, want context.Canceled", err)
-		}
-		if got := mustRecv(t, s); got != 1 {
-			t.Fatalf("event lost after a cancelled Recv: got %d", got)
-		}
-	})
-	t.Run("until the bus closes", func(t *testing.T) {
-		b := newTestBus(t)
-		s := fxbus.Subscribe[int](b)
-		errc := make(chan error)
-		go func() {
-			_, err := recvWithin(t, s)
-			errc <- err
-		}()
-		waitParked(t, s)
-		b.Close()
-		if err := waitErr(t, errc); !errors.Is(err, fxbus.ErrClosed) {
-			t.Fatalf("Recv = %v, want ErrClosed", err)
-		}
-	})
-	t.Run("until the subscription closes", func(t *testing.T) {
-		b := newTestBus(t)
-		s := fxbus.Subscribe[int](b)
-		errc := make(chan error)
-		go func() {
-			_, err := recvWithin(t, s)
-			errc <- err
-		}()
-		waitParked(t, s)
-		s.Close()
-		if err := waitErr(t, errc); !errors.Is(err, fxbus.ErrClosed) {
-			t.Fatalf("Recv = %v, want ErrClosed", err)
-		}
-	})
 }
 
 func TestBusClose(t *testing.T) {
@@ -241,130 +163,6 @@ func TestCloseFromManyGoroutines(t *testing.T) {
 	if got := fxbus.SubscriberCount[int](b); got != 0 {
 		t.Fatalf("SubscriberCount = %d after 8 concurrent Close, want 0", got)
 	}
-}
-
-func TestReady(t *testing.T) {
-	b := newTestBus(t)
-	s := fxbus.Subscribe[int](b)
-	defer s.Close()
-	select {
-	case <-s.Ready():
-		t.Fatal("Ready fired with nothing to read")
-	default:
-	}
-	fxbus.Emit(b, 5)
-	select {
-	case <-s.Ready():
-	case <-time.After(waitLimit):
-		t.Fatal("Ready did not fire after Emit")
-	}
-	if got := mustRecv(t, s); got != 5 {
-		t.Fatalf("got %d, want 5", got)
-	}
-	// Arming with an event already waiting fires at once.
-	fxbus.Emit(b, 6)
-	select {
-	case <-s.Ready():
-	case <-time.After(waitLimit):
-		t.Fatal("Ready did not fire with an event waiting")
-	}
-	mustRecv(t, s)
-
-	// In a select beside other channels, the bus close ends the loop.
-	other := make(chan int)
-	done := make(chan []int)
-	go func() {
-		var got []int
-		for {
-			select {
-			case <-s.Ready():
-				for {
-					v, err := s.TryRecv()
-					if errors.Is(err, fxbus.ErrEmpty) {
-						break
-					}
-					if err != nil {
-						done <- got
-						return
-					}
-					got = append(got, v)
-				}
-			case v := <-other:
-				got = append(got, -v)
-			}
-		}
-	}()
-	fxbus.Emit(b, 7)
-	other <- 1
-	fxbus.Emit(b, 8)
-	b.Close()
-	select {
-	case got := <-done:
-		if len(got) != 3 || got[len(got)-1] != 8 {
-			t.Fatalf("select loop saw %v, want 7, -1 and 8 with 8 last", got)
-		}
-	case <-time.After(waitLimit):
-		t.Fatal("select loop did not end on bus close")
-	}
-}
-
-func TestAll(t *testing.T) {
-	b := newTestBus(t, fxbus.WithCapacity(2))
-	s := fxbus.Subscribe[int](b)
-	defer s.Close()
-	for i := range 4 {
-		fxbus.Emit(b, i)
-	}
-	b.Close()
-	var got []int
-	var lags []uint64
-	for v, err := range s.All(context.Background()) {
-		var lag *fxbus.LaggedError
-		if errors.As(err, &lag) {
-			lags = append(lags, lag.Missed)
-			continue
-		}
-		if err != nil {
-			t.Fatalf("All yielded %v", err)
-		}
-		got = append(got, v)
-	}
-	if len(lags) != 1 || lags[0] != 2 || len(got) != 2 || got[0] != 2 || got[1] != 3 {
-		t.Fatalf("All gave events %v and lags %v; want [2 3] and [2]", got, lags)
-	}
-
-	t.Run("break", func(t *testing.T) {
-		b := newTestBus(t)
-		s := fxbus.Subscribe[int](b)
-		defer s.Close()
-		fxbus.Emit(b, 1)
-		fxbus.Emit(b, 2)
-		for v := range s.All(context.Background()) {
-			if v != 1 {
-				t.Fatalf("got %d, want 1", v)
-			}
-			break
-		}
-		if got := mustRecv(t, s); got != 2 {
-			t.Fatalf("after break: %d, want 2", got)
-		}
-	})
-	t.Run("ctx done", func(t *testing.T) {
-		b := newTestBus(t)
-		s := fxbus.Subscribe[int](b)
-		defer s.Close()
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		fxbus.Emit(b, 1)
-		n := 0
-		for range s.All(ctx) {
-			n++
-			cancel()
-		}
-		if n != 1 || ctx.Err() == nil {
-			t.Fatalf("loop ran %d times, want 1, then ended on ctx", n)
-		}
-	})
 }
 
 func TestStats(t *testing.T) {

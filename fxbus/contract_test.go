@@ -50,14 +50,11 @@ func (ctErr) Error() string { return "ctErr" }
 func TestContractSemantics(t *testing.T) {
 	t.Run("capacity", ctTestCapacity)
 	t.Run("lagging", ctTestLagging)
-	t.Run("TryRecv with nothing waiting", ctTestTryRecvEmpty)
-	t.Run("Recv", ctTestRecv)
 	t.Run("Bus.Close", ctTestBusClose)
 	t.Run("Subscription.Close", ctTestSubscriptionClose)
 	t.Run("memory", ctTestMemory)
 	t.Run("concurrency", ctTestConcurrency)
 	t.Run("logging", ctTestLogging)
-	t.Run("Len", ctTestLen)
 }
 
 func ctTestCapacity(t *testing.T) {
@@ -171,102 +168,6 @@ func ctTestLagging(t *testing.T) {
 			})
 		})
 	}
-}
-
-func ctTestTryRecvEmpty(t *testing.T) {
-	b := newTestBus(t)
-	s := fxbus.Subscribe[int](b)
-	defer s.Close()
-	ev, err := s.TryRecv()
-	wantErr(t, "fresh subscription", ev, err, fxbus.ErrEmpty)
-	if errors.Is(err, fxbus.ErrClosed) || errors.Is(err, fxbus.ErrLagged) {
-		t.Fatalf("ErrEmpty also matches another sentinel: %v", err)
-	}
-	emitN(t, b, 1, 2, 1)
-	ev, err = s.TryRecv()
-	wantEvent(t, "after Emit", ev, err, 1)
-	ev, err = s.TryRecv()
-	wantErr(t, "after reading everything", ev, err, fxbus.ErrEmpty)
-}
-
-func ctTestRecv(t *testing.T) {
-	t.Run("returns a waiting event at once", func(t *testing.T) {
-		b := newTestBus(t)
-		s := fxbus.Subscribe[int](b)
-		defer s.Close()
-		emitN(t, b, 3, 4, 1)
-		ev, err := recvWithin(t, s)
-		wantEvent(t, "Recv", ev, err, 3)
-	})
-
-	t.Run("blocks until an event", func(t *testing.T) {
-		b := newTestBus(t)
-		s := fxbus.Subscribe[int](b)
-		defer s.Close()
-		// Nothing waiting: a short deadline proves it blocked rather than returned.
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-		defer cancel()
-		ev, err := await(t, recvAsync(ctx, s))
-		wantErr(t, "Recv with nothing emitted", ev, err, context.DeadlineExceeded)
-
-		ch := recvAsync(context.Background(), s)
-		emitN(t, b, 11, 12, 1)
-		ev, err = await(t, ch)
-		wantEvent(t, "blocked Recv", ev, err, 11)
-	})
-
-	t.Run("blocks until bus close", func(t *testing.T) {
-		b := newTestBus(t)
-		s := fxbus.Subscribe[int](b)
-		ch := recvAsync(context.Background(), s)
-		b.Close()
-		ev, err := await(t, ch)
-		wantErr(t, "Recv blocked across Bus.Close", ev, err, fxbus.ErrClosed)
-	})
-
-	t.Run("ctx done returns ctx.Err()", func(t *testing.T) {
-		for _, tt := range []struct {
-			desc string
-			give func() (context.Context, context.CancelFunc, func())
-			want error
-		}{
-			{"cancelled while blocked", func() (context.Context, context.CancelFunc, func()) {
-				ctx, cancel := context.WithCancel(context.Background())
-				return ctx, cancel, cancel
-			}, context.Canceled},
-			{"cancelled before the call", func() (context.Context, context.CancelFunc, func()) {
-				ctx, cancel := context.WithCancel(context.Background())
-				cancel()
-				return ctx, cancel, func() {}
-			}, context.Canceled},
-			{"deadline", func() (context.Context, context.CancelFunc, func()) {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
-				return ctx, cancel, func() {}
-			}, context.DeadlineExceeded},
-			{"custom cause still returns ctx.Err()", func() (context.Context, context.CancelFunc, func()) {
-				ctx, cancel := context.WithCancelCause(context.Background())
-				return ctx, func() { cancel(nil) }, func() { cancel(errors.New("my cause")) }
-			}, context.Canceled},
-		} {
-			t.Run(tt.desc, func(t *testing.T) {
-				b := newTestBus(t)
-				s := fxbus.Subscribe[int](b)
-				defer s.Close()
-				ctx, cancel, trigger := tt.give()
-				defer cancel()
-				ch := recvAsync(ctx, s)
-				trigger()
-				ev, err := await(t, ch)
-				if err != tt.want || err != ctx.Err() { //nolint:errorlint // must be ctx.Err() itself
-					t.Fatalf("Recv = (%v, %v), want ctx.Err() = %v", ev, err, tt.want)
-				}
-				// The subscription remains usable.
-				emitN(t, b, 1, 2, 1)
-				ev, err = recvWithin(t, s)
-				wantEvent(t, "Recv after ctx done", ev, err, 1)
-			})
-		}
-	})
 }
 
 func ctTestBusClose(t *testing.T) {
@@ -739,34 +640,6 @@ func ctTestLogging(t *testing.T) {
 			t.Errorf("info-level logger got %d entries from Emit, want 0", n)
 		}
 	})
-}
-
-func ctTestLen(t *testing.T) {
-	b := newTestBus(t, fxbus.WithCapacity(4))
-	s := fxbus.Subscribe[int](b)
-	defer s.Close()
-	steps := []struct {
-		desc string
-		give func()
-		want int
-	}{
-		{"fresh", func() {}, 0},
-		{"3 emitted", func() { emitN(t, b, 0, 3, 1) }, 3},
-		{"1 read", func() { _, _ = s.TryRecv() }, 2},
-		{"all read", func() { _, _ = s.TryRecv(); _, _ = s.TryRecv() }, 0},
-		{"10 emitted, lagged ones included", func() { emitN(t, b, 0, 10, 1) }, 10},
-		{"lag reported", func() {
-			_, err := s.TryRecv()
-			wantLag(t, "lag", err, 6)
-		}, 4},
-		{"1 read after lag", func() { _, _ = s.TryRecv() }, 3},
-	}
-	for _, st := range steps {
-		st.give()
-		if got := s.Len(); got != st.want {
-			t.Fatalf("after %s: Len = %d, want %d", st.desc, got, st.want)
-		}
-	}
 }
 
 func TestContractFxModule(t *testing.T) {
