@@ -2,81 +2,11 @@ package fxbus_test
 
 import (
 	"errors"
-	"strings"
 	"sync"
 	"testing"
 
 	"github.com/claviron/fxruntime/fxbus"
 )
-
-func TestLagging(t *testing.T) {
-	tests := []struct {
-		desc     string
-		capacity int
-		emit     int
-		wantLag  uint64 // 0: no lag expected
-		wantNext []int
-	}{
-		{desc: "exactly capacity", capacity: 4, emit: 4, wantNext: []int{0, 1, 2, 3}},
-		{desc: "one over", capacity: 4, emit: 5, wantLag: 1, wantNext: []int{1, 2, 3, 4}},
-		{desc: "far behind", capacity: 3, emit: 100, wantLag: 97, wantNext: []int{97, 98, 99}},
-		{desc: "capacity one", capacity: 1, emit: 10, wantLag: 9, wantNext: []int{9}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.desc, func(t *testing.T) {
-			b := newTestBus(t, fxbus.WithCapacity(tt.capacity))
-			s := fxbus.Subscribe[int](b)
-			defer s.Close()
-			for i := range tt.emit {
-				fxbus.Emit(b, i)
-			}
-			if got := s.Len(); got != tt.emit {
-				t.Fatalf("Len() = %d, want %d (lagged events included)", got, tt.emit)
-			}
-			if tt.wantLag > 0 {
-				_, err := s.TryRecv()
-				var lag *fxbus.LaggedError
-				if !errors.As(err, &lag) || !errors.Is(err, fxbus.ErrLagged) {
-					t.Fatalf("TryRecv = %v, want *LaggedError", err)
-				}
-				if lag.Missed != tt.wantLag {
-					t.Fatalf("Missed = %d, want %d", lag.Missed, tt.wantLag)
-				}
-				if !strings.Contains(err.Error(), "missed") {
-					t.Errorf("error text %q does not say what was missed", err)
-				}
-			}
-			for _, want := range tt.wantNext {
-				if got := mustRecv(t, s); got != want {
-					t.Fatalf("got %d, want %d", got, want)
-				}
-			}
-			if _, err := s.TryRecv(); !errors.Is(err, fxbus.ErrEmpty) {
-				t.Fatalf("after catching up: %v, want ErrEmpty", err)
-			}
-			if got := fxbus.StatsOf[int](b).Missed; got != tt.wantLag {
-				t.Fatalf("Stats.Missed = %d, want %d", got, tt.wantLag)
-			}
-		})
-	}
-}
-
-func TestLagThroughRecv(t *testing.T) {
-	b := newTestBus(t, fxbus.WithCapacity(2))
-	s := fxbus.Subscribe[int](b)
-	defer s.Close()
-	for i := range 5 {
-		fxbus.Emit(b, i)
-	}
-	_, err := recvWithin(t, s)
-	var lag *fxbus.LaggedError
-	if !errors.As(err, &lag) || lag.Missed != 3 {
-		t.Fatalf("Recv = %v, want LaggedError{Missed: 3}", err)
-	}
-	if v, err := recvWithin(t, s); v != 3 || err != nil {
-		t.Fatalf("Recv = %d, %v; want 3", v, err)
-	}
-}
 
 func TestBusClose(t *testing.T) {
 	b := newTestBus(t)
