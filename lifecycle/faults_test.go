@@ -6,7 +6,7 @@ package lifecycle_test
 // serving or stops within its deadline, that the right event and log entry
 // appear exactly once, the exit code, and (through goleak in TestMain)
 // that no goroutine is left behind: user code blocked for good is released
-// by ftRelease when the subtest ends.
+// by releaser when the subtest ends.
 
 import (
 	"context"
@@ -133,7 +133,7 @@ func TestFaultTasks(t *testing.T) {
 	t.Run("a task ignores cancellation: reported by name, stop within its budget", func(t *testing.T) {
 		const budget = 100 * time.Millisecond
 		log, logs := ftLogger()
-		release := ftRelease(t)
+		release, _ := releaser(t)
 		started := make(chan struct{})
 		sigs := make(chanSignal)
 		var drained *fxbus.Subscription[lifecycle.DrainCompletedEvent]
@@ -181,7 +181,7 @@ func TestFaultTasks(t *testing.T) {
 		drained := subscribe[lifecycle.DrainCompletedEvent](t, b)
 		rec := &recorder{}
 		rt := newRuntime(t, b, lifecycle.WithProviders(recorded(rec, "db", lifecycle.Normal)))
-		release := ftRelease(t)
+		release, _ := releaser(t)
 		startRuntime(t, rt)
 		blocked := make(chan struct{})
 		if err := rt.Go("stuck", func(context.Context) error { close(blocked); <-release; return nil }); err != nil {
@@ -221,7 +221,7 @@ func TestFaultTasks(t *testing.T) {
 // parent's deadline after computing its own.
 func TestRegressionStragglerWaitedNotBelowBudget(t *testing.T) {
 	const budget = 40 * time.Millisecond
-	release := ftRelease(t)
+	release, _ := releaser(t)
 	rt := newRuntime(t, nil, lifecycle.WithConfig(lifecycle.Config{TaskTimeout: budget, GateTimeout: time.Second}))
 	startRuntime(t, rt)
 	if err := rt.Go("stubborn", func(context.Context) error { <-release; return nil }); err != nil {
@@ -291,7 +291,7 @@ func TestFaultHandlers(t *testing.T) {
 		const stopTimeout = 300 * time.Millisecond
 		log, logs := ftLogger()
 		sigs := make(chanSignal)
-		release := ftRelease(t)
+		release, _ := releaser(t)
 		entered := make(chan struct{}, 1)
 		var completed *fxbus.Subscription[lifecycle.ReloadCompletedEvent]
 		var stopped *fxbus.Subscription[lifecycle.StoppedEvent]
@@ -349,7 +349,7 @@ func TestFaultStuckStopHook(t *testing.T) {
 	const stopTimeout = 300 * time.Millisecond
 	log, logs := ftLogger()
 	sigs := make(chanSignal)
-	release := ftRelease(t)
+	release, _ := releaser(t)
 	var stopped *fxbus.Subscription[lifecycle.StoppedEvent]
 	a := ftRun(t, context.Background(), sigs, log, func(b *fxbus.Bus) {
 		stopped = subscribe[lifecycle.StoppedEvent](t, b)
@@ -382,7 +382,7 @@ func TestFaultProviders(t *testing.T) {
 		t.Run("boot "+fault+": start fails naming it, rollback, exit 1", func(t *testing.T) {
 			const startTimeout = 300 * time.Millisecond
 			log, logs := ftLogger()
-			release := ftRelease(t)
+			release, _ := releaser(t)
 			boom := errors.New("no route to host")
 			rec := &recorder{}
 			var booted *fxbus.Subscription[lifecycle.ProviderBootedEvent]
@@ -517,7 +517,7 @@ func TestFaultProviders(t *testing.T) {
 			const stopTimeout = 300 * time.Millisecond
 			log, logs := ftLogger()
 			sigs := make(chanSignal)
-			release := ftRelease(t)
+			release, _ := releaser(t)
 			boom := errors.New("flush failed")
 			rec := &recorder{}
 			var stopped *fxbus.Subscription[lifecycle.StoppedEvent]
@@ -575,7 +575,7 @@ func TestFaultProviders(t *testing.T) {
 func TestRegressionRunWaitsForRollback(t *testing.T) {
 	const startTimeout = 100 * time.Millisecond
 	log, _ := ftLogger()
-	release := ftRelease(t)
+	release, _ := releaser(t)
 	rec := &recorder{}
 	a := ftRun(t, context.Background(), make(chanSignal), log, nil,
 		fx.StartTimeout(startTimeout),
@@ -662,7 +662,7 @@ func TestFaultShutdownRequests(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			log, logs := ftLogger()
 			sigs := make(chanSignal)
-			release := ftRelease(t)
+			release, _ := releaser(t)
 			reloading := make(chan struct{})
 			var completed *fxbus.Subscription[lifecycle.ReloadCompletedEvent]
 			var shut *fxbus.Subscription[fxbus.ShutdownInitiatedEvent]
@@ -878,7 +878,7 @@ func TestFaultSignalStorms(t *testing.T) {
 		log, logs := ftLogger()
 		sigs := make(chanSignal)
 		stopping := make(chan struct{})
-		release := ftRelease(t)
+		release, _ := releaser(t)
 		a := ftRun(t, context.Background(), sigs, log, nil,
 			fx.Supply(lifecycle.Config{ForceExitCode: 9}),
 			lifecycle.AsProvider(func() lifecycle.Provider {
@@ -920,7 +920,7 @@ func TestFaultSignalStorms(t *testing.T) {
 // SIGTERM forced an exit.)
 func TestFaultSkippedStopUnderPlainFx(t *testing.T) {
 	sigs := make(chanSignal, 2)
-	release := ftRelease(t)
+	release, _ := releaser(t)
 	var forced atomic.Int32
 	var rt *lifecycle.Runtime
 	app := fx.New(fx.NopLogger,

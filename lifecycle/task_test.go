@@ -11,11 +11,6 @@ import (
 	"github.com/claviron/fxruntime/lifecycle"
 )
 
-func blockUntilDone(ctx context.Context) error {
-	<-ctx.Done()
-	return ctx.Err()
-}
-
 func TestGoBadInput(t *testing.T) {
 	tests := []struct {
 		desc string
