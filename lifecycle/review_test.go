@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"math"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -92,26 +91,6 @@ func TestRegressionForceExitDuringSlowStart(t *testing.T) {
 			t.Fatalf("state %v 10 s after the forced exit, want stopped", rt.State())
 		}
 		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// AsTask with a constructor whose result is not exactly lifecycle.Task
-// used to build fine and the task silently never ran; it is now an error
-// that names the constructor.
-func TestRegressionAsTaskWrongType(t *testing.T) {
-	for _, ctor := range []any{
-		func() *lifecycle.Task { return nil },
-		func() lifecycle.TaskFunc { return nil },
-		func() {},
-		"not a function",
-		nil,
-	} {
-		app := fx.New(fx.NopLogger, fxbus.Module, lifecycle.Module,
-			lifecycle.With(lifecycle.WithoutSignals()), lifecycle.AsTask(ctor))
-		err := app.Err()
-		if err == nil || !strings.Contains(err.Error(), "AsTask") || !strings.Contains(err.Error(), "lifecycle.Task") {
-			t.Errorf("AsTask(%T): build error %v, want one naming AsTask and lifecycle.Task", ctor, err)
-		}
 	}
 }
 
