@@ -4,14 +4,10 @@ package lifecycle_test
 
 import (
 	"context"
-	"errors"
-	"math"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/claviron/fxruntime/fxbus"
 	"github.com/claviron/fxruntime/lifecycle"
 	"go.uber.org/fx"
 )
@@ -91,42 +87,5 @@ func TestRegressionForceExitDuringSlowStart(t *testing.T) {
 			t.Fatalf("state %v 10 s after the forced exit, want stopped", rt.State())
 		}
 		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// RestartPolicy.delay converts an out-of-range float to Duration: with a
-// valid "uncapped" Max the backoff becomes negative (immediate restart).
-func TestRegressionBackoffSaturates(t *testing.T) {
-	b, _ := fxbus.New(fxbus.WithCapacity(256))
-	defer b.Close()
-	restarting := fxbus.Subscribe[lifecycle.TaskRestartingEvent](b)
-	defer restarting.Close()
-	var fails atomic.Int32
-	rt, err := lifecycle.New(b, lifecycle.WithoutSignals(), lifecycle.WithClock(&fakeClock{}),
-		lifecycle.WithTasks(lifecycle.Task{Name: "flaky", Policy: lifecycle.Restart,
-			Restart: lifecycle.RestartPolicy{Initial: time.Hour, Max: math.MaxInt64, Multiplier: 10,
-				Jitter: lifecycle.NoJitter, Budget: 10, Window: time.Duration(math.MaxInt64)},
-			Run: func(ctx context.Context) error {
-				if fails.Add(1) > 8 {
-					<-ctx.Done()
-					return ctx.Err()
-				}
-				return errors.New("boom")
-			}}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rt.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Stop(context.Background())
-	for range 8 {
-		ev, err := restarting.Recv(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ev.Delay < 0 {
-			t.Fatalf("TaskRestarting %+v: negative backoff", ev)
-		}
 	}
 }

@@ -3,7 +3,9 @@ package lifecycle_test
 import (
 	"context"
 	"errors"
+	"math"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -317,6 +319,44 @@ func TestTaskPolicies(t *testing.T) {
 			t.Fatalf("%d restarts, want 6", n)
 		}
 	})
+}
+
+// A restart delay never becomes negative (an immediate restart), even when
+// Initial times Multiplier to the power of the failure count overflows a
+// time.Duration under an uncapped Max.
+func TestRestartBackoffNeverGoesNegative(t *testing.T) {
+	b, _ := fxbus.New(fxbus.WithCapacity(256))
+	defer b.Close()
+	restarting := fxbus.Subscribe[lifecycle.TaskRestartingEvent](b)
+	defer restarting.Close()
+	var fails atomic.Int32
+	rt, err := lifecycle.New(b, lifecycle.WithoutSignals(), lifecycle.WithClock(&fakeClock{}),
+		lifecycle.WithTasks(lifecycle.Task{Name: "flaky", Policy: lifecycle.Restart,
+			Restart: lifecycle.RestartPolicy{Initial: time.Hour, Max: math.MaxInt64, Multiplier: 10,
+				Jitter: lifecycle.NoJitter, Budget: 10, Window: time.Duration(math.MaxInt64)},
+			Run: func(ctx context.Context) error {
+				if fails.Add(1) > 8 {
+					<-ctx.Done()
+					return ctx.Err()
+				}
+				return errors.New("boom")
+			}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Stop(context.Background())
+	for range 8 {
+		ev, err := restarting.Recv(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Delay < 0 {
+			t.Fatalf("TaskRestarting %+v: negative backoff", ev)
+		}
+	}
 }
 
 func TestTaskDrain(t *testing.T) {
