@@ -4,7 +4,6 @@ package lifecycle_test
 
 import (
 	"context"
-	"syscall"
 	"testing"
 	"time"
 
@@ -47,45 +46,5 @@ func TestRegressionStartTimeoutCancelsToken(t *testing.T) {
 		t.Errorf("task still running 1s after Run returned: token never cancelled (ctx.Err=%v)", rt.Context().Err())
 		rt.InitiateShutdown("test cleanup", nil, 0) // let goleak pass
 		<-taskDone
-	}
-}
-
-// A double SIGINT while a component's OnStart is slow: Run is blocked in
-// app.Start and does not read the forced channel; it returns ExitFailure
-// after StartTimeout instead of ForceExitCode at once.
-func TestRegressionForceExitDuringSlowStart(t *testing.T) {
-	sigs := make(chanSignal, 2)
-	entered := make(chan struct{})
-	res := make(chan int, 1)
-	begin := time.Now()
-	var rt *lifecycle.Runtime
-	go func() {
-		res <- lifecycle.Run(context.Background(), fx.NopLogger,
-			fx.StartTimeout(500*time.Millisecond),
-			fx.Populate(&rt),
-			lifecycle.With(lifecycle.WithSignals(sigs)),
-			fx.Invoke(func(lc fx.Lifecycle, _ *lifecycle.Runtime) {
-				lc.Append(fx.StartHook(func(ctx context.Context) error {
-					close(entered)
-					<-ctx.Done()
-					return ctx.Err()
-				}))
-			}))
-	}()
-	<-entered
-	sigs <- syscall.SIGINT
-	sigs <- syscall.SIGINT
-	code := <-res
-	took := time.Since(begin)
-	if code != lifecycle.DefaultForceExitCode || took > 400*time.Millisecond {
-		t.Fatalf("Run returned %d after %v; want %d promptly", code, took, lifecycle.DefaultForceExitCode)
-	}
-	// Run stops the abandoned app in the background once its start ends.
-	deadline := time.Now().Add(10 * time.Second)
-	for rt.State() != lifecycle.StateStopped {
-		if time.Now().After(deadline) {
-			t.Fatalf("state %v 10 s after the forced exit, want stopped", rt.State())
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
