@@ -142,3 +142,41 @@ func checkFailedStartEnds(t *testing.T, hook func(context.Context) error, budget
 		t.Fatalf("after app.Stop: %+v, %v; want fxbus.ErrClosed", ev, err)
 	}
 }
+
+// When an OnStart hook that runs after the runtime's honours its context
+// but outlasts StartTimeout, Fx rolls back with the expired start context
+// and skips every OnStop hook; the runtime's token is cancelled all the
+// same, so that its tasks end with Run.
+func TestRunCancelsTasksWhenStartTimesOut(t *testing.T) {
+	taskDone := make(chan struct{})
+	var rt *lifecycle.Runtime
+	code := lifecycle.Run(context.Background(), fx.NopLogger,
+		fx.StartTimeout(200*time.Millisecond),
+		lifecycle.With(lifecycle.WithSignals(make(chanSignal))),
+		lifecycle.AsTask(func() lifecycle.Task {
+			return lifecycle.Task{Name: "worker", Run: func(ctx context.Context) error {
+				defer close(taskDone)
+				<-ctx.Done()
+				return ctx.Err()
+			}}
+		}),
+		fx.Populate(&rt),
+		// Depends on the runtime: starts after it.
+		fx.Invoke(func(lc fx.Lifecycle, _ *lifecycle.Runtime) {
+			lc.Append(fx.StartHook(func(ctx context.Context) error {
+				<-ctx.Done() // slow dependency, honours the start budget
+				return ctx.Err()
+			}))
+		}),
+	)
+	if code != lifecycle.ExitFailure {
+		t.Fatalf("code %d", code)
+	}
+	select {
+	case <-taskDone:
+	case <-time.After(time.Second):
+		t.Errorf("task still running 1s after Run returned: token never cancelled (ctx.Err=%v)", rt.Context().Err())
+		rt.InitiateShutdown("test cleanup", nil, 0) // let goleak pass
+		<-taskDone
+	}
+}
