@@ -568,42 +568,6 @@ func TestFaultProviders(t *testing.T) {
 	}
 }
 
-// TestRegressionRunWaitsForRollback: when a boot hung past the start
-// budget, Fx's app.Start returned at the deadline and Run returned 1 while
-// the runtime was still rolling back, so a process exited before the
-// providers booted earlier were stopped.
-func TestRegressionRunWaitsForRollback(t *testing.T) {
-	const startTimeout = 100 * time.Millisecond
-	log, _ := ftLogger()
-	release, _ := releaser(t)
-	rec := &recorder{}
-	a := ftRun(t, context.Background(), make(chanSignal), log, nil,
-		fx.StartTimeout(startTimeout),
-		lifecycle.AsProvider(func() lifecycle.Provider {
-			return lifecycle.NewProvider("db", lifecycle.Early, lifecycle.Hooks{
-				Stop: func(context.Context) error {
-					// A slow close: the rollback outlasts Fx's deadline.
-					t := time.NewTimer(100 * time.Millisecond)
-					defer t.Stop()
-					<-t.C
-					rec.add("stop:db")
-					return nil
-				},
-			})
-		}),
-		lifecycle.AsProvider(func() lifecycle.Provider {
-			return lifecycle.NewProvider("migrations", lifecycle.Normal, lifecycle.Hooks{
-				Boot: func(context.Context) error { <-release; return nil },
-			})
-		}))
-	if code := a.exit(t, wait); code != lifecycle.ExitFailure {
-		t.Fatalf("exit code %d, want %d", code, lifecycle.ExitFailure)
-	}
-	if got := strings.Join(rec.get(), " "); got != "stop:db" {
-		t.Fatalf("calls %q when Run returned: the rollback had not stopped db", got)
-	}
-}
-
 func TestFaultShutdownRequests(t *testing.T) {
 	t.Run("during boot: no Ready, one shutdown, its exit code", func(t *testing.T) {
 		log, logs := ftLogger()
