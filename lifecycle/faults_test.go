@@ -213,40 +213,6 @@ func TestFaultTasks(t *testing.T) {
 	})
 }
 
-// TestRegressionStragglerWaitedNotBelowBudget: drainTasks read the clock
-// after context.WithTimeout had fixed the budget's deadline, so a runtime
-// preempted in between reported its stragglers as waited for less than
-// Config.TaskTimeout (38ms of 50ms under load: TestTaskDrain flaked on it).
-// ftSlowDeadline stands for the preemption: context.WithTimeout reads the
-// parent's deadline after computing its own.
-func TestRegressionStragglerWaitedNotBelowBudget(t *testing.T) {
-	const budget = 40 * time.Millisecond
-	release, _ := releaser(t)
-	rt := newRuntime(t, nil, lifecycle.WithConfig(lifecycle.Config{TaskTimeout: budget, GateTimeout: time.Second}))
-	startRuntime(t, rt)
-	if err := rt.Go("stubborn", func(context.Context) error { <-release; return nil }); err != nil {
-		t.Fatal(err)
-	}
-	var de *lifecycle.DrainError
-	if err := rt.Stop(ftSlowDeadline{Context: context.Background(), delay: budget / 2}); !errors.As(err, &de) {
-		t.Fatalf("Stop = %v", err)
-	}
-	if w := de.Stragglers[0].Waited; w < budget {
-		t.Fatalf("straggler waited %v, below its %v budget", w, budget)
-	}
-}
-
-// ftSlowDeadline is a context whose Deadline method takes delay.
-type ftSlowDeadline struct {
-	context.Context
-	delay time.Duration
-}
-
-func (c ftSlowDeadline) Deadline() (time.Time, bool) {
-	time.Sleep(c.delay) // stands for a preemption, not a wait for an outcome
-	return c.Context.Deadline()
-}
-
 func TestFaultHandlers(t *testing.T) {
 	t.Run("handlers that panic are logged once each; the app keeps serving", func(t *testing.T) {
 		log, logs := ftLogger()

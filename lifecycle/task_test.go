@@ -441,6 +441,38 @@ func TestTaskDrain(t *testing.T) {
 	})
 }
 
+// A straggler is reported as waited at least Config.TaskTimeout, even when
+// the runtime is preempted between fixing the budget's deadline and
+// reading the clock. slowDeadline stands for the preemption:
+// context.WithTimeout reads the parent's deadline after computing its own.
+func TestDrainReportsAStragglerWaitedAtLeastItsBudget(t *testing.T) {
+	const budget = 40 * time.Millisecond
+	release, _ := releaser(t)
+	rt := newRuntime(t, nil, lifecycle.WithConfig(lifecycle.Config{TaskTimeout: budget, GateTimeout: time.Second}))
+	startRuntime(t, rt)
+	if err := rt.Go("stubborn", func(context.Context) error { <-release; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	var de *lifecycle.DrainError
+	if err := rt.Stop(slowDeadline{Context: context.Background(), delay: budget / 2}); !errors.As(err, &de) {
+		t.Fatalf("Stop = %v", err)
+	}
+	if w := de.Stragglers[0].Waited; w < budget {
+		t.Fatalf("straggler waited %v, below its %v budget", w, budget)
+	}
+}
+
+// slowDeadline is a context whose Deadline method takes delay.
+type slowDeadline struct {
+	context.Context
+	delay time.Duration
+}
+
+func (c slowDeadline) Deadline() (time.Time, bool) {
+	time.Sleep(c.delay) // stands for a preemption, not a wait for an outcome
+	return c.Context.Deadline()
+}
+
 // Issue 10, scenario 11.
 func TestTaskStoppedAndPriorityMatchTheirDocs(t *testing.T) {
 	for _, tc := range []struct {
