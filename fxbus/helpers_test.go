@@ -1,7 +1,7 @@
 package fxbus_test
 
-// Helpers shared by the package's tests. Every blocking call in a test is
-// bounded by waitLimit, so that a bug fails the test instead of hanging it.
+// Helpers shared by the package's tests. The helpers that wait give up
+// after waitLimit, so that a bug fails the test instead of hanging it.
 
 import (
 	"context"
