@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -128,5 +129,78 @@ func checkFailedStartEnds(t *testing.T, hook func(context.Context) error, budget
 	}
 	if s := rt.State(); s != lifecycle.StateStopped {
 		t.Fatalf("state %v after app.Stop, want stopped", s)
+	}
+}
+
+// When an OnStart hook that runs after the runtime's honours its context
+// but outlasts StartTimeout, Fx rolls back with the expired start context
+// and skips every OnStop hook; the runtime's token is cancelled all the
+// same, so that its tasks end with Run.
+func TestRunCancelsTasksWhenStartTimesOut(t *testing.T) {
+	taskDone := make(chan struct{})
+	var rt *lifecycle.Runtime
+	code := lifecycle.Run(context.Background(), fx.NopLogger,
+		fx.StartTimeout(200*time.Millisecond),
+		lifecycle.With(lifecycle.WithSignals(make(chanSignal))),
+		lifecycle.AsTask(func() lifecycle.Task {
+			return lifecycle.Task{Name: "worker", Run: func(ctx context.Context) error {
+				defer close(taskDone)
+				<-ctx.Done()
+				return ctx.Err()
+			}}
+		}),
+		fx.Populate(&rt),
+		// Depends on the runtime: starts after it.
+		fx.Invoke(func(lc fx.Lifecycle, _ *lifecycle.Runtime) {
+			lc.Append(fx.StartHook(func(ctx context.Context) error {
+				<-ctx.Done() // slow dependency, honours the start budget
+				return ctx.Err()
+			}))
+		}),
+	)
+	if code != lifecycle.ExitFailure {
+		t.Fatalf("code %d", code)
+	}
+	select {
+	case <-taskDone:
+	case <-time.After(time.Second):
+		t.Errorf("task still running 1s after Run returned: token never cancelled (ctx.Err=%v)", rt.Context().Err())
+		rt.InitiateShutdown("test cleanup", nil, 0) // let goleak pass
+		<-taskDone
+	}
+}
+
+// When a boot hangs past StartTimeout, Run returns only once the runtime
+// has rolled back, stopping the providers booted before: a process that
+// exits when Run returns leaves none of them running.
+func TestRunReturnsAfterTheRollbackOfAFailedStart(t *testing.T) {
+	const startTimeout = 100 * time.Millisecond
+	log, _ := ftLogger()
+	release, _ := releaser(t)
+	rec := &recorder{}
+	a := ftRun(t, context.Background(), make(chanSignal), log, nil,
+		fx.StartTimeout(startTimeout),
+		lifecycle.AsProvider(func() lifecycle.Provider {
+			return lifecycle.NewProvider("db", lifecycle.Early, lifecycle.Hooks{
+				Stop: func(context.Context) error {
+					// A slow close: the rollback outlasts Fx's deadline.
+					t := time.NewTimer(100 * time.Millisecond)
+					defer t.Stop()
+					<-t.C
+					rec.add("stop:db")
+					return nil
+				},
+			})
+		}),
+		lifecycle.AsProvider(func() lifecycle.Provider {
+			return lifecycle.NewProvider("migrations", lifecycle.Normal, lifecycle.Hooks{
+				Boot: func(context.Context) error { <-release; return nil },
+			})
+		}))
+	if code := a.exit(t, wait); code != lifecycle.ExitFailure {
+		t.Fatalf("exit code %d, want %d", code, lifecycle.ExitFailure)
+	}
+	if got := strings.Join(rec.get(), " "); got != "stop:db" {
+		t.Fatalf("calls %q when Run returned: the rollback had not stopped db", got)
 	}
 }

@@ -97,9 +97,6 @@ func TestBinary(t *testing.T) {
 	t.Run("bad flag", func(t *testing.T) { testBadFlag(t, bin) })
 }
 
-// timeout bounds every wait of the end-to-end tests.
-const timeout = 5 * time.Second
-
 // service is the demo binary running in serve mode.
 type service struct {
 	cmd     *exec.Cmd
