@@ -7,6 +7,13 @@
 // of the stream JOBS (which it creates if missing): it prints "ready" once
 // consuming, then "handled <seq>" for each Job before acknowledging it,
 // and stops on SIGINT/SIGTERM.
+//
+//	jspeer -url nats://127.0.0.1:4222 -role singleton -id a -ttl 1s -renew 250ms
+//
+// singleton campaigns for the group "demo" of the bucket "leaders"; while
+// leader it prints "start <token> <unix ns>", then "beat <token> <unix
+// ns>" every 20ms, and "stop <token> <unix ns>" when its context ends. It
+// stops on SIGINT/SIGTERM, giving leadership up.
 package main
 
 import (
@@ -20,6 +27,7 @@ import (
 
 	"github.com/claviron/fxruntime/natsbridge/durable"
 	"github.com/claviron/fxruntime/natsbridge/internal/demo"
+	"github.com/claviron/fxruntime/natsbridge/leader"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
@@ -31,6 +39,9 @@ func main() {
 		role          = flag.String("role", "consume", "consume")
 		ackWait       = flag.Duration("ack-wait", 30*time.Second, "consume: AckWait")
 		maxAckPending = flag.Int("max-ack-pending", 1000, "consume: MaxAckPending")
+		id            = flag.String("id", "", "singleton: replica id")
+		ttl           = flag.Duration("ttl", time.Second, "singleton: leadership TTL")
+		renew         = flag.Duration("renew", 250*time.Millisecond, "singleton: renewal interval")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -48,6 +59,8 @@ func main() {
 	switch *role {
 	case "consume":
 		err = consume(ctx, js, *ackWait, *maxAckPending)
+	case "singleton":
+		err = singleton(ctx, nc, *id, *ttl, *renew)
 	default:
 		err = fmt.Errorf("unknown role %q", *role)
 	}
@@ -80,4 +93,27 @@ func consume(ctx context.Context, js jetstream.JetStream, ackWait time.Duration,
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return c.Stop(sctx)
+}
+
+func singleton(ctx context.Context, nc *nats.Conn, id string, ttl, renew time.Duration) error {
+	s, err := leader.New(leader.Client(nc), leader.Config{Bucket: "leaders", Group: "demo", ID: id, TTL: ttl, Renew: renew},
+		func(ctx context.Context, token uint64) error {
+			fmt.Printf("start %d %d\n", token, time.Now().UnixNano())
+			t := time.NewTicker(20 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					fmt.Printf("stop %d %d\n", token, time.Now().UnixNano())
+					return nil
+				case <-t.C:
+					fmt.Printf("beat %d %d\n", token, time.Now().UnixNano())
+				}
+			}
+		})
+	if err != nil {
+		return err
+	}
+	fmt.Println("ready")
+	return s.Run(ctx)
 }
