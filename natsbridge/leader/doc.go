@@ -7,16 +7,17 @@
 // succeeds for one process only), keeps it by updating it every
 // [Config.Renew] against the revision it last wrote, and gives it up by
 // deleting it. The task's context is cancelled as soon as a renewal fails
-// (the key was taken, the server does not answer within Renew, the
+// (the key was taken, the server does not answer within TTL/3, the
 // connection is gone) or shutdown begins; a leader that dies stops
 // renewing, its key expires, and another process wins it within TTL plus
 // Renew.
 //
 // Guarantees and their limits:
 //
-//   - A renewal that fails is noticed at most 2×Renew after the last
-//     one that succeeded, and Renew is at most TTL/3, so a leader cut off
-//     from the server has its context cancelled before its key expires. A
+//   - A renewal may take up to TTL/3 and Renew is at most TTL/3, so a
+//     failure is noticed at most 2/3 of the TTL after the last renewal
+//     that succeeded: a leader cut off from the server has its context
+//     cancelled before its key expires. A
 //     task that keeps running after its context is cancelled, or a
 //     process paused (GC, SIGSTOP, a VM migration) for longer than the
 //     TTL, can still overlap with the next leader: that is what the

@@ -255,7 +255,10 @@ loop:
 			cause = context.Cause(ctx)
 			break loop
 		case <-tick.C:
-			rctx, rcancel := context.WithTimeout(ctx, s.cfg.Renew)
+			// A renewal may take up to TTL/3: with Renew at most TTL/3,
+			// a failure is known within 2/3 of the TTL after the last
+			// success, before the key can expire.
+			rctx, rcancel := context.WithTimeout(ctx, s.cfg.TTL/3)
 			next, err := kv.Update(rctx, s.cfg.Group, []byte(s.cfg.ID), rev)
 			rcancel()
 			if err != nil {
@@ -277,7 +280,9 @@ loop:
 	// process need not wait for the TTL. Only this term's key is deleted.
 	var lost *errLost
 	if !errors.As(cause, &lost) {
-		dctx, dcancel := context.WithTimeout(context.Background(), s.cfg.Renew)
+		// Bounded so that a shutdown does not wait on an unreachable
+		// server longer than the key would take to expire anyway.
+		dctx, dcancel := context.WithTimeout(context.Background(), min(s.cfg.TTL, max(s.cfg.Renew, time.Second)))
 		if err := kv.Delete(dctx, s.cfg.Group, jetstream.LastRevision(rev)); err != nil {
 			log.Warn("leader: cannot give leadership up; it expires with the TTL", zap.Error(err))
 		}
