@@ -88,6 +88,22 @@ func (h *helper) expect(want string) {
 	}
 }
 
+// expectAll waits for lines containing each of wants, in any order: a bus
+// handler prints from its own goroutine, concurrently with the stop.
+func (h *helper) expectAll(wants ...string) {
+	h.t.Helper()
+	left := append([]string(nil), wants...)
+	for len(left) > 0 {
+		line := waitFor(h.t, h.stdout.lines, "helper output "+strings.Join(left, ", ")+"; got so far:\n"+h.stdout.String())
+		for i, want := range left {
+			if strings.Contains(line, want) {
+				left = append(left[:i], left[i+1:]...)
+				break
+			}
+		}
+	}
+}
+
 func (h *helper) signal(sig os.Signal) {
 	h.t.Helper()
 	if err := h.cmd.Process.Signal(sig); err != nil {
@@ -123,8 +139,7 @@ func TestEndToEnd(t *testing.T) {
 		h.expect("provider: reloaded")
 		h.expect("event: reload completed applied=true")
 		h.signal(syscall.SIGTERM)
-		h.expect(`event: shutdown initiated reason="signal: terminated"`)
-		h.expect("provider: stopping")
+		h.expectAll(`event: shutdown initiated reason="signal: terminated"`, "provider: stopping")
 		if code := h.exit(); code != 0 {
 			t.Fatalf("exit code = %d, want 0\nstderr:\n%s", code, h.stderr)
 		}

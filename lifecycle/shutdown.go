@@ -17,12 +17,12 @@ import (
 // fail with it.
 //
 // In order, the first call: moves the runtime to [StateShuttingDown] and
-// closes its [Gate]; cancels [Runtime.Context] with a [*ShutdownError] as
-// its cause; emits fxbus.ShutdownInitiatedEvent on the bus, unless this
-// run's stop was already announced (fxbus.Module announces at the first
-// OnStop hook; there is one event per shutdown); and, under Fx, asks the
-// application to stop with fx.Shutdowner and fx.ExitCode. It does not
-// wait for the stop.
+// closes its [Gate]; emits fxbus.ShutdownInitiatedEvent on the bus, unless
+// this run's stop was already announced (fxbus.Module announces at the
+// first OnStop hook; there is one event per shutdown); cancels
+// [Runtime.Context] with a [*ShutdownError] as its cause; and, under Fx,
+// asks the application to stop with fx.Shutdowner and fx.ExitCode. It
+// does not wait for the stop.
 func (r *Runtime) InitiateShutdown(reason string, cause error, exitCode int) bool {
 	return r.beginShutdown(reason, cause, exitCode, true)
 }
@@ -62,10 +62,14 @@ func (r *Runtime) shutdownRun(ru *run, reason string, cause error, exitCode int,
 	r.mu.Unlock()
 
 	r.gate.Close()
-	ru.cancel(se)
+	// Announce, then cancel: whoever waits for the token (Run) knows the
+	// shutdown's event was emitted. The bus's callback cancels the token
+	// during the announcement already (the branch above), so no OnStop
+	// hook runs with it live.
 	if r.bus != nil {
 		runhooks.Of(r.bus).AnnounceShutdown(reason, cause, exitCode)
 	}
+	ru.cancel(se)
 	r.log.Info("lifecycle: shutdown initiated",
 		zap.String("reason", reason), zap.Error(cause), zap.Int("exit_code", exitCode))
 	if askHost && r.stopper != nil {
