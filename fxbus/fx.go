@@ -378,21 +378,27 @@ type announcingLifecycle struct {
 // Append appends h with its OnStart guarded (a panic or runtime.Goexit
 // becomes an error, and a failure fails the run) and followed by a count
 // of started hooks, and its OnStop preceded by the shutdown announcement
-// and guarded the same way. h is copied whole, so names given with
-// fx.StartHook, fx.StopHook and fx.StartStopHook stay in Fx's event log.
+// and guarded the same way. Fx's event log names the hook's own functions
+// (see withNames), and the caller that Fx records is this method.
 func (l *announcingLifecycle) Append(h fx.Hook) {
 	r := l.relay
 	counted := r.appended(h.OnStart != nil)
+	h, hiddenStart, hiddenStop := withNames(h)
+	startName, stopName := hookNames(h)
 	if start := h.OnStart; start != nil {
-		name := funcName(start)
+		if hiddenStart {
+			startName = fxFuncName(start)
+		}
 		h.OnStart = func(ctx context.Context) error {
 			r.mu.Lock()
-			r.running = name
+			r.running = startName
 			r.mu.Unlock()
-			return runHook("OnStart", ctx, start, func(err error, exited bool) {
+			r.logHidden(hiddenStart, "OnStart", startName, nil)
+			return runHook("OnStart", startName, ctx, start, func(err error, exited bool) {
 				r.mu.Lock()
 				r.running = ""
 				r.mu.Unlock()
+				r.logHidden(hiddenStart, "OnStart", startName, err)
 				switch {
 				case exited:
 					// Fx's start goroutine ends here: it rolls nothing
@@ -408,9 +414,14 @@ func (l *announcingLifecycle) Append(h fx.Hook) {
 		}
 	}
 	if stop := h.OnStop; stop != nil {
+		if hiddenStop {
+			stopName = fxFuncName(stop)
+		}
 		h.OnStop = func(ctx context.Context) error {
 			r.stopping(ctx)
-			return runHook("OnStop", ctx, stop, func(_ error, exited bool) {
+			r.logHidden(hiddenStop, "OnStop", stopName, nil)
+			return runHook("OnStop", stopName, ctx, stop, func(err error, exited bool) {
+				r.logHidden(hiddenStop, "OnStop", stopName, err)
 				if exited { // Fx's stop goroutine ends here: no later hook runs
 					go r.finish(ctx, true)
 				}
@@ -420,24 +431,45 @@ func (l *announcingLifecycle) Append(h fx.Hook) {
 	l.lc.Append(h)
 }
 
+// logHidden logs, under its own name, the execution (err nil, before the
+// call) or failure of a hook function that Fx's event log shows as the
+// bus's wrapper; it does nothing for a function Fx names (hidden false).
+func (r *relay) logHidden(hidden bool, what, name string, err error) {
+	if !hidden {
+		return
+	}
+	r.mu.Lock()
+	b := r.bus
+	r.mu.Unlock()
+	if b == nil {
+		return
+	}
+	log := b.log.Named("fxbus")
+	if err != nil {
+		log.Error(what+" hook failed", zap.String("hook", name), zap.Error(err))
+		return
+	}
+	log.Debug(what+" hook executing", zap.String("hook", name))
+}
+
 // ErrGoexit is wrapped by the error that a hook or handler gets when the
 // function it ran called runtime.Goexit (as t.FailNow and log.Fatal-like
 // helpers do) instead of returning.
 var ErrGoexit = errors.New("the function called runtime.Goexit instead of returning")
 
-// runHook calls f, turning a panic into an error with the stack and a call
+// runHook calls f, named name in errors, turning a panic into an error with the stack and a call
 // of runtime.Goexit into [ErrGoexit], and then calls after with the result
 // (from a deferred call, so that it also runs when the goroutine exits:
 // Go cannot stop that).
-func runHook(what string, ctx context.Context, f func(context.Context) error, after func(err error, exited bool)) (err error) {
+func runHook(what, name string, ctx context.Context, f func(context.Context) error, after func(err error, exited bool)) (err error) {
 	returned := false
 	defer func() {
 		exited := false
 		if v := recover(); v != nil {
-			err = fmt.Errorf("fxbus: %s hook %s panicked: %v\n%s", what, funcName(f), v, debug.Stack())
+			err = fmt.Errorf("fxbus: %s hook %s panicked: %v\n%s", what, name, v, debug.Stack())
 		} else if !returned {
 			exited = true
-			err = fmt.Errorf("fxbus: %s hook %s: %w", what, funcName(f), ErrGoexit)
+			err = fmt.Errorf("fxbus: %s hook %s: %w", what, name, ErrGoexit)
 		}
 		after(err, exited)
 	}()

@@ -143,7 +143,7 @@ func TestHookNamesFxCannotShowAreLogged(t *testing.T) {
 		fx.WithLogger(func() fxevent.Logger { return events }),
 		fx.Supply(zap.New(core)),
 		fxbus.Module,
-		fx.Invoke(func(lc fx.Lifecycle) { lc.Append(h) }),
+		fx.Invoke(func(lc fx.Lifecycle, _ *fxbus.Bus) { lc.Append(h) }),
 	)
 	ctx := context.Background()
 	if err := app.Start(ctx); err != nil {
