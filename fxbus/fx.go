@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"sync"
 
+	"github.com/claviron/fxruntime/internal/deflog"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 )
@@ -26,7 +27,9 @@ type Config struct {
 // application's lifecycle:
 //
 //   - the bus is built from an optional [Config] and an optional
-//     *zap.Logger found in the graph;
+//     *zap.Logger found in the graph, used as it is; without one, the
+//     bus's warnings and errors (a handler's failure, panic or lag) go to
+//     standard error, one line each, and nothing else is logged;
 //   - [ShutdownInitiatedEvent] is emitted, once per stop, before the first OnStop
 //     hook of any module runs, whether the stop comes from app.Stop, a
 //     signal under app.Run, or fx.Shutdowner; and once when the start
@@ -344,7 +347,11 @@ func provideBus(p busParams) (*Bus, error) {
 		return nil, fmt.Errorf("fxbus: Config.Capacity: capacity %d is out of range: want 0 (the default, %d) or 1 to %d events per type",
 			capacity, DefaultCapacity, MaxCapacity)
 	}
-	b, err := New(WithCapacity(capacity), WithLogger(p.Logger))
+	log := p.Logger
+	if log == nil { // never silent: warnings and errors on stderr
+		log = deflog.Stderr()
+	}
+	b, err := New(WithCapacity(capacity), WithLogger(log))
 	if err != nil {
 		return nil, err
 	}

@@ -213,12 +213,26 @@
 // shutdown itself is fxbus.ShutdownInitiatedEvent. They form a closed set,
 // [Event]: subscribe to one type, or to Event for all of them in order.
 //
+// # Logging
+//
+// The runtime's log entries are named "lifecycle" (zap's Named), the
+// bus's "fxbus". They go to the *zap.Logger of the Fx graph, used as it
+// is (or the one given with [WithLogger]). With none, the runtime and the
+// bus are never silent: warnings and errors (a task's failure, a
+// restart, the budget's escalation, a failed boot or stop, a handler's
+// error or panic) go to standard error, one line each; debug and info
+// entries are dropped.
+//
 // # Exit codes
 //
 // [Main] and [Run] return 0 after a clean shutdown, the code given to
 // InitiateShutdown (a critical task's is [Config.TaskExitCode]),
 // [ExitFailure] if the application fails to build, start or stop, and
-// [Config.ForceExitCode] when a second signal forces the exit.
+// [Config.ForceExitCode] when a second signal forces the exit. For a
+// non-zero code they write one line to standard error, once, with the
+// code, the reason and the cause:
+//
+//	lifecycle: exit code 1: shutdown: task "indexer" failed (attempt 1): index corrupt
 package lifecycle
 
 import "github.com/claviron/fxruntime/fxbus"

@@ -2,8 +2,10 @@ package lifecycle
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,10 +41,14 @@ func Main(opts ...fx.Option) int {
 // Run is [Main] with a context: when ctx is done the application shuts
 // down with ctx's cause.
 //
-// Run writes an error building the application to standard error. It
-// does not write a start failure: Fx logs it, and Runtime.Cause (populate
-// the *Runtime to read it) has a failed boot's error.
+// For a non-zero exit code, Run writes one line to standard error with
+// the code and why: the shutdown's reason and cause ([Runtime.Cause]), or
+// the error that failed the build, start or stop; a panic's stack is left
+// out (the failure's log entry has it):
 //
+//	lifecycle: exit code 1: shutdown: task "indexer" failed (attempt 1): index corrupt
+//
+
 // Run returns once the runtime has finished starting or stopping, even
 // when Fx gave up waiting for it at a deadline: a failed boot has been
 // rolled back (within [Config.RollbackTimeout]). If Fx skips the runtime's
@@ -51,22 +57,77 @@ func Main(opts ...fx.Option) int {
 // returns, and reports the skipped stop with a [StoppedEvent] event; the exit
 // code is then [ExitFailure].
 func Run(ctx context.Context, opts ...fx.Option) int {
+	code, why := runMain(ctx, opts)
+	if code != 0 {
+		fmt.Fprintf(os.Stderr, "lifecycle: exit code %d: %s\n", code, why)
+	}
+	return code
+}
+
+// runMain is Run without the exit line: it returns the exit code and, for a
+// non-zero one, why.
+func runMain(ctx context.Context, opts []fx.Option) (code int, why string) {
 	// Build the application, with fxbus.Module and Module.
 	m := build(opts)
 	if err := m.app.Err(); err != nil {
-		fmt.Fprintln(os.Stderr, "lifecycle: building the application:", err)
-		return ExitFailure
+		return ExitFailure, oneLine("building the application: "+inner(err), err)
 	}
 	// Start it; a second signal may force the exit already.
 	if code, over := m.start(); over {
-		return code
+		return code, m.why(code)
 	}
 	// Wait for a shutdown from any side.
 	if code, forced := m.waitShutdown(ctx); forced {
-		return code
+		return code, m.why(code)
 	}
 	// Stop it within the stop timeout, unless forced.
-	return m.stop()
+	code = m.stop()
+	return code, m.why(code)
+}
+
+// why says why Run exits with code: a forced exit, the runtime's shutdown
+// if it asked for code, else the error of the start or stop.
+func (m *mainApp) why(code int) string {
+	if code == 0 {
+		return ""
+	}
+	cause := m.rt.Cause()
+	var msg string
+	switch {
+	case m.wasForced:
+		msg = "a second signal forced the exit"
+		if cause != nil {
+			msg += " during the " + inner(cause)
+		}
+	case cause != nil && m.rt.ExitCode() == code:
+		msg = inner(cause)
+	case m.failed != nil:
+		msg = m.failed.Error()
+		cause = m.failed
+	default:
+		msg = "exit code asked for"
+	}
+	return oneLine(msg, cause)
+}
+
+// oneLine returns msg, the message of err, on one line: the stacks of the
+// panics it reports are left out and line breaks become "; ".
+func oneLine(msg string, err error) string {
+	for e := err; e != nil; {
+		var pe *PanicError
+		if !errors.As(e, &pe) {
+			break
+		}
+		msg = strings.Replace(msg, "\n\n"+string(pe.Stack), "", 1)
+		e = pe.Unwrap()
+	}
+	var parts []string
+	for _, l := range strings.Split(msg, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // mainApp is the application Run runs, and how it learns of a forced exit
@@ -77,6 +138,10 @@ type mainApp struct {
 	forced    chan int      // the code of a forced exit
 	requested chan struct{} // fx.Shutdowner was called
 	startErr  chan error    // app.Start's result
+
+	// Set by the step that ends Run, read by why.
+	wasForced bool  // a second signal forced the exit
+	failed    error // the start's or stop's error, wrapped to say which
 }
 
 func build(opts []fx.Option) *mainApp {
@@ -114,6 +179,7 @@ func (m *mainApp) start() (code int, over bool) {
 		if err == nil {
 			return 0, false
 		}
+		m.failed = wrap("start failed", err)
 		// Fx's logger has the error (nothing, with fx.NopLogger) and
 		// Runtime.Cause has a failed boot's; Run reports only the code.
 		// A failed boot's rollback may outlast Fx's start deadline.
@@ -123,6 +189,7 @@ func (m *mainApp) start() (code int, over bool) {
 		}
 		return ExitFailure, true
 	case code := <-m.forced:
+		m.wasForced = true
 		// Return at once, as the process is to exit; should it not, the
 		// app is stopped in the background once its start has ended.
 		go func() {
@@ -149,6 +216,7 @@ func (m *mainApp) waitShutdown(ctx context.Context) (code int, forced bool) {
 	case <-ctx.Done():
 		m.rt.InitiateShutdown("context done", context.Cause(ctx), 0)
 	case code := <-m.forced:
+		m.wasForced = true
 		return code, true
 	}
 	// Whoever won the shutdown (perhaps another goroutine's
@@ -176,10 +244,12 @@ func (m *mainApp) stop() int {
 			return code
 		}
 		if err != nil {
+			m.failed = wrap("stop failed", err)
 			return ExitFailure
 		}
 		return 0
 	case code := <-m.forced:
+		m.wasForced = true
 		return code
 	}
 }

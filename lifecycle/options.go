@@ -200,9 +200,12 @@ func WithConfig(c Config) Option {
 	return setOption{"WithConfig", func(o *options) { o.cfg = c }}
 }
 
-// WithLogger sets the logger for the runtime's log entries. Without it,
-// the runtime uses the *zap.Logger of the Fx graph, else the bus's; a nil
-// logger means the same.
+// WithLogger sets the logger for the runtime's log entries, which are
+// named "lifecycle" (zap's Named). Without it, the runtime uses the
+// *zap.Logger of the Fx graph, else the bus's (under [Module] without a
+// logger in the graph, fxbus.Module's default), else, with no bus, a
+// default that writes warnings and errors to standard error, one line
+// each; a nil logger means the same as none.
 func WithLogger(l *zap.Logger) Option {
 	return setOption{"WithLogger", func(o *options) { o.log = l }}
 }

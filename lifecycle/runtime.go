@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/claviron/fxruntime/fxbus"
+	"github.com/claviron/fxruntime/internal/deflog"
 	"go.uber.org/zap"
 )
 
@@ -185,12 +186,13 @@ func New(bus *fxbus.Bus, opts ...Option) (*Runtime, error) {
 	if r.log == nil {
 		r.log = o.graphLog
 	}
-	if r.log == nil {
-		r.log = zap.NewNop()
-		if bus != nil {
-			r.log = bus.Logger()
-		}
+	if r.log == nil && bus != nil {
+		r.log = bus.Logger()
 	}
+	if r.log == nil { // never silent: warnings and errors on stderr
+		r.log = deflog.Stderr()
+	}
+	r.log = r.log.Named("lifecycle")
 	if o.runForceExit != nil {
 		r.forceExit = o.runForceExit
 	}
@@ -280,7 +282,7 @@ func (r *Runtime) Start(ctx context.Context) error {
 		close(ru.started)
 		close(ru.finished)
 		r.mu.Unlock()
-		err := fmt.Errorf("lifecycle: Start: %w", cause)
+		err := wrap("Start", cause)
 		emit(r, StoppedEvent{Err: err})
 		return err
 	default:
@@ -297,13 +299,13 @@ func (r *Runtime) Start(ctx context.Context) error {
 	if again { // the registered tasks run again
 		for _, t := range defs {
 			if err := r.addTask(ru, t); err != nil {
-				r.log.Error("lifecycle: task not started", zap.String("task", t.Name), zap.Error(err))
+				r.log.Error("task not started", zap.String("task", t.Name), zap.Error(err))
 			}
 		}
 	}
 
 	if err := r.bootAll(ctx, ru); err != nil {
-		r.log.Error("lifecycle: boot failed", zap.Error(err))
+		r.log.Error("boot failed", zap.Error(err))
 		r.beginShutdown("boot failed", err, ExitFailure, false)
 		r.mu.Lock()
 		r.setPhase(phaseStopped)
@@ -320,7 +322,7 @@ func (r *Runtime) Start(ctx context.Context) error {
 	d := time.Since(ru.startedAt)
 	names := r.Providers()
 	emit(r, BootedEvent{Duration: d, Providers: names})
-	r.log.Info("lifecycle: booted", zap.Duration("duration", d), zap.Strings("providers", names))
+	r.log.Info("booted", zap.Duration("duration", d), zap.Strings("providers", names))
 	r.mu.Lock()
 	if r.phase == phaseBooting {
 		r.setPhase(phaseBooted)
@@ -345,7 +347,7 @@ func (r *Runtime) becomeReady() {
 	close(r.run.running)
 	r.mu.Unlock()
 	emit(r, ReadyEvent{})
-	r.log.Info("lifecycle: ready")
+	r.log.Info("ready")
 }
 
 // Stop ends the run, within ctx (the stop budget):
@@ -365,7 +367,7 @@ func (r *Runtime) becomeReady() {
 // stopped run, or while another Stop runs, waits for that one (within ctx)
 // and returns nil. A Stop before Start ends the first run unstarted.
 func (r *Runtime) Stop(ctx context.Context) error {
-	r.beginShutdown("lifecycle: runtime stopping", nil, 0, false)
+	r.beginShutdown("runtime stopping", nil, 0, false)
 	ru, ok := r.claimStop(ctx)
 	if !ok {
 		return nil
@@ -459,9 +461,9 @@ func (r *Runtime) stopRun(ctx context.Context, ru *run) error {
 func (r *Runtime) endRun(ru *run, ev StoppedEvent) {
 	emit(r, ev)
 	if ev.Err != nil {
-		r.log.Error("lifecycle: stopped with errors", zap.Duration("duration", ev.Duration), zap.Error(ev.Err))
+		r.log.Error("stopped with errors", zap.Duration("duration", ev.Duration), zap.Error(ev.Err))
 	} else {
-		r.log.Info("lifecycle: stopped", zap.Duration("duration", ev.Duration))
+		r.log.Info("stopped", zap.Duration("duration", ev.Duration))
 	}
 	ru.sig.stop() // the signal goroutine stays until here: a second signal forces exit
 	r.mu.Lock()
@@ -501,7 +503,7 @@ func (r *Runtime) runEnded(startFailed bool) {
 		return
 	}
 	err := errors.New("lifecycle: the runtime's stop was skipped: the application's stop deadline passed before its turn")
-	r.beginShutdown("lifecycle: the application stopped without the runtime's stop", err, ExitFailure, false)
+	r.beginShutdown("the runtime's stop was skipped", err, ExitFailure, false)
 	// A Stop or a Start in progress ends within its own (expired) budget,
 	// or the rollback's: claimStop waits for it.
 	if ru, ok := r.claimStop(ctx); ok {
@@ -559,14 +561,14 @@ func (r *Runtime) bootAll(ctx context.Context, ru *run) error {
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.RollbackTimeout)
 			defer cancel()
 			if rerr := r.stopProviders(rctx, booted); rerr != nil {
-				return errors.Join(perr, fmt.Errorf("lifecycle: rollback: %w", rerr))
+				return errors.Join(perr, wrap("rollback", rerr))
 			}
 			return perr
 		}
 		d := time.Since(begin)
 		r.markBooted(ru, p)
 		emit(r, ProviderBootedEvent{Name: p.Name(), Priority: priorityOf(p.Provider), Duration: d})
-		r.log.Info("lifecycle: provider booted",
+		r.log.Info("provider booted",
 			zap.String("provider", p.Name()), zap.Stringer("priority", priorityOf(p.Provider)), zap.Duration("duration", d))
 	}
 	return nil
@@ -588,13 +590,13 @@ func (r *Runtime) stopProviders(ctx context.Context, booted []*provider) error {
 		if err := p.callHook(ctx, PhaseStop); err != nil {
 			perr := &ProviderError{Provider: p.Name(), Phase: PhaseStop, Err: err}
 			emit(r, ProviderStoppedEvent{Name: p.Name(), Duration: time.Since(begin), Err: perr})
-			r.log.Error("lifecycle: provider stop failed", zap.String("provider", p.Name()), zap.Error(err))
+			r.log.Error("provider stop failed", zap.String("provider", p.Name()), zap.Error(err))
 			errs = append(errs, perr)
 			continue
 		}
 		d := time.Since(begin)
 		emit(r, ProviderStoppedEvent{Name: p.Name(), Duration: d})
-		r.log.Info("lifecycle: provider stopped", zap.String("provider", p.Name()), zap.Duration("duration", d))
+		r.log.Info("provider stopped", zap.String("provider", p.Name()), zap.Duration("duration", d))
 	}
 	return errors.Join(errs...)
 }
@@ -606,11 +608,11 @@ func (r *Runtime) drainGate(ctx context.Context) {
 	res := r.gate.Wait(gctx)
 	if res.Drained {
 		emit(r, GateDrainedEvent{Waited: res.Waited})
-		r.log.Info("lifecycle: gate drained", zap.Duration("waited", res.Waited))
+		r.log.Info("gate drained", zap.Duration("waited", res.Waited))
 		return
 	}
 	emit(r, GateForcedEvent{Waited: res.Waited, Left: res.Left})
-	r.log.Warn("lifecycle: gate forced", zap.Duration("waited", res.Waited), zap.Int("left", res.Left))
+	r.log.Warn("gate forced", zap.Duration("waited", res.Waited), zap.Int("left", res.Left))
 }
 
 // emit emits ev on the runtime's bus as its own type and, if anyone

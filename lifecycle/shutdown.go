@@ -49,7 +49,7 @@ func (r *Runtime) beginShutdown(reason string, cause error, exitCode int, askHos
 	if r.bus != nil {
 		runhooks.Of(r.bus).AnnounceShutdown(reason, cause, exitCode)
 	}
-	r.log.Info("lifecycle: shutdown initiated",
+	r.log.Info("shutdown initiated",
 		zap.String("reason", reason), zap.Error(cause), zap.Int("exit_code", exitCode))
 	ru.cancel(se)
 	if askHost && r.stopper != nil {

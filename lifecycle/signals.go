@@ -45,10 +45,10 @@ func (r *Runtime) startSignals(ru *run) {
 			case sig, ok := <-src:
 				switch {
 				case !ok:
-					r.log.Warn("lifecycle: the signal source was closed: no more signals")
+					r.log.Warn("the signal source was closed: no more signals")
 					src = nil // a nil channel blocks: wait for the quit
 				case sig == nil:
-					r.log.Warn("lifecycle: a nil os.Signal was received and ignored")
+					r.log.Warn("a nil os.Signal was received and ignored")
 				default:
 					r.handleSignal(ru, sig)
 				}
@@ -69,11 +69,11 @@ func (s *signalLoop) stop() {
 
 func (r *Runtime) handleSignal(ru *run, sig os.Signal) {
 	emit(r, SignalReceivedEvent{Signal: sig})
-	r.log.Info("lifecycle: signal received", zap.Stringer("signal", sig))
+	r.log.Info("signal received", zap.Stringer("signal", sig))
 	if sig == syscall.SIGHUP {
 		// Fire and forget: the reload loop coalesces a burst.
 		if _, err := r.requestReload("signal: " + sig.String()); err != nil {
-			r.log.Warn("lifecycle: reload on signal refused", zap.Stringer("signal", sig), zap.Error(err))
+			r.log.Warn("reload on signal refused", zap.Stringer("signal", sig), zap.Error(err))
 		}
 		return
 	}
@@ -90,7 +90,7 @@ func (r *Runtime) handleSignal(ru *run, sig os.Signal) {
 	}
 	code := r.cfg.ForceExitCode
 	emit(r, ShutdownForcedEvent{Signal: sig, ExitCode: code})
-	r.log.Warn("lifecycle: second signal during shutdown, forcing exit",
+	r.log.Warn("second signal during shutdown, forcing exit",
 		zap.Stringer("signal", sig), zap.Int("exit_code", code))
 	r.forceExit(code)
 }
