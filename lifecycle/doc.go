@@ -193,11 +193,28 @@
 // within [Config.GateTimeout]: [GateDrainedEvent], or [GateForcedEvent] with the
 // number left.
 //
+// # Shutdown delay
+//
+// Behind a load balancer (a Kubernetes Service), a process that turns
+// unready is removed from the endpoints after a while, not at once:
+// closing the gate as the shutdown begins refuses requests still routed
+// to it. With [Config.ShutdownDelay], a runtime that was ready when its
+// shutdown began answers unready at once ([Runtime.Ready] is false, the
+// readiness handler says 503) but keeps admitting work, and keeps its
+// token live, for the delay; then the gate closes, the tasks are
+// cancelled and the drain begins. The delay is the first step of
+// [Runtime.Stop] and counts against the stop budget (it takes at most
+// half of it); a second SIGINT or SIGTERM cuts it short, and a third then
+// forces the exit. Components that stop in OnStop hooks of their own,
+// which Fx runs before the runtime's, stop before the delay: run a server
+// that must serve through it as a provider ([NewHTTPServer]).
+//
 // # Signals
 //
 // From Start to the end of Stop the runtime handles SIGINT and SIGTERM
 // (the first initiates shutdown, the second forces the exit with
-// [Config.ForceExitCode]) and SIGHUP (reload). Signals are counted as the
+// [Config.ForceExitCode], or first cuts a shutdown delay short) and
+// SIGHUP (reload). Signals are counted as the
 // runtime receives them: under app.Run, Fx relays the same first signal,
 // which does not count twice. Tests inject a channel with [WithSignals];
 // [WithoutSignals] turns signals off.

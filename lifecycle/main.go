@@ -209,7 +209,7 @@ func (m *mainApp) start() (code int, over bool) {
 // runtime handles them.
 func (m *mainApp) waitShutdown(ctx context.Context) (code int, forced bool) {
 	select {
-	case <-m.rt.Done():
+	case <-m.rt.begun():
 	case <-m.requested: // fx.Shutdowner used directly; Wait has its code
 		sig := <-m.app.Wait()
 		m.rt.beginShutdown("fx: shutdown requested", nil, sig.ExitCode, false)
@@ -221,10 +221,11 @@ func (m *mainApp) waitShutdown(ctx context.Context) (code int, forced bool) {
 	}
 	// Whoever won the shutdown (perhaps another goroutine's
 	// InitiateShutdown, between recording its cause and announcing it)
-	// announces it before cancelling the token: once the token is
-	// cancelled, app.Stop's own announcement cannot come first and
-	// disagree with the runtime's cause and exit code.
-	<-m.rt.Done()
+	// announces it before marking it begun: from then on, app.Stop's own
+	// announcement cannot come first and disagree with the runtime's cause
+	// and exit code. (The token itself is cancelled later when a shutdown
+	// delay applies: the runtime's Stop waits for the delay.)
+	<-m.rt.begun()
 	return 0, false
 }
 

@@ -35,6 +35,17 @@ const (
 //
 //	fx.Supply(lifecycle.Config{ForceExitCode: 9})
 type Config struct {
+	// ShutdownDelay is how long the runtime keeps admitting new work once
+	// a shutdown has begun, while readiness already answers false, so
+	// that a load balancer has time to stop routing requests here before
+	// the gate closes: the delay Kubernetes' own API server waits between
+	// turning unready and no longer accepting requests. The shutdown
+	// token stays live until then too. It applies to a runtime that was
+	// ready (running or reloading) when the shutdown began; it counts
+	// against the stop budget, of which it takes at most half; a second
+	// SIGINT or SIGTERM cuts it short (a third one forces the exit).
+	// Zero, the default, closes the gate at once.
+	ShutdownDelay time.Duration
 	// GateTimeout bounds the wait for in-flight work on stop. Zero means
 	// a quarter of the time left before the stop deadline.
 	GateTimeout time.Duration
@@ -63,6 +74,7 @@ func (c Config) validate() error {
 		name string
 		v    time.Duration
 	}{
+		{"ShutdownDelay", c.ShutdownDelay},
 		{"GateTimeout", c.GateTimeout},
 		{"TaskTimeout", c.TaskTimeout},
 		{"RollbackTimeout", c.RollbackTimeout},

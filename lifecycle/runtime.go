@@ -114,11 +114,16 @@ type run struct {
 	bg       sync.WaitGroup // counts the reload loop
 	sig      signalLoop
 	// stopSignals counts the interrupt and termination signals the run
-	// received; only the signal goroutine adds to it.
+	// received; only the signal goroutine adds to it. forceAt is the
+	// count that forces the exit (0 means 2), used by the signal
+	// goroutine only.
 	stopSignals atomic.Int32
+	forceAt     int32
+	begun       chan struct{} // closed once the shutdown has begun and been announced
 
 	// Guarded by Runtime.mu.
 	shutdown  *ShutdownError // nil until shutdown begins
+	delay     delayState     // the shutdown delay
 	booted    []*provider    // booted providers, in boot order
 	tasks     map[string]*task
 	spawned   bool    // tasks start at once rather than wait for Start
@@ -132,7 +137,9 @@ func newRun() *run {
 		started:  make(chan struct{}),
 		finished: make(chan struct{}),
 		ended:    make(chan struct{}),
+		begun:    make(chan struct{}),
 		tasks:    make(map[string]*task),
+		delay:    delayState{cut: make(chan struct{})},
 	}
 	ru.ctx, ru.cancel = context.WithCancelCause(context.Background())
 	ru.reload.init()
@@ -353,6 +360,8 @@ func (r *Runtime) becomeReady() {
 // Stop ends the run, within ctx (the stop budget):
 //
 //  1. begin shutdown, if nothing did yet (see [Runtime.InitiateShutdown]);
+//     wait for what is left of the [Config.ShutdownDelay], if one
+//     applies, then close the gate and cancel the shutdown token;
 //  2. wait for the gate to drain, for at most [Config.GateTimeout];
 //  3. wait for the cancelled tasks, for at most [Config.TaskTimeout], and
 //     report those that did not return in a [*DrainError];
@@ -436,6 +445,8 @@ func (r *Runtime) claimStop(ctx context.Context) (*run, bool) {
 func (r *Runtime) stopRun(ctx context.Context, ru *run) error {
 	begin := time.Now()
 	var errs []error
+	r.waitDelay(ctx, ru)
+	r.endDelay(ru) // the gate closes and the tasks are cancelled
 	r.drainGate(ctx)
 	if err := r.drainTasks(ctx, ru); err != nil {
 		errs = append(errs, err)
@@ -459,6 +470,7 @@ func (r *Runtime) stopRun(ctx context.Context, ru *run) error {
 // endRun ends a run that was stopping: signals off, Stopped emitted and
 // logged, the runtime stopped.
 func (r *Runtime) endRun(ru *run, ev StoppedEvent) {
+	r.endDelay(ru) // the token is cancelled on every way to stopped
 	emit(r, ev)
 	if ev.Err != nil {
 		r.log.Error("stopped with errors", zap.Duration("duration", ev.Duration), zap.Error(ev.Err))

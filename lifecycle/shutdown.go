@@ -22,7 +22,9 @@ import (
 // OnStop hook; there is one event per shutdown); cancels [Runtime.Context]
 // with a [*ShutdownError] as its cause; and, under Fx, asks the
 // application to stop with fx.Shutdowner and fx.ExitCode. It does not
-// wait for the stop.
+// wait for the stop. With a [Config.ShutdownDelay], a runtime that was
+// ready leaves its gate open and its token live: [Runtime.Stop] closes
+// and cancels them once the delay is over.
 func (r *Runtime) InitiateShutdown(reason string, cause error, exitCode int) bool {
 	return r.beginShutdown(reason, cause, exitCode, true)
 }
@@ -38,6 +40,7 @@ func (r *Runtime) beginShutdown(reason string, cause error, exitCode int, askHos
 	}
 	se := &ShutdownError{Reason: reason, Err: cause, ExitCode: exitCode}
 	ru.shutdown = se
+	delayed := r.startDelay(ru)
 	switch r.phase {
 	case phaseIdle, phaseBooting, phaseBooted, phaseRunning, phaseReloading:
 		// A boot in progress finishes; Stop ends the run.
@@ -45,13 +48,20 @@ func (r *Runtime) beginShutdown(reason string, cause error, exitCode int, askHos
 	}
 	r.mu.Unlock()
 
-	r.gate.Close()
+	if !delayed {
+		r.gate.Close()
+	}
 	if r.bus != nil {
 		runhooks.Of(r.bus).AnnounceShutdown(reason, cause, exitCode)
 	}
 	r.log.Info("shutdown initiated",
 		zap.String("reason", reason), zap.Error(cause), zap.Int("exit_code", exitCode))
-	ru.cancel(se)
+	if delayed {
+		r.log.Info("shutdown delay: work is still admitted", zap.Duration("delay", r.cfg.ShutdownDelay))
+	} else {
+		ru.cancel(se)
+	}
+	close(ru.begun)
 	if askHost && r.stopper != nil {
 		r.stopper(exitCode)
 	}
@@ -71,13 +81,19 @@ func (r *Runtime) current() *run {
 
 // Context returns the current run's shutdown token: a context that lives
 // from the start of the run (from New, for the first) until shutdown
-// begins, then is cancelled with a [*ShutdownError] as its cause.
+// begins, or with [Config.ShutdownDelay] until the delay ends, then is
+// cancelled with a [*ShutdownError] as its cause.
 // Supervised tasks run on it; derive long-lived work from it, never from
 // an OnStart context. A new run (Start after a stop) has a new token.
 func (r *Runtime) Context() context.Context { return r.current().ctx }
 
 // Done is Context().Done().
 func (r *Runtime) Done() <-chan struct{} { return r.current().ctx.Done() }
+
+// begun returns a channel closed once the current run's shutdown has
+// begun and been announced: at once when the token is cancelled, before
+// the token when a shutdown delay keeps it live.
+func (r *Runtime) begun() <-chan struct{} { return r.current().begun }
 
 // Cause returns why the current run shut down, a [*ShutdownError], or
 // nil while it has not begun to.

@@ -79,13 +79,21 @@ func (r *Runtime) handleSignal(ru *run, sig os.Signal) {
 	}
 	// Count the signals this run received, not the shutdowns: under
 	// app.Run, Fx relays the same signal and may begin the shutdown first.
-	// Only the second forces the exit; later ones of a storm do nothing.
-	switch ru.stopSignals.Add(1) {
-	case 1:
+	// The second cuts a shutdown delay in progress short, or forces the
+	// exit; after a cut, the third forces it. Later ones of a storm do
+	// nothing.
+	if ru.forceAt == 0 {
+		ru.forceAt = 2
+	}
+	n := ru.stopSignals.Add(1)
+	switch {
+	case n == 1:
 		r.InitiateShutdown("signal: "+sig.String(), nil, 0)
 		return
-	case 2: // forces the exit, below
-	default:
+	case n == 2 && r.cutDelay(ru):
+		ru.forceAt = 3
+		return
+	case n != ru.forceAt:
 		return
 	}
 	code := r.cfg.ForceExitCode
