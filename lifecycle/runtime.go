@@ -209,7 +209,7 @@ func New(bus *fxbus.Bus, opts ...Option) (*Runtime, error) {
 	if r.forceExit == nil {
 		r.forceExit = os.Exit
 	}
-	if err := r.addDefs(o.tasks); err != nil {
+	if err := errors.Join(r.bindProviders(o.providers), r.addDefs(o.tasks)); err != nil {
 		r.run.cancel(nil)
 		return nil, err
 	}
@@ -230,6 +230,9 @@ func (r *Runtime) register(ps []Provider, ts []Task, deps *dependencies) error {
 	}
 	plan, err := r.plan.with(ps, deps)
 	if err != nil {
+		return err
+	}
+	if err := r.bindProviders(ps); err != nil {
 		return err
 	}
 	if err := r.addDefs(ts); err != nil {
