@@ -16,7 +16,9 @@ import (
 // closed under the server does.
 type brokenListener struct{ net.Listener }
 
-func (brokenListener) Accept() (net.Conn, error) { return nil, errors.New("accept: bad file descriptor") }
+func (brokenListener) Accept() (net.Conn, error) {
+	return nil, errors.New("accept: bad file descriptor")
+}
 
 // TestHTTPServerFailureShutsDown: a server that stops serving on its own
 // shuts the runtime down with its error and ExitFailure, rather than

@@ -83,13 +83,13 @@ func TestHTTPServerDrains(t *testing.T) {
 	if !strings.HasPrefix(url, "http://127.0.0.1:") || ws.hs.Addr() == "" {
 		t.Fatalf("URL %q, Addr %q after Boot", url, ws.hs.Addr())
 	}
-	if code, closing, body, err := get(url+"/hello"); err != nil || code != 200 || closing || body != "hello" {
+	if code, closing, body, err := get(url + "/hello"); err != nil || code != 200 || closing || body != "hello" {
 		t.Fatalf("GET /hello while running: %d %v %q %v", code, closing, body, err)
 	}
 
 	inflight := make(chan error, 1)
 	go func() {
-		code, _, body, err := get(url+"/work")
+		code, _, body, err := get(url + "/work")
 		if err == nil && (code != 200 || body != "done") {
 			err = fmt.Errorf("%d %q", code, body)
 		}
@@ -101,7 +101,7 @@ func TestHTTPServerDrains(t *testing.T) {
 
 	// The gate is closed and the request in flight holds the drain: the
 	// server still accepts connections and refuses the work politely.
-	code, closing, body, err := get(url+"/hello")
+	code, closing, body, err := get(url + "/hello")
 	if err != nil || code != http.StatusServiceUnavailable || !closing || body != "shutting down\n" {
 		t.Fatalf("GET /hello during the drain: %d closing=%v %q %v; want 503, Connection: close, shutting down", code, closing, body, err)
 	}
@@ -119,7 +119,7 @@ func TestHTTPServerDrains(t *testing.T) {
 	if err := waitErr(t, stopped, "Stop"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := get(url+"/hello"); err == nil || !strings.Contains(err.Error(), "connection refused") {
+	if _, _, _, err := get(url + "/hello"); err == nil || !strings.Contains(err.Error(), "connection refused") {
 		t.Fatalf("GET after Stop: %v, want connection refused", err)
 	}
 }
@@ -143,7 +143,7 @@ func TestHTTPServerServesProbesOutsideTheGate(t *testing.T) {
 	if err := rt.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	go func() { _, _, _, _ = get(hs.URL()+"/work") }()
+	go func() { _, _, _, _ = get(hs.URL() + "/work") }()
 	<-entered
 	rt.InitiateShutdown("deploy", nil, 0)
 	stopped := stopAsync(rt, prodWait)
@@ -155,7 +155,7 @@ func TestHTTPServerServesProbesOutsideTheGate(t *testing.T) {
 		{"/livez", 200, `{"state":"shutting down","live":true}` + "\n"},
 		{"/readyz", 503, `{"state":"shutting down","ready":false}` + "\n"},
 	} {
-		code, closing, body, err := get(hs.URL()+tt.path)
+		code, closing, body, err := get(hs.URL() + tt.path)
 		if err != nil || code != tt.code || body != tt.body || !closing {
 			t.Errorf("GET %s during the drain: %d closing=%v %q %v; want %d %q from the probe, Connection: close", tt.path, code, closing, body, err, tt.code, tt.body)
 		}
