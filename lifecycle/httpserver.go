@@ -29,8 +29,10 @@ import (
 //     runtime shuts down with that error and [ExitFailure].
 //
 // Probe handlers of the runtime ([Runtime.ReadinessHandler],
-// [Runtime.LivenessHandler]) registered on an *http.ServeMux that is the
-// server's Handler answer outside the gate. A request that holds its
+// [Runtime.LivenessHandler]) and handlers marked with [Ungated],
+// registered on an *http.ServeMux that is the server's Handler, answer
+// outside the gate (behind a middleware that wraps the whole mux, they
+// cannot be found: wrap each route instead). A request that holds its
 // handler open (a stream, a WebSocket) holds the gate until
 // [Config.GateTimeout]. With a TLSConfig, the server serves TLS with the
 // certificates it has.
@@ -210,8 +212,8 @@ func (s *HTTPServer) Stop(ctx context.Context) error {
 	return err
 }
 
-// gated admits each request through the runtime's gate; probe handlers
-// found on a ServeMux answer outside it.
+// gated admits each request through the runtime's gate; the ungated
+// handlers found on a ServeMux answer outside it.
 func (s *HTTPServer) gated(next http.Handler) http.Handler {
 	mux, _ := next.(*http.ServeMux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -220,7 +222,7 @@ func (s *HTTPServer) gated(next http.Handler) http.Handler {
 			w.Header().Set("Connection", "close")
 		}
 		if mux != nil {
-			if h, _ := mux.Handler(r); isProbe(h) {
+			if h, _ := mux.Handler(r); isUngated(h) {
 				h.ServeHTTP(w, r)
 				return
 			}
@@ -236,7 +238,12 @@ func (s *HTTPServer) gated(next http.Handler) http.Handler {
 	})
 }
 
-func isProbe(h http.Handler) bool {
-	_, ok := h.(*probeHandler)
-	return ok
+// isUngated reports whether h is served outside the gate: a probe of the
+// runtime, or a handler marked with Ungated.
+func isUngated(h http.Handler) bool {
+	switch h.(type) {
+	case *probeHandler, ungated:
+		return true
+	}
+	return false
 }

@@ -125,8 +125,9 @@ func TestHTTPServerDrains(t *testing.T) {
 }
 
 // TestHTTPServerServesProbesOutsideTheGate: while the drain holds the
-// gate closed, the runtime's probes registered on the server's ServeMux
-// still answer, and the connection is marked to close.
+// gate closed, the runtime's probes and the handlers marked Ungated
+// registered on the server's ServeMux still answer, and the connection is
+// marked to close.
 func TestHTTPServerServesProbesOutsideTheGate(t *testing.T) {
 	mux := http.NewServeMux()
 	hold, entered := make(chan struct{}), make(chan struct{}, 1)
@@ -140,6 +141,9 @@ func TestHTTPServerServesProbesOutsideTheGate(t *testing.T) {
 		t.Fatal(err)
 	}
 	probesMux(rt, mux)
+	mux.Handle("GET /metrics", lifecycle.Ungated(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "in_flight ", rt.Gate().InFlight())
+	})))
 	if err := rt.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -154,6 +158,7 @@ func TestHTTPServerServesProbesOutsideTheGate(t *testing.T) {
 	}{
 		{"/livez", 200, `{"state":"shutting down","live":true}` + "\n"},
 		{"/readyz", 503, `{"state":"shutting down","ready":false}` + "\n"},
+		{"/metrics", 200, "in_flight 1"},
 	} {
 		code, closing, body, err := get(hs.URL() + tt.path)
 		if err != nil || code != tt.code || body != tt.body || !closing {

@@ -93,3 +93,12 @@ func (r *Runtime) failing() bool {
 	defer r.mu.Unlock()
 	return r.run.shutdown != nil && r.run.shutdown.ExitCode != 0
 }
+
+// Ungated marks h to be served outside the gate by an [HTTPServer] whose
+// handler is an *http.ServeMux on which h is registered: during the drain
+// too, and without counting as in-flight work. Use it for what must
+// answer until the server stops (a metrics endpoint, a probe wrapped in a
+// middleware); the runtime's own probe handlers need no marking.
+func Ungated(h http.Handler) http.Handler { return ungated{h} }
+
+type ungated struct{ http.Handler }
