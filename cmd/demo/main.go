@@ -3,9 +3,9 @@
 //
 // The service is made of Fx modules that know each other only through
 // the bus and the dependency graph: a configuration provider that loads a
-// JSON file and reloads it on SIGHUP; an HTTP server with /healthz,
-// /readyz (from the runtime's state) and /work?ms=N (work under the
-// runtime's gate); a task that places orders on a schedule; a task that
+// JSON file and reloads it on SIGHUP; an HTTP server run by
+// lifecycle.HTTPServer with the runtime's probes (/healthz, /readyz) and
+// /work?ms=N (work under the runtime's gate); a task that places orders on a schedule; a task that
 // fails twice and is restarted with backoff; and a ledger that books the
 // orders and closes its books when the shutdown is announced. Every event
 // on the bus is printed as it arrives.
