@@ -37,6 +37,7 @@ type Runtime struct {
 	stopper    func(code int) // asks the host to stop; nil without Fx
 	readyLater bool           // the bus says when the app is up: see becomeReady
 	gate       *Gate
+	sd         *sdNotifier // systemd's notification socket; nil without one
 
 	// state mirrors phase (and the current run's shutdown) as a public
 	// State; written under mu by setPhase, read lock-free.
@@ -99,6 +100,7 @@ func (r *Runtime) setPhase(p phase) {
 		s = StateShuttingDown
 	}
 	r.state.Store(int32(s))
+	r.sdPhase(p)
 }
 
 // run is one run of the runtime: from Start (or New, for the first) to
@@ -200,6 +202,7 @@ func New(bus *fxbus.Bus, opts ...Option) (*Runtime, error) {
 		r.log = deflog.Stderr()
 	}
 	r.log = r.log.Named("lifecycle")
+	r.sd = newSDNotifier(r.log)
 	if o.runForceExit != nil {
 		r.forceExit = o.runForceExit
 	}
@@ -302,6 +305,7 @@ func (r *Runtime) Start(ctx context.Context) error {
 	}
 	ru := r.run
 	ru.startedAt = time.Now()
+	r.sdStartLocked()
 	r.setPhase(phaseBooting)
 	defs := r.defs
 	r.mu.Unlock()
@@ -321,6 +325,7 @@ func (r *Runtime) Start(ctx context.Context) error {
 		r.setPhase(phaseStopped)
 		close(ru.finished)
 		r.mu.Unlock()
+		r.sdStop()
 		emit(r, StoppedEvent{Duration: time.Since(ru.startedAt), Err: err})
 		return err
 	}
@@ -485,6 +490,7 @@ func (r *Runtime) endRun(ru *run, ev StoppedEvent) {
 	r.setPhase(phaseStopped)
 	close(ru.finished)
 	r.mu.Unlock()
+	r.sdStop()
 }
 
 // runEnded is called by fxbus.Module when a run of the application ends,
