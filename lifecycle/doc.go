@@ -219,6 +219,29 @@
 // which does not count twice. Tests inject a channel with [WithSignals];
 // [WithoutSignals] turns signals off.
 //
+// # Probes and HTTP
+//
+// [Runtime.ReadinessHandler] and [Runtime.LivenessHandler] are the probe
+// handlers of an orchestrator; [HTTPServer] runs an *http.Server as a
+// provider: it listens at boot, admits requests through the gate, and
+// shuts down after the drain, within the stop budget.
+//
+// # systemd
+//
+// Started by systemd with NOTIFY_SOCKET set (Type=notify or
+// Type=notify-reload), the runtime sends READY=1 when it is running,
+// RELOADING=1 (with MONOTONIC_USEC) and READY=1 around a reload,
+// STOPPING=1 when the shutdown begins, a STATUS= line per phase, and,
+// with WatchdogSec=, WATCHDOG=1 every half interval until a shutdown that
+// reports a failure. A unit file:
+//
+//	[Service]
+//	Type=notify-reload        # or notify, with ExecReload=kill -HUP $MAINPID
+//	ExecStart=/usr/local/bin/shop
+//	WatchdogSec=30s
+//	TimeoutStopSec=20s        # above fx.StopTimeout (15s by default)
+//	Restart=on-failure
+//
 // # Events
 //
 // Each phase emits a plain value on the bus, each alongside a log entry:
