@@ -23,6 +23,24 @@
 //
 //	func main() { os.Exit(lifecycle.Main(app.Module)) }
 //
+// Main adds fxbus.Module and Module unless its options include them. The
+// recommended layout is an application module that includes both at its
+// top level, so that the same module runs under fxtest in the tests and
+// under Main:
+//
+//	// package app
+//	var Module = fx.Options(
+//		fxbus.Module,
+//		lifecycle.Module,
+//		fx.Module("shop", fx.Provide(NewRepo), lifecycle.AsTask(NewIndexer)),
+//	)
+//
+//	// package main
+//	func main() { os.Exit(lifecycle.Main(app.Module)) }
+//
+//	// the tests
+//	app := fxtest.New(t, app.Module, fx.Populate(&rt))
+//
 // Module does not decorate fx.Lifecycle; fxbus.Module does, and Fx allows
 // one decoration per scope. Without Fx, build a runtime with [New], then
 // call [Runtime.Start] and [Runtime.Stop].

@@ -26,6 +26,17 @@ const (
 //
 //	func main() { os.Exit(lifecycle.Main(app.Module)) }
 //
+// Main adds fxbus.Module and Module unless opts include them already (at
+// any depth of fx.Options and fx.Module), so that the layout an
+// application's tests need works as it is: an application module that
+// includes both at its top level, which the tests give to fxtest and main
+// gives to Main:
+//
+//	var Module = fx.Options(fxbus.Module, lifecycle.Module, fx.Module("shop", ...))
+//
+//	func main() { os.Exit(lifecycle.Main(app.Module)) }       // package main
+//	app := fxtest.New(t, app.Module, fx.Populate(&rt))       // the tests
+//
 // The exit code is [ExitFailure] if the application fails to build, start
 // or stop; the code given to [Runtime.InitiateShutdown] (0 for a signal);
 // or [Config.ForceExitCode] when a second SIGINT or SIGTERM arrives during
@@ -146,9 +157,15 @@ type mainApp struct {
 
 func build(opts []fx.Option) *mainApp {
 	m := &mainApp{forced: make(chan int, 1), requested: make(chan struct{}, 1), startErr: make(chan error, 1)}
+	var modules []fx.Option // those opts lack: see includes
+	if !includes(opts, fxbus.Module) {
+		modules = append(modules, fxbus.Module)
+	}
+	if !includes(opts, Module) {
+		modules = append(modules, Module)
+	}
 	m.app = fx.New(
-		fxbus.Module,
-		Module,
+		fx.Options(modules...),
 		fx.Options(opts...),
 		fx.Supply(&mainHooks{forceExit: func(code int) {
 			select {
