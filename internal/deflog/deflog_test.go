@@ -39,7 +39,7 @@ func TestOneReadableLinePerWarningOrError(t *testing.T) {
 }
 
 func TestStderrIsOneLogger(t *testing.T) {
-	if Stderr() != Stderr() {
+	if first, second := Stderr(), Stderr(); first != second {
 		t.Fatal("two default loggers: their lines could interleave")
 	}
 }
