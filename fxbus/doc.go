@@ -131,6 +131,17 @@
 // subscription of the old run, and every [Listen] handler subscribed
 // anew. [Listen] documents until when a handler runs.
 //
+// # Panics
+//
+// A handler run by [Listen] that panics, or calls runtime.Goexit, has the
+// failure logged with the stack and goes on with its next event; a hook
+// of the application that does so under [Module] fails the start or the
+// stop with an error instead of crashing the process. errgroup lets a
+// panic crash the process and conc re-raises it at Wait; a bus has no
+// Wait, and one handler's bug must not take down the components that
+// share the process with it, so the failure is reported where the
+// service's logs and start or stop errors already go.
+//
 // # Logging
 //
 // Emit logs at debug level with the event type; with debug disabled the

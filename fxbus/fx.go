@@ -112,10 +112,10 @@ func (r *relay) set(b *Bus) {
 func (r *relay) appended(hasStart bool) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.appendedAll++ // hooks appended later still pass through the decoration
 	if r.frozen {
 		return false
 	}
-	r.appendedAll++
 	if hasStart {
 		r.starters++
 	}
@@ -125,6 +125,17 @@ func (r *relay) appended(hasStart bool) bool {
 // begin is the app's first OnStart: a new run begins.
 func (r *relay) begin(ctx context.Context) error {
 	r.mu.Lock()
+	if prev := r.ended; prev != nil && r.phase != runEnded && r.finishing {
+		// The previous run is still ending (its finish runs on a
+		// watcher's goroutine): a new run begins once it has.
+		r.mu.Unlock()
+		select {
+		case <-prev:
+		case <-ctx.Done():
+			return fmt.Errorf("fxbus: the previous run of the application is still ending: %w", ctx.Err())
+		}
+		r.mu.Lock()
+	}
 	b := r.bus
 	afterStop := r.phase == runEnded
 	r.phase = runStarting
@@ -299,7 +310,17 @@ func (r *relay) end(ctx context.Context) error {
 func (r *relay) finish(ctx context.Context, abandoned bool) error {
 	r.mu.Lock()
 	if r.finishing || r.phase == runEnded || r.ended == nil {
+		// Ended, or ending on another goroutine (a watcher that saw a
+		// deadline): the caller, app.Stop's last hook, returns only once
+		// the run has ended, within its context.
+		ended := r.ended
 		r.mu.Unlock()
+		if ended != nil && !abandoned {
+			select {
+			case <-ended:
+			case <-ctx.Done():
+			}
+		}
 		return nil
 	}
 	r.finishing = true
@@ -401,23 +422,18 @@ func (l *announcingLifecycle) Append(h fx.Hook) {
 			r.running = startName
 			r.mu.Unlock()
 			r.logHidden(hiddenStart, "OnStart", startName, nil)
-			return runHook("OnStart", startName, ctx, start, func(err error, exited bool) {
-				r.mu.Lock()
-				r.running = ""
-				r.mu.Unlock()
-				r.logHidden(hiddenStart, "OnStart", startName, err)
-				switch {
-				case exited:
-					// Fx's start goroutine ends here: it rolls nothing
-					// back, so the run ends now.
-					r.failStart(ctx, err)
-					go r.finish(ctx, true)
-				case err != nil:
-					r.failStart(ctx, err)
-				case counted:
-					r.startedOne(ctx)
-				}
-			})
+			err := runHook("OnStart", startName, ctx, start)
+			r.mu.Lock()
+			r.running = ""
+			r.mu.Unlock()
+			r.logHidden(hiddenStart, "OnStart", startName, err)
+			switch {
+			case err != nil:
+				r.failStart(ctx, err)
+			case counted:
+				r.startedOne(ctx)
+			}
+			return err
 		}
 	}
 	if stop := h.OnStop; stop != nil {
@@ -427,12 +443,9 @@ func (l *announcingLifecycle) Append(h fx.Hook) {
 		h.OnStop = func(ctx context.Context) error {
 			r.stopping(ctx)
 			r.logHidden(hiddenStop, "OnStop", stopName, nil)
-			return runHook("OnStop", stopName, ctx, stop, func(err error, exited bool) {
-				r.logHidden(hiddenStop, "OnStop", stopName, err)
-				if exited { // Fx's stop goroutine ends here: no later hook runs
-					go r.finish(ctx, true)
-				}
-			})
+			err := runHook("OnStop", stopName, ctx, stop)
+			r.logHidden(hiddenStop, "OnStop", stopName, err)
+			return err
 		}
 	}
 	l.lc.Append(h)
@@ -464,23 +477,26 @@ func (r *relay) logHidden(hidden bool, what, name string, err error) {
 // helpers do) instead of returning.
 var ErrGoexit = errors.New("the function called runtime.Goexit instead of returning")
 
-// runHook calls f, named name in errors, turning a panic into an error with the stack and a call
-// of runtime.Goexit into [ErrGoexit], and then calls after with the result
-// (from a deferred call, so that it also runs when the goroutine exits:
-// Go cannot stop that).
-func runHook(what, name string, ctx context.Context, f func(context.Context) error, after func(err error, exited bool)) (err error) {
-	returned := false
-	defer func() {
-		exited := false
-		if v := recover(); v != nil {
-			err = fmt.Errorf("fxbus: %s hook %s panicked: %v\n%s", what, name, v, debug.Stack())
-		} else if !returned {
-			exited = true
-			err = fmt.Errorf("fxbus: %s hook %s: %w", what, name, ErrGoexit)
-		}
-		after(err, exited)
+// runHook calls f on a goroutine of its own and returns its result, with
+// a panic turned into an error carrying the stack and a call of
+// runtime.Goexit into [ErrGoexit]: either would otherwise end Fx's own
+// goroutine, which then runs no later hook.
+func runHook(what, name string, ctx context.Context, f func(context.Context) error) error {
+	errc := make(chan error, 1)
+	go func() {
+		returned := false
+		defer func() {
+			if v := recover(); v != nil {
+				errc <- fmt.Errorf("fxbus: %s hook %s panicked: %v\n%s", what, name, v, debug.Stack())
+				return
+			}
+			if !returned {
+				errc <- fmt.Errorf("fxbus: %s hook %s: %w", what, name, ErrGoexit)
+			}
+		}()
+		err := f(ctx)
+		returned = true
+		errc <- err
 	}()
-	err = f(ctx)
-	returned = true
-	return err
+	return <-errc
 }

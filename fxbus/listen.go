@@ -90,9 +90,10 @@ type listener[E any] struct {
 	typ     string // the event type's name
 	managed bool   // the bus was built by Module: the handler runs until it closes
 
-	mu  sync.Mutex       // guards sub and run
-	sub *Subscription[E] // the current run's subscription
-	run *listenerRun[E]  // the current run's goroutine; nil before OnStart
+	mu   sync.Mutex       // guards sub, run and last
+	sub  *Subscription[E] // the current run's subscription; nil after an unmanaged stop
+	run  *listenerRun[E]  // the current run's goroutine; nil before OnStart
+	last chan struct{}    // closed when the goroutine of the latest run returns
 }
 
 // runListener is a Listen handler as the bus's Fx integration sees it.
@@ -143,20 +144,35 @@ func (l *listener[E]) start(context.Context) error {
 	// long as the OnStart context.
 	ctx, cancel := context.WithCancel(context.Background())
 	l.mu.Lock()
+	if l.sub == nil { // started again after its own stop closed it
+		l.sub = Subscribe[E](l.bus)
+	}
 	run := &listenerRun[E]{sub: l.sub, quit: make(chan struct{})}
 	run.name, run.cancel, run.done = l.name, cancel, make(chan struct{})
 	l.run = run
+	prev := l.last
+	l.last = run.done
 	l.mu.Unlock()
-	go l.loop(ctx, run)
+	go func() {
+		// One goroutine calls h at a time: a run's goroutine begins once
+		// the previous run's, cut short by a stop deadline, has ended.
+		if prev != nil {
+			<-prev
+		}
+		l.loop(ctx, run)
+	}()
 	return nil
 }
 
 // stop is the OnStop hook of a handler on a bus not built by Module.
 func (l *listener[E]) stop(ctx context.Context) error {
 	l.mu.Lock()
-	run := l.run
+	run, sub := l.run, l.sub
+	l.sub = nil // a later start subscribes again
 	l.mu.Unlock()
-	defer l.sub.Close()
+	if sub != nil {
+		defer sub.Close()
+	}
 	if run == nil {
 		return nil // never started
 	}

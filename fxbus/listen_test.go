@@ -3,6 +3,7 @@ package fxbus_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,6 +12,9 @@ import (
 
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/claviron/fxruntime/fxbus"
 )
@@ -152,6 +156,103 @@ func TestListenLag(t *testing.T) {
 	if got := lagged[0].ContextMap()["missed"]; got != uint64(3) {
 		t.Fatalf("lag log missed = %v, want 3", got)
 	}
+
+	t.Run("Handle logs a lag with its count", func(t *testing.T) {
+		core, logs := observer.New(zapcore.DebugLevel)
+		first := make(chan struct{})
+		release := make(chan struct{})
+		var releaseOnce sync.Once
+		unblock := func() { releaseOnce.Do(func() { close(release) }) }
+		defer unblock()
+		last := make(chan struct{})
+		var b *fxbus.Bus
+		app := fxtest.New(t, fxTimeouts(), fxbus.Module, fx.Supply(zap.New(core), fxbus.Config{Capacity: 4}), fx.Populate(&b),
+			fxbus.Handle(func(_ context.Context, ev handledEvent) error {
+				switch ev.N {
+				case 0:
+					close(first)
+					<-release
+				case 7:
+					close(last)
+				}
+				return nil
+			}),
+		)
+		app.RequireStart()
+		defer app.RequireStop()
+		fxbus.Emit(b, handledEvent{0})
+		select {
+		case <-first:
+		case <-time.After(waitLimit):
+			t.Fatal("handler did not get the first event")
+		}
+		for i := 1; i <= 7; i++ { // 7 behind with capacity 4: 3 missed
+			fxbus.Emit(b, handledEvent{i})
+		}
+		unblock()
+		select {
+		case <-last:
+		case <-time.After(waitLimit):
+			t.Fatal("handler did not resume after the lag")
+		}
+		found := false
+		for _, e := range logs.FilterLevelExact(zapcore.WarnLevel).All() {
+			if strings.Contains(e.Message, "3") {
+				found = true
+			}
+			for _, v := range e.ContextMap() {
+				if fmt.Sprint(v) == "3" {
+					found = true
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no warning carries the lag count 3: %+v", logs.All())
+		}
+	})
+}
+
+// handledEvent is the event of the Handle tests.
+type handledEvent struct{ N int }
+
+// TestHandleKeepsRunningAfterAnErrorAndAPanic checks that a Handle
+// handler that fails or panics is logged at warn level and still receives
+// the next event.
+func TestHandleKeepsRunningAfterAnErrorAndAPanic(t *testing.T) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	got := make(chan int, 16)
+	var b *fxbus.Bus
+	app := fxtest.New(t, fxTimeouts(), fxbus.Module, fx.Supply(zap.New(core)), fx.Populate(&b),
+		fxbus.Handle(func(_ context.Context, ev handledEvent) error {
+			switch ev.N {
+			case 1:
+				panic("handler panic")
+			case 2:
+				return errors.New("handler error")
+			}
+			got <- ev.N
+			return nil
+		}),
+	)
+	app.RequireStart()
+	for i := 1; i <= 3; i++ {
+		if n := fxbus.Emit(b, handledEvent{i}); n != 1 {
+			t.Fatalf("Emit = %d, want 1 (Handle subscribes at construction)", n)
+		}
+	}
+	select {
+	case n := <-got:
+		if n != 3 {
+			t.Fatalf("handler recorded %d, want 3", n)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("handler did not process the event after a panic and an error")
+	}
+	warnings := logs.Filter(func(e observer.LoggedEntry) bool { return e.Level >= zapcore.WarnLevel })
+	if n := warnings.Len(); n < 2 {
+		t.Errorf("handler error and panic: got %d entries at warn or above, want >= 2: %+v", n, logs.All())
+	}
+	app.RequireStop()
 }
 
 func TestListenStopDeadline(t *testing.T) {

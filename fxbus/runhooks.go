@@ -39,6 +39,16 @@ func (h hooks) OnRunEnd(f func(startFailed bool)) bool { return h.b.onRunEnd(f) 
 
 func (h hooks) Managed() bool { return h.b.phases.managed.Load() }
 
+func (h hooks) NewRun() {
+	if h.b.phases.managed.Load() {
+		return
+	}
+	h.b.phases.mu.Lock()
+	defer h.b.phases.mu.Unlock()
+	h.b.phases.announced.Store(false)
+	h.b.phases.done = nil
+}
+
 func (h hooks) Covers(lc fx.Lifecycle) bool {
 	al, ok := lc.(*announcingLifecycle)
 	return ok && al.bus == h.b

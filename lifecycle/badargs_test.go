@@ -94,3 +94,23 @@ func TestBadArgumentsAreErrorsNotPanics(t *testing.T) {
 		ftServing(t, rt)
 	})
 }
+
+// AsTask takes a constructor whose result is a lifecycle.Task; any other
+// constructor fails the app's build with an error naming AsTask and
+// lifecycle.Task, rather than giving a task that never runs.
+func TestAsTaskRejectsAConstructorThatDoesNotReturnATask(t *testing.T) {
+	for _, ctor := range []any{
+		func() *lifecycle.Task { return nil },
+		func() lifecycle.TaskFunc { return nil },
+		func() {},
+		"not a function",
+		nil,
+	} {
+		app := fx.New(fx.NopLogger, fxbus.Module, lifecycle.Module,
+			lifecycle.With(lifecycle.WithoutSignals()), lifecycle.AsTask(ctor))
+		err := app.Err()
+		if err == nil || !strings.Contains(err.Error(), "AsTask") || !strings.Contains(err.Error(), "lifecycle.Task") {
+			t.Errorf("AsTask(%T): build error %v, want one naming AsTask and lifecycle.Task", ctor, err)
+		}
+	}
+}

@@ -6,7 +6,7 @@ package lifecycle_test
 // serving or stops within its deadline, that the right event and log entry
 // appear exactly once, the exit code, and (through goleak in TestMain)
 // that no goroutine is left behind: user code blocked for good is released
-// by ftRelease when the subtest ends.
+// by releaser when the subtest ends.
 
 import (
 	"context"
@@ -133,7 +133,7 @@ func TestFaultTasks(t *testing.T) {
 	t.Run("a task ignores cancellation: reported by name, stop within its budget", func(t *testing.T) {
 		const budget = 100 * time.Millisecond
 		log, logs := ftLogger()
-		release := ftRelease(t)
+		release, _ := releaser(t)
 		started := make(chan struct{})
 		sigs := make(chanSignal)
 		var drained *fxbus.Subscription[lifecycle.DrainCompletedEvent]
@@ -181,7 +181,7 @@ func TestFaultTasks(t *testing.T) {
 		drained := subscribe[lifecycle.DrainCompletedEvent](t, b)
 		rec := &recorder{}
 		rt := newRuntime(t, b, lifecycle.WithProviders(recorded(rec, "db", lifecycle.Normal)))
-		release := ftRelease(t)
+		release, _ := releaser(t)
 		startRuntime(t, rt)
 		blocked := make(chan struct{})
 		if err := rt.Go("stuck", func(context.Context) error { close(blocked); <-release; return nil }); err != nil {
@@ -211,40 +211,6 @@ func TestFaultTasks(t *testing.T) {
 		ftLogOnce(t, logs, "tasks did not return")
 		ftLogOnce(t, logs, "provider stopped")
 	})
-}
-
-// TestRegressionStragglerWaitedNotBelowBudget: drainTasks read the clock
-// after context.WithTimeout had fixed the budget's deadline, so a runtime
-// preempted in between reported its stragglers as waited for less than
-// Config.TaskTimeout (38ms of 50ms under load: TestTaskDrain flaked on it).
-// ftSlowDeadline stands for the preemption: context.WithTimeout reads the
-// parent's deadline after computing its own.
-func TestRegressionStragglerWaitedNotBelowBudget(t *testing.T) {
-	const budget = 40 * time.Millisecond
-	release := ftRelease(t)
-	rt := newRuntime(t, nil, lifecycle.WithConfig(lifecycle.Config{TaskTimeout: budget, GateTimeout: time.Second}))
-	startRuntime(t, rt)
-	if err := rt.Go("stubborn", func(context.Context) error { <-release; return nil }); err != nil {
-		t.Fatal(err)
-	}
-	var de *lifecycle.DrainError
-	if err := rt.Stop(ftSlowDeadline{Context: context.Background(), delay: budget / 2}); !errors.As(err, &de) {
-		t.Fatalf("Stop = %v", err)
-	}
-	if w := de.Stragglers[0].Waited; w < budget {
-		t.Fatalf("straggler waited %v, below its %v budget", w, budget)
-	}
-}
-
-// ftSlowDeadline is a context whose Deadline method takes delay.
-type ftSlowDeadline struct {
-	context.Context
-	delay time.Duration
-}
-
-func (c ftSlowDeadline) Deadline() (time.Time, bool) {
-	time.Sleep(c.delay) // stands for a preemption, not a wait for an outcome
-	return c.Context.Deadline()
 }
 
 func TestFaultHandlers(t *testing.T) {
@@ -291,7 +257,7 @@ func TestFaultHandlers(t *testing.T) {
 		const stopTimeout = 300 * time.Millisecond
 		log, logs := ftLogger()
 		sigs := make(chanSignal)
-		release := ftRelease(t)
+		release, _ := releaser(t)
 		entered := make(chan struct{}, 1)
 		var completed *fxbus.Subscription[lifecycle.ReloadCompletedEvent]
 		var stopped *fxbus.Subscription[lifecycle.StoppedEvent]
@@ -349,7 +315,7 @@ func TestFaultStuckStopHook(t *testing.T) {
 	const stopTimeout = 300 * time.Millisecond
 	log, logs := ftLogger()
 	sigs := make(chanSignal)
-	release := ftRelease(t)
+	release, _ := releaser(t)
 	var stopped *fxbus.Subscription[lifecycle.StoppedEvent]
 	a := ftRun(t, context.Background(), sigs, log, func(b *fxbus.Bus) {
 		stopped = subscribe[lifecycle.StoppedEvent](t, b)
@@ -382,7 +348,7 @@ func TestFaultProviders(t *testing.T) {
 		t.Run("boot "+fault+": start fails naming it, rollback, exit 1", func(t *testing.T) {
 			const startTimeout = 300 * time.Millisecond
 			log, logs := ftLogger()
-			release := ftRelease(t)
+			release, _ := releaser(t)
 			boom := errors.New("no route to host")
 			rec := &recorder{}
 			var booted *fxbus.Subscription[lifecycle.ProviderBootedEvent]
@@ -517,7 +483,7 @@ func TestFaultProviders(t *testing.T) {
 			const stopTimeout = 300 * time.Millisecond
 			log, logs := ftLogger()
 			sigs := make(chanSignal)
-			release := ftRelease(t)
+			release, _ := releaser(t)
 			boom := errors.New("flush failed")
 			rec := &recorder{}
 			var stopped *fxbus.Subscription[lifecycle.StoppedEvent]
@@ -565,42 +531,6 @@ func TestFaultProviders(t *testing.T) {
 				t.Fatalf("calls %q: db was not stopped after faulty", got)
 			}
 		})
-	}
-}
-
-// TestRegressionRunWaitsForRollback: when a boot hung past the start
-// budget, Fx's app.Start returned at the deadline and Run returned 1 while
-// the runtime was still rolling back, so a process exited before the
-// providers booted earlier were stopped.
-func TestRegressionRunWaitsForRollback(t *testing.T) {
-	const startTimeout = 100 * time.Millisecond
-	log, _ := ftLogger()
-	release := ftRelease(t)
-	rec := &recorder{}
-	a := ftRun(t, context.Background(), make(chanSignal), log, nil,
-		fx.StartTimeout(startTimeout),
-		lifecycle.AsProvider(func() lifecycle.Provider {
-			return lifecycle.NewProvider("db", lifecycle.Early, lifecycle.Hooks{
-				Stop: func(context.Context) error {
-					// A slow close: the rollback outlasts Fx's deadline.
-					t := time.NewTimer(100 * time.Millisecond)
-					defer t.Stop()
-					<-t.C
-					rec.add("stop:db")
-					return nil
-				},
-			})
-		}),
-		lifecycle.AsProvider(func() lifecycle.Provider {
-			return lifecycle.NewProvider("migrations", lifecycle.Normal, lifecycle.Hooks{
-				Boot: func(context.Context) error { <-release; return nil },
-			})
-		}))
-	if code := a.exit(t, wait); code != lifecycle.ExitFailure {
-		t.Fatalf("exit code %d, want %d", code, lifecycle.ExitFailure)
-	}
-	if got := strings.Join(rec.get(), " "); got != "stop:db" {
-		t.Fatalf("calls %q when Run returned: the rollback had not stopped db", got)
 	}
 }
 
@@ -662,7 +592,7 @@ func TestFaultShutdownRequests(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			log, logs := ftLogger()
 			sigs := make(chanSignal)
-			release := ftRelease(t)
+			release, _ := releaser(t)
 			reloading := make(chan struct{})
 			var completed *fxbus.Subscription[lifecycle.ReloadCompletedEvent]
 			var shut *fxbus.Subscription[fxbus.ShutdownInitiatedEvent]
@@ -878,7 +808,7 @@ func TestFaultSignalStorms(t *testing.T) {
 		log, logs := ftLogger()
 		sigs := make(chanSignal)
 		stopping := make(chan struct{})
-		release := ftRelease(t)
+		release, _ := releaser(t)
 		a := ftRun(t, context.Background(), sigs, log, nil,
 			fx.Supply(lifecycle.Config{ForceExitCode: 9}),
 			lifecycle.AsProvider(func() lifecycle.Provider {
@@ -920,7 +850,7 @@ func TestFaultSignalStorms(t *testing.T) {
 // SIGTERM forced an exit.)
 func TestFaultSkippedStopUnderPlainFx(t *testing.T) {
 	sigs := make(chanSignal, 2)
-	release := ftRelease(t)
+	release, _ := releaser(t)
 	var forced atomic.Int32
 	var rt *lifecycle.Runtime
 	app := fx.New(fx.NopLogger,

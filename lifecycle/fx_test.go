@@ -13,11 +13,6 @@ import (
 	"go.uber.org/fx/fxtest"
 )
 
-// quiet are the options every Fx test app gets: no Fx log, no OS signals.
-func quiet() fx.Option {
-	return fx.Options(fx.NopLogger, lifecycle.With(lifecycle.WithoutSignals()))
-}
-
 func TestModule(t *testing.T) {
 	t.Run("InitiateShutdown asks Fx to stop with the exit code", func(t *testing.T) {
 		var rt *lifecycle.Runtime

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/claviron/fxruntime/fxbus"
 	"reflect"
 	"runtime/debug"
 	"slices"
@@ -272,10 +273,11 @@ func (p *provider) callHook(ctx context.Context, ph Phase) error {
 	return p.call(ctx, f)
 }
 
-// ErrGoexit is wrapped by the error reported when a task, or a provider's
-// hook, called runtime.Goexit (as t.FailNow and log.Fatal-like helpers
-// do) instead of returning. It is treated like a panic.
-var ErrGoexit = errors.New("lifecycle: the function called runtime.Goexit instead of returning")
+// ErrGoexit is the error reported when a task, or a provider's hook,
+// called runtime.Goexit (as t.FailNow and log.Fatal-like helpers do)
+// instead of returning. It is treated like a panic. It is fxbus.ErrGoexit,
+// which hooks and handlers report.
+var ErrGoexit = fxbus.ErrGoexit
 
 // callGuarded calls f on a new goroutine and returns its result: a panic
 // becomes a *PanicError, and a call of runtime.Goexit, which ends the

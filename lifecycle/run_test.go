@@ -5,6 +5,7 @@ import (
 	"errors"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/claviron/fxruntime/fxbus"
 	"github.com/claviron/fxruntime/lifecycle"
@@ -109,6 +110,46 @@ func TestRun(t *testing.T) {
 		}
 		close(release) // let the abandoned stop finish, for goleak
 	})
+}
+
+// A second SIGINT while an OnStart hook is slow makes Run return the force
+// exit code at once, not ExitFailure once StartTimeout has passed; Run
+// stops the abandoned app in the background when its start ends.
+func TestRunForcesExitOnASecondSignalDuringASlowStart(t *testing.T) {
+	sigs := make(chanSignal, 2)
+	entered := make(chan struct{})
+	res := make(chan int, 1)
+	begin := time.Now()
+	var rt *lifecycle.Runtime
+	go func() {
+		res <- lifecycle.Run(context.Background(), fx.NopLogger,
+			fx.StartTimeout(500*time.Millisecond),
+			fx.Populate(&rt),
+			lifecycle.With(lifecycle.WithSignals(sigs)),
+			fx.Invoke(func(lc fx.Lifecycle, _ *lifecycle.Runtime) {
+				lc.Append(fx.StartHook(func(ctx context.Context) error {
+					close(entered)
+					<-ctx.Done()
+					return ctx.Err()
+				}))
+			}))
+	}()
+	<-entered
+	sigs <- syscall.SIGINT
+	sigs <- syscall.SIGINT
+	code := <-res
+	took := time.Since(begin)
+	if code != lifecycle.DefaultForceExitCode || took > 400*time.Millisecond {
+		t.Fatalf("Run returned %d after %v; want %d promptly", code, took, lifecycle.DefaultForceExitCode)
+	}
+	// Run stops the abandoned app in the background once its start ends.
+	deadline := time.Now().Add(10 * time.Second)
+	for rt.State() != lifecycle.StateStopped {
+		if time.Now().After(deadline) {
+			t.Fatalf("state %v 10 s after the forced exit, want stopped", rt.State())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func TestRunShutdowner(t *testing.T) {

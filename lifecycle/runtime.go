@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/claviron/fxruntime/internal/runhooks"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -275,6 +279,9 @@ func (r *Runtime) Providers() []string {
 // [ErrShutdown] if shutdown was initiated before it (that run ends there).
 // Once a run has stopped, Start begins a new one.
 func (r *Runtime) Start(ctx context.Context) error {
+	if err := r.waitPreviousTasks(ctx); err != nil {
+		return err
+	}
 	r.mu.Lock()
 	again := false // a new run, after a stop
 	switch r.phase {
@@ -283,6 +290,9 @@ func (r *Runtime) Start(ctx context.Context) error {
 		r.run = newRun()
 		r.gate.reopen()
 		again = true
+		if r.bus != nil {
+			runhooks.Of(r.bus).NewRun()
+		}
 	case phaseShuttingDown:
 		if !r.run.startedAt.IsZero() {
 			r.mu.Unlock()
@@ -349,6 +359,35 @@ func (r *Runtime) Start(ctx context.Context) error {
 	return nil
 }
 
+// waitPreviousTasks waits, within ctx, for the tasks of a stopped run
+// that did not return within its stop budget: a new run starts its tasks
+// again, and a task's name is unique among the live ones. It fails naming
+// those still running.
+func (r *Runtime) waitPreviousTasks(ctx context.Context) error {
+	r.mu.Lock()
+	var live []*task
+	if r.phase == phaseStopped {
+		for _, tk := range r.run.tasks {
+			live = append(live, tk)
+		}
+	}
+	r.mu.Unlock()
+	var names []string
+	for _, tk := range live {
+		select {
+		case <-tk.done:
+		case <-ctx.Done():
+			names = append(names, strconv.Quote(tk.Name))
+		}
+	}
+	if len(names) > 0 {
+		slices.Sort(names)
+		return fmt.Errorf("lifecycle: Start: the previous run's tasks %s have not returned: a new run starts once they have: %w",
+			strings.Join(names, ", "), ctx.Err())
+	}
+	return nil
+}
+
 // becomeReady moves a booted runtime to running and announces it, unless
 // shutdown began. Under Module it runs when the app's last OnStart hook has
 // returned, so that Ready means every component has started.
@@ -384,22 +423,25 @@ func (r *Runtime) becomeReady() {
 // stopped run, or while another Stop runs, waits for that one (within ctx)
 // and returns nil. A Stop before Start ends the first run unstarted.
 func (r *Runtime) Stop(ctx context.Context) error {
-	r.beginShutdown("runtime stopping", nil, 0, false)
-	ru, ok := r.claimStop(ctx)
-	if !ok {
+	ru := r.current()
+	r.shutdownRun(ru, "runtime stopping", nil, 0, false)
+	if !r.claimStop(ctx, ru) {
 		return nil
 	}
 	return r.stopRun(ctx, ru)
 }
 
-// claimStop moves the current run to stopping and returns it, or reports
-// false if the run needs no stop (it stopped, is stopping, or never
-// started), after waiting within ctx for a stop in progress or a Start
-// still booting.
-func (r *Runtime) claimStop(ctx context.Context) (*run, bool) {
+// claimStop moves run ru to stopping, or reports false if it needs no
+// stop: it stopped, is stopping, never started, or is no longer the
+// current run (a new run began). It first waits, within ctx, for a stop
+// in progress or a Start still booting.
+func (r *Runtime) claimStop(ctx context.Context, ru *run) bool {
 	for {
 		r.mu.Lock()
-		ru := r.run
+		if r.run != ru {
+			r.mu.Unlock()
+			return false
+		}
 		switch r.phase {
 		case phaseStopping, phaseStopped:
 			r.mu.Unlock()
@@ -407,14 +449,14 @@ func (r *Runtime) claimStop(ctx context.Context) (*run, bool) {
 			case <-ru.finished:
 			case <-ctx.Done():
 			}
-			return nil, false
+			return false
 		case phaseBooting:
 			r.mu.Unlock()
 			select {
 			case <-ru.started:
 				continue // Start has ended: booted, or stopped after a failed boot
 			case <-ctx.Done():
-				return nil, false
+				return false
 			}
 		case phaseIdle:
 			// Never started: the run ends without a stop sequence.
@@ -422,14 +464,14 @@ func (r *Runtime) claimStop(ctx context.Context) (*run, bool) {
 			close(ru.started)
 			close(ru.finished)
 			r.mu.Unlock()
-			return nil, false
+			return false
 		case phaseShuttingDown:
 			if ru.startedAt.IsZero() { // shut down before it started
 				r.setPhase(phaseStopped)
 				close(ru.started)
 				close(ru.finished)
 				r.mu.Unlock()
-				return nil, false
+				return false
 			}
 			select {
 			case <-ru.started:
@@ -439,13 +481,13 @@ func (r *Runtime) claimStop(ctx context.Context) (*run, bool) {
 				case <-ru.started:
 					continue
 				case <-ctx.Done():
-					return nil, false
+					return false
 				}
 			}
 		}
 		r.setPhase(phaseStopping)
 		r.mu.Unlock()
-		return ru, true
+		return true
 	}
 }
 
@@ -462,7 +504,9 @@ func (r *Runtime) stopRun(ctx context.Context, ru *run) error {
 	// The reload loop returns once the token is cancelled: a reload in
 	// progress is cancelled with it, and provider hooks it abandons are
 	// waited for by stopProviders.
-	ru.bg.Wait()
+	if err := waitGroup(ctx, &ru.bg); err != nil {
+		errs = append(errs, fmt.Errorf("lifecycle: the reload loop did not end: %w", err))
+	}
 	r.mu.Lock()
 	booted := ru.booted
 	ru.booted = nil
@@ -493,6 +537,21 @@ func (r *Runtime) endRun(ru *run, ev StoppedEvent) {
 	r.sdStop()
 }
 
+// waitGroup waits for wg, or until ctx is done.
+func waitGroup(ctx context.Context, wg *sync.WaitGroup) error {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // runEnded is called by fxbus.Module when a run of the application ends,
 // before the bus closes. A runtime whose OnStop hook ran has stopped
 // already. One whose OnStop hook Fx skipped is finished here: after a
@@ -504,30 +563,28 @@ func (r *Runtime) endRun(ru *run, ev StoppedEvent) {
 func (r *Runtime) runEnded(startFailed bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.RollbackTimeout)
 	defer cancel()
-	r.mu.Lock()
-	ended := r.run.ended
-	r.mu.Unlock()
+	ru := r.current() // the run that ended; a later one is not touched
 	defer func() {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		select {
-		case <-ended:
+		case <-ru.ended:
 		default:
-			close(ended)
+			close(ru.ended)
 		}
 	}()
 	if startFailed {
-		r.beginShutdown("fx: start failed", nil, ExitFailure, false)
-		if ru, ok := r.claimStop(ctx); ok {
+		r.shutdownRun(ru, "fx: start failed", nil, ExitFailure, false)
+		if r.claimStop(ctx, ru) {
 			_ = r.stopRun(ctx, ru)
 		}
 		return
 	}
 	err := errors.New("lifecycle: the runtime's stop was skipped: the application's stop deadline passed before its turn")
-	r.beginShutdown("the runtime's stop was skipped", err, ExitFailure, false)
+	r.shutdownRun(ru, "the runtime's stop was skipped", err, ExitFailure, false)
 	// A Stop or a Start in progress ends within its own (expired) budget,
 	// or the rollback's: claimStop waits for it.
-	if ru, ok := r.claimStop(ctx); ok {
+	if r.claimStop(ctx, ru) {
 		r.endRun(ru, StoppedEvent{Err: err})
 	}
 }

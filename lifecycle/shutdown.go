@@ -17,10 +17,10 @@ import (
 // fail with it.
 //
 // In order, the first call: moves the runtime to [StateShuttingDown] and
-// closes its [Gate]; emits fxbus.ShutdownInitiatedEvent on the bus, unless this
+// closes its [Gate]; cancels [Runtime.Context] with a [*ShutdownError] as
+// its cause; emits fxbus.ShutdownInitiatedEvent on the bus, unless this
 // run's stop was already announced (fxbus.Module announces at the first
-// OnStop hook; there is one event per shutdown); cancels [Runtime.Context]
-// with a [*ShutdownError] as its cause; and, under Fx, asks the
+// OnStop hook; there is one event per shutdown); and, under Fx, asks the
 // application to stop with fx.Shutdowner and fx.ExitCode. It does not
 // wait for the stop. With a [Config.ShutdownDelay], a runtime that was
 // ready leaves its gate open and its token live: [Runtime.Stop] closes
@@ -29,13 +29,33 @@ func (r *Runtime) InitiateShutdown(reason string, cause error, exitCode int) boo
 	return r.beginShutdown(reason, cause, exitCode, true)
 }
 
-// beginShutdown is InitiateShutdown; askHost is false when the host is
-// already stopping (fx's own stop, seen from a hook or the bus).
+// beginShutdown is InitiateShutdown for the current run; askHost is false
+// when the host is already stopping (fx's own stop, seen from a hook or
+// the bus).
 func (r *Runtime) beginShutdown(reason string, cause error, exitCode int, askHost bool) bool {
+	return r.shutdownRun(r.current(), reason, cause, exitCode, askHost)
+}
+
+// shutdownRun begins run ru's shutdown, unless it began already or ru has
+// stopped or is no longer the current run. Either way, when it returns,
+// the shutdown token of a run whose shutdown began is cancelled and the
+// gate closed, unless a shutdown delay keeps them open (see delay.go):
+// fxbus.Module calls it (through the bus) before the first OnStop hook
+// runs, so every hook sees them, even while another goroutine is still
+// announcing the same shutdown.
+func (r *Runtime) shutdownRun(ru *run, reason string, cause error, exitCode int, askHost bool) bool {
 	r.mu.Lock()
-	ru := r.run
-	if ru.shutdown != nil || r.phase == phaseStopped {
+	if r.run != ru || r.phase == phaseStopped {
 		r.mu.Unlock()
+		return false
+	}
+	if se := ru.shutdown; se != nil {
+		delaying := !ru.delay.ended // a shutdown delay keeps them open
+		r.mu.Unlock()
+		if !delaying {
+			r.gate.Close()
+			ru.cancel(se)
+		}
 		return false
 	}
 	se := &ShutdownError{Reason: reason, Err: cause, ExitCode: exitCode}
@@ -50,6 +70,7 @@ func (r *Runtime) beginShutdown(reason string, cause error, exitCode int, askHos
 
 	if !delayed {
 		r.gate.Close()
+		ru.cancel(se)
 	}
 	if r.bus != nil {
 		runhooks.Of(r.bus).AnnounceShutdown(reason, cause, exitCode)
@@ -58,8 +79,6 @@ func (r *Runtime) beginShutdown(reason string, cause error, exitCode int, askHos
 		zap.String("reason", reason), zap.Error(cause), zap.Int("exit_code", exitCode))
 	if delayed {
 		r.log.Info("shutdown delay: work is still admitted", zap.Duration("delay", r.cfg.ShutdownDelay))
-	} else {
-		ru.cancel(se)
 	}
 	close(ru.begun)
 	if askHost && r.stopper != nil {

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/claviron/fxruntime/fxbus"
+	"github.com/claviron/fxruntime/fxbustest"
 	"github.com/claviron/fxruntime/internal/runhooks"
 	"github.com/claviron/fxruntime/lifecycle"
 	"go.uber.org/fx"
@@ -54,7 +56,7 @@ func TestFailedStartEndsEveryGoroutine(t *testing.T) {
 func checkFailedStartEnds(t *testing.T, hook func(context.Context) error, budget time.Duration) {
 	taskStarted, taskDone := make(chan struct{}), make(chan struct{})
 	var rt *lifecycle.Runtime
-	var shutdowns *fxbus.Subscription[fxbus.ShutdownInitiatedEvent]
+	var shutdowns *fxbustest.Recorder[fxbus.ShutdownInitiatedEvent]
 	var announced atomic.Int32
 	app := fx.New(fx.NopLogger,
 		fxbus.Module, lifecycle.Module,
@@ -68,9 +70,9 @@ func checkFailedStartEnds(t *testing.T, hook func(context.Context) error, budget
 			}}
 		}),
 		fxbus.Handle(func(context.Context, startFailTick) error { return nil }),
-		fx.Populate(&rt),
+		fxbustest.Provide[fxbus.ShutdownInitiatedEvent](t),
+		fx.Populate(&rt, &shutdowns),
 		fx.Invoke(func(b *fxbus.Bus) {
-			shutdowns = fxbus.Subscribe[fxbus.ShutdownInitiatedEvent](b)
 			runhooks.Of(b).OnShutdown(func(string, error, int) { announced.Add(1) })
 		}),
 		// Depends on the runtime: its OnStart runs after the runtime's.
@@ -81,7 +83,6 @@ func checkFailedStartEnds(t *testing.T, hook func(context.Context) error, budget
 	if err := app.Err(); err != nil {
 		t.Fatalf("fx.New: %v", err)
 	}
-	t.Cleanup(shutdowns.Close)
 	stopLater(t, app)
 
 	ctx, cancel := context.WithTimeout(context.Background(), budget)
@@ -91,20 +92,13 @@ func checkFailedStartEnds(t *testing.T, hook func(context.Context) error, budget
 		t.Fatal("app.Start succeeded, want the hook's failure")
 	}
 
-	// No app.Stop: a failed Start alone must end the run.
-	select {
-	case <-rt.Done():
-	case <-time.After(wait):
-		t.Fatalf("token not cancelled %v after app.Start failed (%v); state %v", wait, err, rt.State())
+	// No app.Stop: a failed Start alone must end the run, announced once,
+	// and close the bus, which it does once the runtime's run has ended.
+	if evs := shutdowns.WaitClosed(t, wait); len(evs) != 1 {
+		t.Fatalf("%d ShutdownInitiatedEvent after the failed start (%v), want 1: %+v", len(evs), err, evs)
 	}
-	eventually(t, "stopped", func() bool { return rt.State() == lifecycle.StateStopped },
-		func() string { return "state " + rt.State().String() })
-	rctx, rcancel := context.WithTimeout(context.Background(), wait)
-	defer rcancel()
-	if ev, err := shutdowns.Recv(rctx); err != nil {
-		t.Fatalf("no ShutdownInitiatedEvent after the failed start: %v", err)
-	} else if _, err := shutdowns.Recv(rctx); !errors.Is(err, fxbus.ErrClosed) {
-		t.Fatalf("after ShutdownInitiatedEvent %+v: %v, want fxbus.ErrClosed (the bus closed, one event)", ev, err)
+	if s, tokenErr := rt.State(), rt.Context().Err(); s != lifecycle.StateStopped || tokenErr == nil {
+		t.Fatalf("bus closed with the runtime %v, token error %v; want stopped, cancelled", s, tokenErr)
 	}
 	select {
 	case <-taskStarted:
@@ -115,8 +109,6 @@ func checkFailedStartEnds(t *testing.T, hook func(context.Context) error, budget
 		}
 	default: // never started; goleak below says whether it still could
 	}
-	eventually(t, "announced", func() bool { return announced.Load() >= 1 },
-		func() string { return "no OnShutdown callback ran" })
 	if n := announced.Load(); n != 1 {
 		t.Fatalf("%d shutdown announcements, want 1", n)
 	}
@@ -138,7 +130,77 @@ func checkFailedStartEnds(t *testing.T, hook func(context.Context) error, budget
 	if s := rt.State(); s != lifecycle.StateStopped {
 		t.Fatalf("state %v after app.Stop, want stopped", s)
 	}
-	if ev, err := shutdowns.TryRecv(); !errors.Is(err, fxbus.ErrClosed) {
-		t.Fatalf("after app.Stop: %+v, %v; want fxbus.ErrClosed", ev, err)
+}
+
+// When an OnStart hook that runs after the runtime's honours its context
+// but outlasts StartTimeout, Fx rolls back with the expired start context
+// and skips every OnStop hook; the runtime's token is cancelled all the
+// same, so that its tasks end with Run.
+func TestRunCancelsTasksWhenStartTimesOut(t *testing.T) {
+	taskDone := make(chan struct{})
+	var rt *lifecycle.Runtime
+	code := lifecycle.Run(context.Background(), fx.NopLogger,
+		fx.StartTimeout(200*time.Millisecond),
+		lifecycle.With(lifecycle.WithSignals(make(chanSignal))),
+		lifecycle.AsTask(func() lifecycle.Task {
+			return lifecycle.Task{Name: "worker", Run: func(ctx context.Context) error {
+				defer close(taskDone)
+				<-ctx.Done()
+				return ctx.Err()
+			}}
+		}),
+		fx.Populate(&rt),
+		// Depends on the runtime: starts after it.
+		fx.Invoke(func(lc fx.Lifecycle, _ *lifecycle.Runtime) {
+			lc.Append(fx.StartHook(func(ctx context.Context) error {
+				<-ctx.Done() // slow dependency, honours the start budget
+				return ctx.Err()
+			}))
+		}),
+	)
+	if code != lifecycle.ExitFailure {
+		t.Fatalf("code %d", code)
+	}
+	select {
+	case <-taskDone:
+	case <-time.After(time.Second):
+		t.Errorf("task still running 1s after Run returned: token never cancelled (ctx.Err=%v)", rt.Context().Err())
+		rt.InitiateShutdown("test cleanup", nil, 0) // let goleak pass
+		<-taskDone
+	}
+}
+
+// When a boot hangs past StartTimeout, Run returns only once the runtime
+// has rolled back, stopping the providers booted before: a process that
+// exits when Run returns leaves none of them running.
+func TestRunReturnsAfterTheRollbackOfAFailedStart(t *testing.T) {
+	const startTimeout = 100 * time.Millisecond
+	log, _ := ftLogger()
+	release, _ := releaser(t)
+	rec := &recorder{}
+	a := ftRun(t, context.Background(), make(chanSignal), log, nil,
+		fx.StartTimeout(startTimeout),
+		lifecycle.AsProvider(func() lifecycle.Provider {
+			return lifecycle.NewProvider("db", lifecycle.Early, lifecycle.Hooks{
+				Stop: func(context.Context) error {
+					// A slow close: the rollback outlasts Fx's deadline.
+					t := time.NewTimer(100 * time.Millisecond)
+					defer t.Stop()
+					<-t.C
+					rec.add("stop:db")
+					return nil
+				},
+			})
+		}),
+		lifecycle.AsProvider(func() lifecycle.Provider {
+			return lifecycle.NewProvider("migrations", lifecycle.Normal, lifecycle.Hooks{
+				Boot: func(context.Context) error { <-release; return nil },
+			})
+		}))
+	if code := a.exit(t, wait); code != lifecycle.ExitFailure {
+		t.Fatalf("exit code %d, want %d", code, lifecycle.ExitFailure)
+	}
+	if got := strings.Join(rec.get(), " "); got != "stop:db" {
+		t.Fatalf("calls %q when Run returned: the rollback had not stopped db", got)
 	}
 }

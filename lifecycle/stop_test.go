@@ -2,25 +2,24 @@ package lifecycle_test
 
 import (
 	"context"
-	"errors"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/claviron/fxruntime/fxbus"
+	"github.com/claviron/fxruntime/fxbustest"
 	"github.com/claviron/fxruntime/lifecycle"
 	"go.uber.org/fx"
 	"go.uber.org/goleak"
 )
 
-// stopProbe is an event type that nobody emits: a reader of it waits for
-// the bus to close.
+// stopProbe is an event type that nobody emits: a recorder of it waits
+// for the bus to close.
 type stopProbe struct{}
 
 // Issue 10, scenario 2.
 func TestStopDeadlineClosesBus(t *testing.T) {
 	release, releaseNow := releaser(t)
-	var sub *fxbus.Subscription[stopProbe]
+	var probe *fxbustest.Recorder[stopProbe]
 	app := fx.New(quiet(), fxbus.Module, lifecycle.Module,
 		fx.StopTimeout(200*time.Millisecond),
 		lifecycle.AsProvider(func() lifecycle.Provider {
@@ -28,12 +27,13 @@ func TestStopDeadlineClosesBus(t *testing.T) {
 				Stop: func(context.Context) error { <-release; return nil }, // overruns the deadline
 			})
 		}),
-		fx.Invoke(func(b *fxbus.Bus) { sub = fxbus.Subscribe[stopProbe](b) }),
+		// Its goroutine is a reader parked until the bus closes, as the
+		// demo's timeline is.
+		fxbustest.Provide[stopProbe](t), fx.Populate(&probe),
 	)
 	if err := app.Err(); err != nil {
 		t.Fatalf("fx.New: %v", err)
 	}
-	t.Cleanup(sub.Close)
 	stopLater(t, app)
 	sctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
@@ -41,62 +41,39 @@ func TestStopDeadlineClosesBus(t *testing.T) {
 		t.Fatalf("app.Start: %v", err)
 	}
 
-	// A reader parked until the bus closes, as the demo's timeline is.
-	rctx, rcancel := context.WithCancel(context.Background())
-	t.Cleanup(rcancel)
-	woke := make(chan error, 1)
-	go func() {
-		_, err := sub.Recv(rctx)
-		woke <- err
-	}()
-
 	stopCtx, stopCancel := context.WithTimeout(context.Background(), app.StopTimeout())
 	defer stopCancel()
-	err := app.Stop(stopCtx)
-	if err == nil {
+	if err := app.Stop(stopCtx); err == nil {
 		t.Error("app.Stop returned nil, though a provider's Stop overran the deadline")
 	}
-	select {
-	case err := <-woke:
-		if !errors.Is(err, fxbus.ErrClosed) {
-			t.Fatalf("the parked reader woke with %v, want fxbus.ErrClosed", err)
-		}
-	case <-time.After(2 * time.Second):
-		t.Fatalf("a reader still parked in Recv 2s after app.Stop returned (%v): the bus was not closed", err)
-	}
+	probe.WaitClosed(t, 2*time.Second)
 	releaseNow()
 	goleak.VerifyNone(t)
 }
 
+func nop[E any](context.Context, E) error { return nil }
+
 // Issue 10, scenario 3.
 func TestHandlersSeeTheRuntimesLastEvents(t *testing.T) {
-	var providerStopped, gateDrained, drainCompleted, stopped atomic.Int32
+	var (
+		providerStopped *fxbustest.Handler[lifecycle.ProviderStoppedEvent]
+		gateDrained     *fxbustest.Handler[lifecycle.GateDrainedEvent]
+		drainCompleted  *fxbustest.Handler[lifecycle.DrainCompletedEvent]
+		stopped         *fxbustest.Handler[lifecycle.StoppedEvent]
+	)
 	app := fx.New(quiet(), fxbus.Module, lifecycle.Module,
 		lifecycle.AsProvider(func() lifecycle.Provider {
 			return lifecycle.NewProvider("db", lifecycle.Normal, lifecycle.Hooks{
 				Stop: func(context.Context) error { return nil },
 			})
 		}),
-		fxbus.Handle(func(_ context.Context, ev lifecycle.ProviderStoppedEvent) error {
-			if ev.Name == "db" {
-				providerStopped.Add(1)
-			}
-			return nil
-		}),
-		fxbus.Handle(func(context.Context, lifecycle.GateDrainedEvent) error {
-			gateDrained.Add(1)
-			return nil
-		}),
+		fxbustest.Handle(nop[lifecycle.ProviderStoppedEvent]),
+		fxbustest.Handle(nop[lifecycle.GateDrainedEvent]),
 		fx.Invoke(func(lc fx.Lifecycle, b *fxbus.Bus) {
-			fxbus.Listen(lc, b, func(context.Context, lifecycle.DrainCompletedEvent) error {
-				drainCompleted.Add(1)
-				return nil
-			})
-			fxbus.Listen(lc, b, func(context.Context, lifecycle.StoppedEvent) error {
-				stopped.Add(1)
-				return nil
-			})
+			drainCompleted = fxbustest.Listen(lc, b, nop[lifecycle.DrainCompletedEvent])
+			stopped = fxbustest.Listen(lc, b, nop[lifecycle.StoppedEvent])
 		}),
+		fx.Populate(&providerStopped, &gateDrained),
 	)
 	if err := app.Err(); err != nil {
 		t.Fatalf("fx.New: %v", err)
@@ -111,17 +88,14 @@ func TestHandlersSeeTheRuntimesLastEvents(t *testing.T) {
 		t.Errorf("app.Stop: %v", err)
 	}
 	// Counted once app.Stop has returned: every handler has run by then.
-	for _, h := range []struct {
-		event string
-		runs  int32
-	}{
-		{"ProviderStopped{db}", providerStopped.Load()},
-		{"GateDrained", gateDrained.Load()},
-		{"DrainCompleted", drainCompleted.Load()},
-		{"Stopped", stopped.Load()},
+	for event, runs := range map[string]uint64{
+		"ProviderStopped{db}": providerStopped.Handled(),
+		"GateDrained":         gateDrained.Handled(),
+		"DrainCompleted":      drainCompleted.Handled(),
+		"Stopped":             stopped.Handled(),
 	} {
-		if h.runs != 1 {
-			t.Errorf("handler of %s ran %d times by the time app.Stop returned, want 1", h.event, h.runs)
+		if runs != 1 {
+			t.Errorf("handler of %s ran %d times by the time app.Stop returned, want 1", event, runs)
 		}
 	}
 }

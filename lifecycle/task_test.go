@@ -3,18 +3,15 @@ package lifecycle_test
 import (
 	"context"
 	"errors"
+	"math"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/claviron/fxruntime/fxbus"
 	"github.com/claviron/fxruntime/lifecycle"
 )
-
-func blockUntilDone(ctx context.Context) error {
-	<-ctx.Done()
-	return ctx.Err()
-}
 
 func TestGoBadInput(t *testing.T) {
 	tests := []struct {
@@ -324,6 +321,44 @@ func TestTaskPolicies(t *testing.T) {
 	})
 }
 
+// A restart delay never becomes negative (an immediate restart), even when
+// Initial times Multiplier to the power of the failure count overflows a
+// time.Duration under an uncapped Max.
+func TestRestartBackoffNeverGoesNegative(t *testing.T) {
+	b, _ := fxbus.New(fxbus.WithCapacity(256))
+	defer b.Close()
+	restarting := fxbus.Subscribe[lifecycle.TaskRestartingEvent](b)
+	defer restarting.Close()
+	var fails atomic.Int32
+	rt, err := lifecycle.New(b, lifecycle.WithoutSignals(), lifecycle.WithClock(&fakeClock{}),
+		lifecycle.WithTasks(lifecycle.Task{Name: "flaky", Policy: lifecycle.Restart,
+			Restart: lifecycle.RestartPolicy{Initial: time.Hour, Max: math.MaxInt64, Multiplier: 10,
+				Jitter: lifecycle.NoJitter, Budget: 10, Window: time.Duration(math.MaxInt64)},
+			Run: func(ctx context.Context) error {
+				if fails.Add(1) > 8 {
+					<-ctx.Done()
+					return ctx.Err()
+				}
+				return errors.New("boom")
+			}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Stop(context.Background())
+	for range 8 {
+		ev, err := restarting.Recv(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Delay < 0 {
+			t.Fatalf("TaskRestarting %+v: negative backoff", ev)
+		}
+	}
+}
+
 func TestTaskDrain(t *testing.T) {
 	t.Run("tasks that return on cancellation drain", func(t *testing.T) {
 		b := newBus(t)
@@ -404,6 +439,38 @@ func TestTaskDrain(t *testing.T) {
 			t.Fatal("Stop used up the whole stop budget")
 		}
 	})
+}
+
+// A straggler is reported as waited at least Config.TaskTimeout, even when
+// the runtime is preempted between fixing the budget's deadline and
+// reading the clock. slowDeadline stands for the preemption:
+// context.WithTimeout reads the parent's deadline after computing its own.
+func TestDrainReportsAStragglerWaitedAtLeastItsBudget(t *testing.T) {
+	const budget = 40 * time.Millisecond
+	release, _ := releaser(t)
+	rt := newRuntime(t, nil, lifecycle.WithConfig(lifecycle.Config{TaskTimeout: budget, GateTimeout: time.Second}))
+	startRuntime(t, rt)
+	if err := rt.Go("stubborn", func(context.Context) error { <-release; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	var de *lifecycle.DrainError
+	if err := rt.Stop(slowDeadline{Context: context.Background(), delay: budget / 2}); !errors.As(err, &de) {
+		t.Fatalf("Stop = %v", err)
+	}
+	if w := de.Stragglers[0].Waited; w < budget {
+		t.Fatalf("straggler waited %v, below its %v budget", w, budget)
+	}
+}
+
+// slowDeadline is a context whose Deadline method takes delay.
+type slowDeadline struct {
+	context.Context
+	delay time.Duration
+}
+
+func (c slowDeadline) Deadline() (time.Time, bool) {
+	time.Sleep(c.delay) // stands for a preemption, not a wait for an outcome
+	return c.Context.Deadline()
 }
 
 // Issue 10, scenario 11.

@@ -7,10 +7,13 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/claviron/fxruntime/fxbus"
+	"github.com/claviron/fxruntime/internal/runhooks"
 	"github.com/claviron/fxruntime/natsbridge"
 	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
@@ -162,6 +165,243 @@ func TestNoRelayLoop(t *testing.T) {
 	}
 }
 
+// Two Conns on one bus that bridge the same type on the same subject (a
+// misconfiguration: one would do) do not pass events to each other: an
+// event received by one is not forwarded by the other, and one published
+// by one is not emitted by the other. Each forwards the local events and
+// each emits what peers publish, so those are duplicated, but nothing
+// comes back and nothing loops.
+func TestTwoConnsOnOneBusDoNotLoop(t *testing.T) {
+	srv := runServer(t, -1)
+	busM, busP := newBus(t), newBus(t)
+	cfg := natsbridge.Config{URL: srv.ClientURL()}
+	both := func(c *natsbridge.Conn) error {
+		return errors.Join(natsbridge.Forward[Ping](c, "ping"), natsbridge.Receive[Ping](c, "ping"))
+	}
+	x := connect(t, busM, cfg, both)
+	y := connect(t, busM, cfg, both)
+	z := connect(t, busP, cfg, both)
+	raw := rawConn(t, srv.ClientURL())
+	seen, err := raw.SubscribeSync("ping")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	subM := fxbus.Subscribe[Ping](busM)
+	defer subM.Close()
+
+	fxbus.Emit(busP, Ping{N: 1})
+	for range 2 { // one copy through X, one through Y
+		if got := recv(t, subM); got.N != 1 {
+			t.Fatalf("M got %+v, want Ping 1", got)
+		}
+	}
+	fxbus.Emit(busM, Ping{N: 2}) // read by X and Y after both copies of Ping 1
+	type msg struct {
+		origin string
+		n      int
+	}
+	want := map[msg]bool{{z.Origin(), 1}: true, {x.Origin(), 2}: true, {y.Origin(), 2}: true}
+	for len(want) > 0 {
+		m, err := seen.NextMsg(wait)
+		if err != nil {
+			t.Fatalf("still waiting for %v: %v", want, err)
+		}
+		p, err := (natsbridge.JSON[Ping]{}).Decode(m.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := msg{m.Header.Get(natsbridge.HeaderOrigin), p.N}
+		if !want[k] {
+			t.Fatalf("published %+v: X is %s, Y %s, Z %s; Ping 1 came back", k, x.Origin(), y.Origin(), z.Origin())
+		}
+		delete(want, k)
+	}
+	for _, c := range []*natsbridge.Conn{x, y} {
+		eventually(t, "X and Y read both copies and the other's Ping 2", func() bool {
+			out, in := statsOf(t, c, natsbridge.Outbound, "ping"), statsOf(t, c, natsbridge.Inbound, "ping")
+			return out.Forwarded+out.Echoes == 3 && in.Received+in.Echoes == 2
+		})
+		if s := statsOf(t, c, natsbridge.Outbound, "ping"); s.Forwarded != 1 || s.Echoes != 2 {
+			t.Errorf("outbound %+v, want Ping 2 forwarded and both copies of Ping 1 skipped", s)
+		}
+		if s := statsOf(t, c, natsbridge.Inbound, "ping"); s.Received != 1 || s.Echoes != 1 {
+			t.Errorf("inbound %+v, want Ping 1 received and the other's Ping 2 skipped", s)
+		}
+	}
+	if n := subM.Len(); n != 1 {
+		t.Errorf("M has %d events waiting, want its own Ping 2 only", n)
+	}
+}
+
+// stallingPing encodes Pings as JSON, but stalls on Ping{N: -1} until
+// released, as a slow link would.
+type stallingPing struct {
+	stalled chan<- struct{}
+	release <-chan struct{}
+}
+
+func (s stallingPing) Encode(p Ping) ([]byte, error) {
+	if p.N == -1 {
+		s.stalled <- struct{}{}
+		<-s.release
+	}
+	return natsbridge.JSON[Ping]{}.Encode(p)
+}
+
+func (stallingPing) Decode(b []byte) (Ping, error) { return natsbridge.JSON[Ping]{}.Decode(b) }
+
+// No event received from NATS is sent back, even when the outbound route
+// falls more than the bus capacity behind while received events fill the
+// ring: those it missed are counted in Missed, those still in the ring are
+// recognised and skipped.
+func TestNoEchoAfterLag(t *testing.T) {
+	srv := runServer(t, -1)
+	busA, busB := newBus(t), newBus(t, fxbus.WithCapacity(16))
+	stalled, release := make(chan struct{}, 1), make(chan struct{})
+	var once sync.Once
+	releaseOnce := func() { once.Do(func() { close(release) }) }
+	cfg := natsbridge.Config{URL: srv.ClientURL()}
+	a := connect(t, busA, cfg, func(c *natsbridge.Conn) error {
+		return errors.Join(natsbridge.Forward[Ping](c, "ping"), natsbridge.Receive[Ping](c, "ping"))
+	})
+	codec := natsbridge.WithCodec[Ping](stallingPing{stalled, release})
+	b := connect(t, busB, cfg, func(c *natsbridge.Conn) error {
+		return errors.Join(natsbridge.Forward(c, "ping", codec), natsbridge.Receive(c, "ping", codec))
+	})
+	t.Cleanup(releaseOnce)
+	subA := fxbus.Subscribe[Ping](busA)
+	defer subA.Close()
+
+	fxbus.Emit(busB, Ping{N: -1}) // B's outbound route stalls on it
+	<-stalled
+	const n = 40
+	for i := 1; i <= n; i++ {
+		fxbus.Emit(busA, Ping{N: i})
+	}
+	eventually(t, "B receives A's events", func() bool {
+		return statsOf(t, b, natsbridge.Inbound, "ping").Received == n
+	})
+	releaseOnce()
+	// The route sends -1, misses 24 events, then reads the 16 the ring
+	// holds.
+	eventually(t, "B's outbound route reads or misses A's events", func() bool {
+		s := statsOf(t, b, natsbridge.Outbound, "ping")
+		return s.Missed+s.Echoes == n
+	})
+	if s := statsOf(t, b, natsbridge.Outbound, "ping"); s.Missed != n-16 || s.Echoes != 16 {
+		t.Errorf("B outbound %+v, want %d missed, 16 echoes", s, n-16)
+	}
+	fxbus.Emit(busB, Ping{N: -2}) // a marker: B's outbound route reads it last
+
+	// A's subscribers see A's events once, then B's two, and nothing else.
+	var got []int
+	for len(got) < n+2 {
+		got = append(got, recv(t, subA).N)
+	}
+	for i, v := range got {
+		want := i + 1
+		switch i {
+		case n:
+			want = -1
+		case n + 1:
+			want = -2
+		}
+		if v != want {
+			t.Fatalf("A's subscriber got %v, want 1..%d, -1, -2: B sent received events back", got, n)
+		}
+	}
+	eventually(t, "B counts its marker forwarded", func() bool {
+		return statsOf(t, b, natsbridge.Outbound, "ping").Forwarded == 2
+	})
+	if s := statsOf(t, a, natsbridge.Inbound, "ping"); s.Received != 2 {
+		t.Errorf("A inbound %+v, want 2 received", s)
+	}
+}
+
+// No received event is sent back while local events of the same type are
+// emitted at the same time and the outbound route keeps lagging: every
+// message the Conn publishes is one of its local events.
+func TestNoEchoWhileLocalEventsRace(t *testing.T) {
+	srv := runServer(t, -1)
+	// A's route keeps up; B's lags whenever its codec hiccups.
+	busA, busB := newBus(t, fxbus.WithCapacity(4096)), newBus(t, fxbus.WithCapacity(16))
+	cfg := natsbridge.Config{URL: srv.ClientURL()}
+	both := func(opts ...natsbridge.RouteOption[Ping]) func(c *natsbridge.Conn) error {
+		return func(c *natsbridge.Conn) error {
+			return errors.Join(natsbridge.Forward(c, "ping", opts...), natsbridge.Receive(c, "ping", opts...))
+		}
+	}
+	a := connect(t, busA, cfg, both())
+	b := connect(t, busB, cfg, both(natsbridge.WithCodec[Ping](&hiccupPing{})))
+	raw := rawConn(t, srv.ClientURL())
+	seen, err := raw.SubscribeSync("ping")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := seen.SetPendingLimits(-1, -1); err != nil {
+		t.Fatal(err)
+	}
+	flush(t, b)
+	if err := raw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Both sides emit at about the same pace, so that B's ring holds
+	// received and local events side by side.
+	const n = 2000
+	emit := func(bus *fxbus.Bus, sign int) {
+		for i := 1; i <= n; i++ {
+			fxbus.Emit(bus, Ping{N: sign * i})
+			if i%20 == 0 {
+				time.Sleep(100 * time.Microsecond)
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); emit(busA, 1) }()
+	go func() { defer wg.Done(); emit(busB, -1) }()
+	wg.Wait()
+	eventually(t, "B's outbound route reads or misses every event", func() bool {
+		s := statsOf(t, b, natsbridge.Outbound, "ping")
+		return statsOf(t, a, natsbridge.Outbound, "ping").Forwarded == n &&
+			statsOf(t, b, natsbridge.Inbound, "ping").Received == n &&
+			s.Forwarded+s.Missed+s.Echoes == 2*n
+	})
+	out := statsOf(t, b, natsbridge.Outbound, "ping")
+	fromB := 0
+	for fromB < int(out.Forwarded) {
+		m, err := seen.NextMsg(wait)
+		if err != nil {
+			t.Fatalf("after %d of B's %d messages: %v", fromB, out.Forwarded, err)
+		}
+		if m.Header.Get(natsbridge.HeaderOrigin) != b.Origin() {
+			continue
+		}
+		fromB++
+		if p, err := (natsbridge.JSON[Ping]{}).Decode(m.Data); err != nil || p.N > 0 {
+			t.Fatalf("B published %s (%v): an event it received from A", m.Data, err)
+		}
+	}
+	t.Logf("B outbound %+v", out)
+}
+
+// hiccupPing encodes Pings as JSON, pausing now and then as a slow link
+// would, so that the outbound route lags.
+type hiccupPing struct{ calls atomic.Int64 }
+
+func (h *hiccupPing) Encode(p Ping) ([]byte, error) {
+	if h.calls.Add(1)%97 == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	return natsbridge.JSON[Ping]{}.Encode(p)
+}
+
+func (*hiccupPing) Decode(b []byte) (Ping, error) { return natsbridge.JSON[Ping]{}.Decode(b) }
+
 // Payloads the codec rejects are logged with the subject and the error,
 // counted, and skipped; the route goes on.
 func TestMalformedPayloads(t *testing.T) {
@@ -245,7 +485,7 @@ func TestCodec(t *testing.T) {
 }
 
 // The cause of a shutdown crosses as text, with the reason and exit code;
-// the receiving process gets a PeerShutdown, not a ShutdownInitiated.
+// the receiving process gets a PeerShutdown, not a ShutdownInitiatedEvent.
 func TestForwardShutdown(t *testing.T) {
 	srv := runServer(t, -1)
 	busA, busB := newBus(t), newBus(t)
@@ -257,10 +497,10 @@ func TestForwardShutdown(t *testing.T) {
 	})
 	peers := fxbus.Subscribe[natsbridge.PeerShutdown](busB)
 	defer peers.Close()
-	local := fxbus.Subscribe[fxbus.ShutdownInitiated](busB)
+	local := fxbus.Subscribe[fxbus.ShutdownInitiatedEvent](busB)
 	defer local.Close()
 
-	busA.AnnounceShutdown(fxbus.ShutdownInitiated{Reason: "task failed", Cause: errors.New("disk full"), ExitCode: 3})
+	runhooks.Of(busA).AnnounceShutdown("task failed", errors.New("disk full"), 3)
 	got := recv(t, peers)
 	want := natsbridge.PeerShutdown{Origin: a.Origin(), Name: "indexer", Reason: "task failed", Cause: "disk full", ExitCode: 3}
 	if got != want {
@@ -270,12 +510,12 @@ func TestForwardShutdown(t *testing.T) {
 		t.Errorf("CauseError() = %v", got.CauseError())
 	}
 	if n := local.Len(); n != 0 {
-		t.Errorf("B got %d ShutdownInitiated of its own", n)
+		t.Errorf("B got %d ShutdownInitiatedEvent of its own", n)
 	}
 	eventually(t, "A counts the shutdown forwarded", func() bool {
 		return statsOf(t, a, natsbridge.Outbound, "fleet.shutdown").Forwarded == 1
 	})
-	if s := statsOf(t, a, natsbridge.Outbound, "fleet.shutdown"); s.Type != "fxbus.ShutdownInitiated" {
+	if s := statsOf(t, a, natsbridge.Outbound, "fleet.shutdown"); s.Type != "fxbus.ShutdownInitiatedEvent" {
 		t.Errorf("stats %+v", s)
 	}
 }
@@ -348,8 +588,8 @@ func TestRouteErrors(t *testing.T) {
 		{"white space", func() error { return natsbridge.Receive[Ping](c, "a b") }, "white space"},
 		{"publish to wildcard", func() error { return natsbridge.Forward[Ping](c, "a.*") }, "wildcard"},
 		{"duplicate", func() error { return natsbridge.Forward[Order](c, "orders") }, "already declared"},
-		{"ShutdownInitiated as JSON", func() error { return natsbridge.Forward[fxbus.ShutdownInitiated](c, "x") }, "ForwardShutdown"},
-		{"receive ShutdownInitiated", func() error { return natsbridge.Receive[fxbus.ShutdownInitiated](c, "x") }, "PeerShutdown"},
+		{"ShutdownInitiatedEvent as JSON", func() error { return natsbridge.Forward[fxbus.ShutdownInitiatedEvent](c, "x") }, "ForwardShutdown"},
+		{"receive ShutdownInitiatedEvent", func() error { return natsbridge.Receive[fxbus.ShutdownInitiatedEvent](c, "x") }, "PeerShutdown"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {

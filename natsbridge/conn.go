@@ -19,8 +19,9 @@ import (
 )
 
 // HeaderOrigin is the NATS header that carries the [Conn.Origin] of the
-// process that published a message. An inbound route skips the messages
-// that carry its own Conn's origin.
+// Conn that published a message. An inbound route skips the messages that
+// carry the origin of its own Conn or of another open Conn on the same
+// bus.
 const HeaderOrigin = "Natsbridge-Origin"
 
 // Config is the connection configuration; [Module] reads it from the Fx
@@ -53,6 +54,15 @@ type Config struct {
 	// negative value means no buffer: every event forwarded while
 	// disconnected is dropped.
 	ReconnectBufSize int
+
+	// PendingMsgs and PendingBytes bound what the client holds for each
+	// inbound route: messages received and not yet decoded and emitted.
+	// Past either limit the client discards the messages that arrive (the
+	// route is a slow consumer) and the route counts them in
+	// [Stats.Dropped]. 0 means the client's default (524,288 messages,
+	// 64 MiB); a negative value means no limit.
+	PendingMsgs  int
+	PendingBytes int
 }
 
 // Option configures a [Conn] built by [New] or [Connect].
@@ -73,11 +83,13 @@ func WithLogger(l *zap.Logger) Option {
 	})
 }
 
-// WithNATSOptions adds options for the NATS client (TLS, authentication
-// other than a credentials file, ...), applied after the bridge's own, so
-// they win. Options that set the connection's handlers (disconnect,
-// reconnect, closed) or disable NoEcho break what the bridge reports: do
-// not pass them.
+// WithNATSOptions adds options for the NATS client, applied after the
+// bridge's own, so they win: TLS (nats.Secure, nats.RootCAs,
+// nats.ClientCert), authentication (nats.UserInfo, nats.Token, nats.Nkey,
+// nats.UserJWT, nats.UserCredentials), and any other. Under Fx, pass them
+// with [With]. Options that set the connection's handlers (disconnect,
+// reconnect, closed, errors) or disable NoEcho break what the bridge
+// reports: do not pass them.
 func WithNATSOptions(opts ...nats.Option) Option {
 	return optionFunc(func(c *Conn) { c.natsOpts = append(c.natsOpts, opts...) })
 }
@@ -93,18 +105,18 @@ type Conn struct {
 	bus    *fxbus.Bus
 	cfg    Config
 	log    *zap.Logger
-	origin string // random, fixed at New
+	origin string     // random, fixed at New
+	shared *busShared // what the Conns on bus share; left at Close
 
 	natsOpts []nats.Option
 
-	mu sync.Mutex // guards nc, ncClosed, routes, guards, started, closing
+	mu sync.Mutex // guards nc, ncClosed, routes, started, closing
 	nc *nats.Conn // nil until Start succeeds
 	// ncClosed is closed by the ClosedHandler of nc; set with nc.
 	ncClosed chan struct{}
 	// routes only grows, in declaration order: readers copy the slice
 	// under mu and read it without.
 	routes  []route
-	guards  map[any]any // reflect.Type of E -> *guard[E]
 	started bool
 	closing bool // Close was called: no new routes, no Disconnected
 
@@ -140,6 +152,10 @@ type routeKey struct {
 // invalid config. Routes declared before [Conn.Start] subscribe to the bus
 // at once, so no event emitted between New and Start is missed (up to the
 // bus capacity).
+//
+// Close the Conn when done with it, started or not: the Conns of a bus
+// share what keeps them from passing events to each other (see the
+// package documentation, "Echo"), and Close lets go of it.
 func New(bus *fxbus.Bus, cfg Config, opts ...Option) (*Conn, error) {
 	if bus == nil {
 		return nil, errors.New("natsbridge: nil bus")
@@ -156,7 +172,6 @@ func New(bus *fxbus.Bus, cfg Config, opts ...Option) (*Conn, error) {
 		cfg:    cfg,
 		log:    bus.Logger(),
 		origin: newOrigin(),
-		guards: make(map[any]any),
 		closed: make(chan struct{}),
 	}
 	for _, o := range opts {
@@ -164,6 +179,7 @@ func New(bus *fxbus.Bus, cfg Config, opts ...Option) (*Conn, error) {
 			o.apply(c)
 		}
 	}
+	c.shared = joinBus(c)
 	return c, nil
 }
 
@@ -174,6 +190,7 @@ func Connect(ctx context.Context, bus *fxbus.Bus, cfg Config, opts ...Option) (*
 		return nil, err
 	}
 	if err := c.Start(ctx); err != nil {
+		_ = c.Close(ctx) // not started: nothing to wait for
 		return nil, err
 	}
 	return c, nil
@@ -384,16 +401,17 @@ func (c *Conn) Close(ctx context.Context) error {
 		}
 	}
 	if nc != nil {
-		if err := c.drain(ctx, nc, ncClosed); err != nil {
+		if err := c.drain(ctx, nc, ncClosed, routes); err != nil {
 			errs = append(errs, err)
 		}
 	}
+	leaveBus(c)
 	c.closeErr = errors.Join(errs...)
 	close(c.closed)
 	return c.closeErr
 }
 
-func (c *Conn) drain(ctx context.Context, nc *nats.Conn, ncClosed <-chan struct{}) error {
+func (c *Conn) drain(ctx context.Context, nc *nats.Conn, ncClosed <-chan struct{}, routes []route) error {
 	url := redactURLs(c.cfg.URL)
 	if err := nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 		// Reconnecting: the client closed the connection instead.
@@ -403,8 +421,19 @@ func (c *Conn) drain(ctx context.Context, nc *nats.Conn, ncClosed <-chan struct{
 	case <-ncClosed:
 		return nil
 	case <-ctx.Done():
+		held := 0
+		for _, r := range routes {
+			if a, ok := r.(interface{ abandon() int }); ok {
+				held += a.abandon()
+			}
+		}
 		nc.Close()
-		return fmt.Errorf("natsbridge: drain of the connection to %s: %w", url, ctx.Err())
+		if held == 0 {
+			return fmt.Errorf("natsbridge: drain of the connection to %s: %w", url, ctx.Err())
+		}
+		c.log.Warn("natsbridge: closed before the inbound routes were drained; the messages the client held for them are lost, not counted",
+			zap.String("url", url), zap.Int("held", held))
+		return fmt.Errorf("natsbridge: drain of the connection to %s: %w; about %d received messages were not emitted", url, ctx.Err(), held)
 	}
 }
 

@@ -22,25 +22,53 @@
 // message on the bus, in arrival order. Local subscribers cannot tell a
 // received event from a local one: ordering, lag and close are the bus's.
 //
+// # Subjects
+//
+// A subject the server refuses makes it close the connection for good,
+// ending every route of the Conn, so [Forward], [Receive] and
+// [ForwardShutdown] check it first and fail with [ErrInvalidSubject],
+// naming the subject and the rule: not empty and at most
+// [MaxSubjectLength] bytes; tokens separated by single dots (no empty
+// token, no dot at either end); no white space or control character;
+// valid UTF-8. Receive accepts the wildcard tokens "*" (one token) and
+// ">" (the rest, so last only); Forward, which publishes to one subject,
+// accepts neither. "*" or ">" inside a longer token is an ordinary
+// character.
+//
 // # Codecs
 //
 // A route encodes with [JSON] unless given another [Codec] with
 // [WithCodec]. All processes bridging a subject must agree on its codec.
-// A type bridged both ways by one [Conn] needs a deterministic codec (equal
-// events, equal bytes): see "Echo".
+// JSON decodes strictly: a payload that is not the JSON of E (an unknown
+// or missing field, null for a value, a value of another type) is a
+// decode failure, counted and logged, never a zero or partial E; set
+// [JSON].Lenient while peers change E.
+// A type bridged both ways needs a deterministic codec (equal events,
+// equal bytes): see "Echo".
 //
 // # Echo
 //
 // Every message carries the [Conn.Origin] of its sender in the
-// [HeaderOrigin] header, and an inbound route skips its own Conn's
-// messages (the client also asks the server not to send them). A Conn
-// also never sends back what it received: when A and B both bridge a type
-// both ways, an event emitted on A reaches B once and stops there. As the
-// bus carries bare values, the Conn recognises a received event on its
-// way out by its encoding, so a local event equal to a received one and
-// emitted just before it is the one not sent (the same bytes go out once),
-// and after an outbound route lags ([Stats.Missed]) one received event may
-// be sent back once.
+// [HeaderOrigin] header, and an inbound route skips the messages of its
+// own Conn (the client also asks the server not to send them) and of the
+// other Conns on the same bus. A process also never sends back what it
+// received, however far its outbound routes lag: when A and B both bridge
+// a type both ways, an event emitted on A reaches B once and stops there
+// ([Stats.Echoes] counts the events not sent back). This holds across the
+// Conns of one bus too: an event one of them received is forwarded by
+// none, so two Conns on one bus bridging the same subject (one would do)
+// cannot pass events back and forth; they only duplicate what they both
+// send and both receive.
+//
+// The bus carries bare values, so an outbound route tells a received
+// event from a local one by its position in the bus's ring; a received
+// event the route fell too far behind to read is counted in
+// [Stats.Missed], like a local one. Only when a local event
+// of the same type is emitted at the very moment a received one is do
+// positions not tell them apart, and their encodings decide: a codec for a
+// type bridged both ways must therefore be deterministic (equal events,
+// equal bytes), and of a local event and an equal received one emitted at
+// the same moment, one is sent.
 //
 // # Delivery
 //
@@ -56,14 +84,18 @@
 //   - a payload the codec cannot encode or decode: [Stats.EncodeFailures],
 //     [Stats.DecodeFailures] (each logged with the subject and the error);
 //   - a message the client discarded because an inbound route could not
-//     keep up (a slow consumer): inbound [Stats.Dropped];
+//     keep up (a slow consumer, past [Config.PendingMsgs] or
+//     [Config.PendingBytes]): inbound [Stats.Dropped];
 //   - a received event a slow local subscriber missed: the bus's own
 //     fxbus.Stats Missed, as for any event.
 //
-// Not counted, because no one can see them: messages written to a socket
-// the moment the connection broke, messages published while a receiver was
-// disconnected or not yet subscribed, and the reconnect buffer
-// ([Stats.Buffered]) when the connection is closed before it reconnects.
+// Once [Conn.Close] has returned nil the counters are final. Not counted,
+// because no one can see them: messages written to a socket the moment the
+// connection broke, messages published while a receiver was disconnected
+// or not yet subscribed, the reconnect buffer ([Stats.Buffered]) when the
+// connection is closed before it reconnects, and what the client still
+// held for inbound routes when Close's context ended before the drain did
+// (Close's error says about how many).
 // A system that needs every event needs acknowledgments and replay
 // (JetStream), which this package does not do.
 //
@@ -80,7 +112,7 @@
 //
 // # Shutdown
 //
-// fxbus.ShutdownInitiated carries an error, which JSON cannot carry; it has
+// fxbus.ShutdownInitiatedEvent carries an error, which JSON cannot carry; it has
 // a wire form, [PeerShutdown], published by [ForwardShutdown] and received
 // as a type of its own (a peer leaving is not this process shutting down).
 // ForwardShutdown publishes from the bus's announcement itself, which

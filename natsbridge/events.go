@@ -36,7 +36,7 @@ type Closed struct {
 }
 
 // PeerShutdown is the wire form of another process's
-// fxbus.ShutdownInitiated, sent by [ForwardShutdown] and emitted on the bus
+// fxbus.ShutdownInitiatedEvent, sent by [ForwardShutdown] and emitted on the bus
 // of every process that receives it with [Receive] (or [BridgeShutdown]).
 // It is a type of its own on purpose: a peer leaving is not this process
 // shutting down.
@@ -46,7 +46,7 @@ type PeerShutdown struct {
 	// Name is the peer's connection name, [Config.Name].
 	Name string `json:"name,omitempty"`
 	// Reason, Cause and ExitCode are those of the peer's
-	// ShutdownInitiated; Cause is the error's text.
+	// ShutdownInitiatedEvent; Cause is the error's text.
 	Reason   string `json:"reason,omitempty"`
 	Cause    string `json:"cause,omitempty"`
 	ExitCode int    `json:"exitCode,omitempty"`

@@ -9,6 +9,7 @@ import (
 	"github.com/claviron/fxruntime/fxbus"
 	"github.com/claviron/fxruntime/natsbridge"
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"go.uber.org/fx"
 )
 
@@ -113,6 +114,42 @@ func ExampleBridge() {
 	// Output:
 	// b got order 7
 	// b learnt that a left: fx: application stopping
+}
+
+// With passes options to the Conn of natsbridge.Module, as natsbridge.New
+// takes them: here the user and password the server requires. TLS
+// (nats.Secure, nats.RootCAs) and NKey or JWT credentials (nats.Nkey,
+// nats.UserCredentials) are passed the same way.
+func ExampleWith() {
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
+		Username: "shop", Password: "s3cret"})
+	if err != nil {
+		panic(err)
+	}
+	go s.Start()
+	defer func() { s.Shutdown(); s.WaitForShutdown() }()
+	if !s.ReadyForConnections(5 * time.Second) {
+		panic("nats server not ready")
+	}
+
+	var conn *natsbridge.Conn
+	app := fx.New(
+		fx.NopLogger,
+		fxbus.Module,
+		natsbridge.Module,
+		fx.Supply(natsbridge.Config{URL: s.ClientURL(), Name: "shop"}),
+		natsbridge.With(natsbridge.WithNATSOptions(nats.UserInfo("shop", "s3cret"))),
+		fx.Populate(&conn),
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := app.Start(ctx); err != nil {
+		panic(err)
+	}
+	fmt.Println("connected:", conn.NATS().IsConnected())
+	_ = app.Stop(ctx)
+	// Output:
+	// connected: true
 }
 
 // pingText is a codec of its own: a Ping as its number in decimal.

@@ -23,16 +23,25 @@ type forwarder[E any] struct {
 	guard   *guard[E]
 	n       counters
 
-	// pending holds the encodings of received events to skip, oldest
-	// first; guarded by guard.mu. npending is its length, readable
-	// without the lock.
-	pending  [][]byte
+	// pending holds the received events to skip, oldest first; guarded
+	// by guard.mu, as is queued. npending is its length, readable without
+	// the lock.
+	pending  []receivedEvent
 	npending atomic.Int64
+	queued   bool // guard.emit queued the event it emits for this route
 
 	// Set by start, with conn.mu held; read by stop, which Close calls
 	// after taking and releasing conn.mu.
 	quit chan struct{} // closed by stop: forward what is waiting, then return
 	done chan struct{} // closed by the goroutine when it returns
+
+	// The position in the bus's ring of E of the next event the route
+	// reads lies in [next, next+slack]; slack is 0 once known (see guard).
+	// Set by guard.subscribe, then owned by the goroutine.
+	next, slack uint64
+	// floor and ceil are next and next+slack as of the last read, for
+	// guard.forget: written by the goroutine before each read.
+	floor, ceil atomic.Uint64
 
 	// Owned by the goroutine.
 	nc      *nats.Conn
@@ -56,7 +65,8 @@ func (f *forwarder[E]) start(nc *nats.Conn) error {
 func (f *forwarder[E]) stop(ctx context.Context) error {
 	defer f.sub.Close()
 	if f.done == nil {
-		return nil // never started
+		f.guard.remove(f) // never started
+		return nil
 	}
 	close(f.quit)
 	select {
@@ -71,6 +81,9 @@ func (f *forwarder[E]) stop(ctx context.Context) error {
 
 func (f *forwarder[E]) run() {
 	defer close(f.done)
+	// The goroutine leaves the guard itself, even when stop gave up
+	// waiting: an event it is still handling must find its queue.
+	defer f.guard.remove(f)
 	for {
 		select {
 		case <-f.sub.Ready():
@@ -84,20 +97,42 @@ func (f *forwarder[E]) run() {
 	}
 }
 
+// locate learns the exact position of the route's next event, if nothing
+// is emitted meanwhile: the number of events written to the ring less the
+// number waiting for the route. Only the reader of f.sub may call it,
+// between two reads.
+func (f *forwarder[E]) locate() {
+	for range 3 {
+		before := f.guard.emitted()
+		waiting := f.sub.Len()
+		if f.guard.emitted() == before {
+			f.next, f.slack = before-uint64(waiting), 0
+			return
+		}
+	}
+}
+
 // drain forwards every event waiting and reports whether more may come.
 func (f *forwarder[E]) drain() bool {
+	if f.slack > 0 {
+		f.locate()
+	}
 	for {
+		f.floor.Store(f.next)
+		f.ceil.Store(f.next + f.slack)
 		ev, err := f.sub.TryRecv()
 		switch {
 		case err == nil:
-			f.forward(ev)
+			pos := f.next
+			f.next++
+			f.forward(ev, pos, pos+f.slack)
 		case errors.Is(err, fxbus.ErrEmpty):
 			return true
 		case errors.Is(err, fxbus.ErrLagged):
 			var lag *fxbus.LaggedError
 			errors.As(err, &lag)
+			f.next += lag.Missed
 			f.n.missed.Add(lag.Missed)
-			f.guard.lagged(f)
 			f.conn.log.Warn("natsbridge: forwarder lagged behind the bus and missed events",
 				zap.String("subject", f.subject), zap.String("type", f.typ), zap.Uint64("missed", lag.Missed))
 		default: // ErrClosed
@@ -106,7 +141,9 @@ func (f *forwarder[E]) drain() bool {
 	}
 }
 
-func (f *forwarder[E]) forward(ev E) {
+// forward publishes ev, read at a position in [lo, hi], unless it is a
+// received event.
+func (f *forwarder[E]) forward(ev E, lo, hi uint64) {
 	data, err := f.codec.Encode(ev)
 	if err != nil {
 		f.n.encodeFailures.Add(1)
@@ -114,7 +151,7 @@ func (f *forwarder[E]) forward(ev E) {
 			zap.String("subject", f.subject), zap.String("type", f.typ), zap.Error(err))
 		return
 	}
-	if f.guard.received(f, data) {
+	if f.guard.skip(f, lo, hi, data) {
 		f.n.echoes.Add(1)
 		return
 	}

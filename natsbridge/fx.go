@@ -1,13 +1,17 @@
 package natsbridge
 
 import (
+	"context"
+	"fmt"
+
 	"github.com/claviron/fxruntime/fxbus"
 	"go.uber.org/fx"
 )
 
-// Module provides one [*Conn] to an Fx application, built from the
-// [Config] in the graph and the fxbus.Bus (so it needs fxbus.Module), and
-// ties it to the application's lifecycle:
+// Module provides one [*Conn] to an Fx application, built as [New] builds
+// it from the [Config] in the graph, the fxbus.Bus (so it needs
+// fxbus.Module) and the [Option]s given with [With] (TLS, credentials,
+// any client option), and ties it to the application's lifecycle:
 //
 //   - OnStart connects ([Conn.Start]) within the start timeout; an
 //     unreachable server fails the start with an error naming the URL;
@@ -22,6 +26,10 @@ import (
 //		fxbus.Module,
 //		natsbridge.Module,
 //		fx.Supply(natsbridge.Config{URL: url, Name: "billing"}),
+//		natsbridge.With(natsbridge.WithNATSOptions(
+//			nats.UserCredentials("/etc/billing/nats.creds"),
+//			nats.RootCAs("/etc/billing/ca.pem"),
+//		)),
 //		natsbridge.Bridge[OrderPlaced]("orders.placed"),
 //		natsbridge.BridgeShutdown("fleet.shutdown"),
 //	)
@@ -34,21 +42,54 @@ var Module fx.Option = fx.Module("natsbridge",
 	fx.Provide(provideConn),
 )
 
-// Params are what [Module] takes from the graph.
-type Params struct {
+// OptionsGroup is the value group of the [Option]s that [Module] passes
+// to [New]; [With] adds to it.
+const OptionsGroup = "natsbridge.options"
+
+// With passes options to the *Conn that [Module] builds, as [New] takes
+// them:
+//
+//	natsbridge.With(natsbridge.WithNATSOptions(nats.Secure(tlsConfig)))
+//
+// Fx gives value groups in no set order: give each option once, and keep
+// client options that depend on their order in one [WithNATSOptions].
+func With(opts ...Option) fx.Option {
+	fxOpts := make([]fx.Option, len(opts))
+	for i, o := range opts {
+		fxOpts[i] = fx.Provide(fx.Annotate(
+			func() Option { return o },
+			fx.ResultTags(fmt.Sprintf("group:%q", OptionsGroup)),
+		))
+	}
+	return fx.Options(fxOpts...)
+}
+
+// params are what [Module] takes from the graph.
+type params struct {
 	fx.In
 
 	Config    Config
 	Bus       *fxbus.Bus
 	Lifecycle fx.Lifecycle
+	Options   []Option `group:"natsbridge.options"`
 }
 
-func provideConn(p Params) (*Conn, error) {
-	c, err := New(p.Bus, p.Config)
+func provideConn(p params) (*Conn, error) {
+	c, err := New(p.Bus, p.Config, p.Options...)
 	if err != nil {
 		return nil, err
 	}
-	p.Lifecycle.Append(fx.StartStopHook(c.Start, c.Close))
+	p.Lifecycle.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error {
+			if err := c.Start(ctx); err != nil {
+				// Fx runs no OnStop for a hook whose OnStart failed.
+				_ = c.Close(ctx)
+				return err
+			}
+			return nil
+		},
+		OnStop: c.Close,
+	})
 	return c, nil
 }
 

@@ -34,6 +34,17 @@ func (r *receiver[E]) start(nc *nats.Conn) error {
 	if err != nil {
 		return fmt.Errorf("natsbridge: subscribe to %q: %w", r.subject, err)
 	}
+	msgs, bytes := r.conn.cfg.PendingMsgs, r.conn.cfg.PendingBytes
+	if msgs == 0 {
+		msgs = nats.DefaultSubPendingMsgsLimit
+	}
+	if bytes == 0 {
+		bytes = nats.DefaultSubPendingBytesLimit
+	}
+	if err := s.SetPendingLimits(msgs, bytes); err != nil {
+		_ = s.Unsubscribe()
+		return fmt.Errorf("natsbridge: pending limits of %q: %w", r.subject, err)
+	}
 	r.sub.Store(s)
 	return nil
 }
@@ -43,7 +54,12 @@ func (r *receiver[E]) start(nc *nats.Conn) error {
 func (r *receiver[E]) stop(context.Context) error { return nil }
 
 func (r *receiver[E]) handle(m *nats.Msg) {
-	if m.Header.Get(HeaderOrigin) == r.conn.origin {
+	// The client discards messages only while messages wait for this
+	// callback, so a call follows the last discard, and reading the count
+	// here makes it final once the subscription is drained: the client
+	// forgets it when the subscription closes.
+	r.noteDropped(m.Sub)
+	if r.conn.shared.published(m.Header.Get(HeaderOrigin)) {
 		r.n.echoes.Add(1)
 		return
 	}
@@ -58,16 +74,42 @@ func (r *receiver[E]) handle(m *nats.Msg) {
 	}
 	// Counted first, so that whoever gets the event sees it counted.
 	r.n.received.Add(1)
-	r.guard.emit(r.conn.bus, ev)
+	r.guard.emit(ev)
+}
+
+// noteDropped records the client's count of the messages it discarded for
+// sub, if sub is still open. The count only grows; a stale read never
+// lowers it.
+func (r *receiver[E]) noteDropped(sub *nats.Subscription) {
+	if sub == nil {
+		return
+	}
+	d, err := sub.Dropped()
+	if err != nil || d <= 0 {
+		return
+	}
+	for {
+		old := r.n.dropped.Load()
+		if uint64(d) <= old || r.n.dropped.CompareAndSwap(old, uint64(d)) {
+			return
+		}
+	}
+}
+
+// abandon is called when Close gives up draining: it records the drops and
+// returns how many messages the client still holds for the route, which
+// the close discards.
+func (r *receiver[E]) abandon() int {
+	s := r.sub.Load()
+	r.noteDropped(s)
+	if s == nil {
+		return 0
+	}
+	n, _, _ := s.Pending()
+	return max(n, 0)
 }
 
 func (r *receiver[E]) stats() Stats {
-	if s := r.sub.Load(); s != nil {
-		// Dropped fails once the subscription is closed; the last count
-		// read stays.
-		if d, err := s.Dropped(); err == nil && d >= 0 {
-			r.n.dropped.Store(uint64(d))
-		}
-	}
+	r.noteDropped(r.sub.Load())
 	return r.n.snapshot(Inbound, r.subject, r.typ)
 }

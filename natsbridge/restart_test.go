@@ -38,6 +38,11 @@ func TestServerRestart(t *testing.T) {
 	if got := recv(t, orders); got.ID != "before" {
 		t.Fatalf("got %+v", got)
 	}
+	// B may get the event before A's route has counted it; counted after
+	// the server stops, it could be taken for a buffered one.
+	eventually(t, "A counts the event forwarded", func() bool {
+		return statsOf(t, a, natsbridge.Outbound, "orders").Forwarded == 1
+	})
 
 	stopServer(srv)
 	recv(t, downA)

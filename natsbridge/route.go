@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"strings"
 
 	"github.com/claviron/fxruntime/fxbus"
 )
@@ -18,20 +17,22 @@ import (
 // The route subscribes to the bus at once: it forwards every E emitted
 // after Forward returns, in emit order, once c is started. One goroutine per
 // route encodes and publishes; if it falls more than the bus capacity
-// behind, the events it missed are counted in [Stats.Missed]. Events that c
-// itself received from NATS are not forwarded (see the package
-// documentation, "Echo").
+// behind, the events it missed are counted in [Stats.Missed]. Events that c,
+// or another Conn on the same bus, received from NATS are not forwarded
+// (see the package documentation, "Echo").
 //
-// Forward fails if subject is not a valid subject to publish to, if c
-// already forwards E to subject, or if c is closed ([ErrClosed]). E may not
-// be fxbus.ShutdownInitiated with the JSON codec: use [ForwardShutdown].
+// Forward fails with [ErrInvalidSubject] if the server would not publish
+// to subject (a wildcard token is one reason; see the package
+// documentation, "Subjects"), if c already forwards E to subject, or if c
+// is closed ([ErrClosed]). E may not be fxbus.ShutdownInitiatedEvent with the
+// JSON codec: use [ForwardShutdown].
 func Forward[E any](c *Conn, subject string, opts ...RouteOption[E]) error {
 	if err := checkSubject(subject, false); err != nil {
 		return err
 	}
 	rc := newRouteConfig(opts)
 	if isShutdownInitiated[E]() && isJSON(rc.codec) {
-		return errors.New("natsbridge: fxbus.ShutdownInitiated does not survive JSON (its Cause is an error): use ForwardShutdown")
+		return errors.New("natsbridge: fxbus.ShutdownInitiatedEvent does not survive JSON (its Cause is an error): use ForwardShutdown")
 	}
 	f := &forwarder[E]{
 		conn:    c,
@@ -44,9 +45,7 @@ func Forward[E any](c *Conn, subject string, opts ...RouteOption[E]) error {
 	if err := c.addRoute(f, Outbound, subject, reflect.TypeFor[E]()); err != nil {
 		return err
 	}
-	f.sub = fxbus.Subscribe[E](c.bus)
-	f.guard = guardOf[E](c)
-	f.guard.add(f)
+	guardOf[E](c).subscribe(f)
 	if c.started {
 		return f.start(c.nc)
 	}
@@ -59,24 +58,28 @@ func Forward[E any](c *Conn, subject string, opts ...RouteOption[E]) error {
 //
 //	natsbridge.Receive[OrderPlaced](c, "orders.placed")
 //
-// subject may contain wildcards. Messages are emitted in the order the
-// server delivers them, which keeps each publisher's order. A message c
-// published itself is skipped and counted in [Stats.Echoes]. A message the
+// subject may contain wildcards: "*" for one token, ">" as the last token
+// for all the rest. Messages are emitted in the order the server delivers
+// them, which keeps each publisher's order. A message published by c, or
+// by another Conn on the same bus, is skipped and counted in
+// [Stats.Echoes]. A message the
 // codec rejects is logged with the subject and the error, counted in
 // [Stats.DecodeFailures] and skipped. Local subscribers see received events
 // exactly as they see local ones: same ordering, lag and close rules.
 //
 // On a started c the subscription is made at once (without waiting for the
-// server to register it); otherwise at [Conn.Start]. Receive fails if c
-// already receives E from subject, or if c is closed ([ErrClosed]). E may
-// not be fxbus.ShutdownInitiated: a peer's shutdown is not this process's;
+// server to register it); otherwise at [Conn.Start]. Receive fails with
+// [ErrInvalidSubject] if the server would refuse to subscribe to subject
+// (see the package documentation, "Subjects"), if c already receives E
+// from subject, or if c is closed ([ErrClosed]). E may not be
+// fxbus.ShutdownInitiatedEvent: a peer's shutdown is not this process's;
 // receive [PeerShutdown].
 func Receive[E any](c *Conn, subject string, opts ...RouteOption[E]) error {
 	if err := checkSubject(subject, true); err != nil {
 		return err
 	}
 	if isShutdownInitiated[E]() {
-		return errors.New("natsbridge: a peer's shutdown is not this process's: receive natsbridge.PeerShutdown, not fxbus.ShutdownInitiated")
+		return errors.New("natsbridge: a peer's shutdown is not this process's: receive natsbridge.PeerShutdown, not fxbus.ShutdownInitiatedEvent")
 	}
 	rc := newRouteConfig(opts)
 	r := &receiver[E]{
@@ -112,28 +115,8 @@ func (c *Conn) addRoute(r route, d Direction, subject string, t reflect.Type) er
 	return nil
 }
 
-// checkSubject rejects what the server would: empty tokens and white
-// space; and wildcards in a subject to publish to.
-func checkSubject(subject string, wildcards bool) error {
-	if subject == "" {
-		return errors.New("natsbridge: empty subject")
-	}
-	if strings.ContainsAny(subject, " \t\r\n") {
-		return fmt.Errorf("natsbridge: subject %q contains white space", subject)
-	}
-	for tok := range strings.SplitSeq(subject, ".") {
-		switch {
-		case tok == "":
-			return fmt.Errorf("natsbridge: subject %q has an empty token", subject)
-		case !wildcards && (tok == "*" || tok == ">"):
-			return fmt.Errorf("natsbridge: cannot publish to the wildcard subject %q", subject)
-		}
-	}
-	return nil
-}
-
 func isShutdownInitiated[E any]() bool {
-	return reflect.TypeFor[E]() == reflect.TypeFor[fxbus.ShutdownInitiated]()
+	return reflect.TypeFor[E]() == reflect.TypeFor[fxbus.ShutdownInitiatedEvent]()
 }
 
 func isJSON[E any](c Codec[E]) bool {

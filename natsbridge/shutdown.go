@@ -6,20 +6,23 @@ import (
 	"sync/atomic"
 
 	"github.com/claviron/fxruntime/fxbus"
+	"github.com/claviron/fxruntime/internal/runhooks"
 	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 )
 
-// ForwardShutdown publishes this process's fxbus.ShutdownInitiated to
+// ForwardShutdown publishes this process's fxbus.ShutdownInitiatedEvent to
 // subject as a [PeerShutdown], so that peers that [Receive] PeerShutdown
 // on subject learn that this process is leaving.
 //
-// It publishes synchronously, from the bus's [fxbus.Bus.OnShutdown]
+// It publishes synchronously, from the bus's shutdown
 // callback: under fxbus.Module that is before the first OnStop hook of the
 // application runs, so the message is in the client's buffer before
 // [Conn.Close] drains the connection, whatever the order of the hooks.
 // A shutdown announced before c is started or after it is closed is not
-// published (the first is counted in [Stats.Dropped]).
+// published (the first is counted in [Stats.Dropped]). Like [Forward], it
+// fails with [ErrInvalidSubject] for a subject the server would not
+// publish to.
 func ForwardShutdown(c *Conn, subject string) error {
 	if err := checkSubject(subject, false); err != nil {
 		return err
@@ -27,13 +30,15 @@ func ForwardShutdown(c *Conn, subject string) error {
 	s := &shutdownForwarder{conn: c, subject: subject}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.addRoute(s, Outbound, subject, reflect.TypeFor[fxbus.ShutdownInitiated]()); err != nil {
+	if err := c.addRoute(s, Outbound, subject, reflect.TypeFor[fxbus.ShutdownInitiatedEvent]()); err != nil {
 		return err
 	}
 	if c.started {
 		s.nc.Store(c.nc)
 	}
-	s.remove = c.bus.OnShutdown(s.publish)
+	s.remove = runhooks.Of(c.bus).OnShutdown(func(reason string, cause error, exitCode int) {
+		s.publish(fxbus.ShutdownInitiatedEvent{Reason: reason, Cause: cause, ExitCode: exitCode})
+	})
 	return nil
 }
 
@@ -48,7 +53,7 @@ type shutdownForwarder struct {
 }
 
 func (s *shutdownForwarder) key() routeKey {
-	return routeKey{dir: Outbound, subject: s.subject, typ: reflect.TypeFor[fxbus.ShutdownInitiated]()}
+	return routeKey{dir: Outbound, subject: s.subject, typ: reflect.TypeFor[fxbus.ShutdownInitiatedEvent]()}
 }
 
 func (s *shutdownForwarder) start(nc *nats.Conn) error {
@@ -62,7 +67,7 @@ func (s *shutdownForwarder) stop(context.Context) error {
 	return nil
 }
 
-func (s *shutdownForwarder) publish(ev fxbus.ShutdownInitiated) {
+func (s *shutdownForwarder) publish(ev fxbus.ShutdownInitiatedEvent) {
 	if s.stopped.Load() {
 		return
 	}
@@ -103,5 +108,5 @@ func (s *shutdownForwarder) publish(ev fxbus.ShutdownInitiated) {
 }
 
 func (s *shutdownForwarder) stats() Stats {
-	return s.n.snapshot(Outbound, s.subject, reflect.TypeFor[fxbus.ShutdownInitiated]().String())
+	return s.n.snapshot(Outbound, s.subject, reflect.TypeFor[fxbus.ShutdownInitiatedEvent]().String())
 }

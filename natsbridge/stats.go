@@ -34,9 +34,13 @@ func (d Direction) String() string {
 // delivers it at most once, and says nothing when it does not (see the
 // package documentation, "Delivery").
 //
-// On an inbound route, every message the client delivered to the route ends
-// in exactly one of Received, DecodeFailures or Echoes; Dropped counts the
-// messages the client discarded before that because the route fell behind.
+// On an inbound route, every message the client got for the route ends in
+// exactly one of Received, DecodeFailures, Echoes or Dropped (discarded by
+// the client because the route fell behind), once the route has handled
+// what the client holds for it. After [Conn.Close] has returned nil, the
+// counters are final, whenever they are read. A Close cut short by its
+// context discards what the client still holds, which is counted nowhere;
+// Close's error says about how many messages that is.
 type Stats struct {
 	Direction Direction
 	Subject   string
@@ -48,7 +52,9 @@ type Stats struct {
 	Forwarded uint64
 	// Buffered (outbound) counts the Forwarded events that went to the
 	// reconnect buffer. They are sent when the client reconnects and lost
-	// if the connection is closed first.
+	// if the connection is closed first. The client is asked right after
+	// the publish, so an event published at the very moment the
+	// connection breaks may be counted either way.
 	Buffered uint64
 	// Dropped counts, outbound, events the client refused: the reconnect
 	// buffer ([Config.ReconnectBufSize]) was full, the connection was
@@ -67,9 +73,10 @@ type Stats struct {
 	// DecodeFailures (inbound) counts messages the codec rejected; each
 	// is logged with the subject and the error, then skipped.
 	DecodeFailures uint64
-	// Echoes counts, inbound, messages this Conn had published itself,
-	// skipped; outbound, events this Conn had received from NATS, not
-	// sent back.
+	// Echoes counts, inbound, messages published by this Conn or by
+	// another Conn on the same bus, skipped; outbound, events that a Conn
+	// on the bus received from NATS, read by the route and not sent back. A received event the route fell too
+	// far behind to read is in Missed instead; none is ever sent back.
 	Echoes uint64
 }
 

@@ -97,9 +97,6 @@ func TestBinary(t *testing.T) {
 	t.Run("bad flag", func(t *testing.T) { testBadFlag(t, bin) })
 }
 
-// timeout bounds every wait of the end-to-end tests.
-const timeout = 5 * time.Second
-
 // service is the demo binary running in serve mode.
 type service struct {
 	cmd     *exec.Cmd
@@ -220,7 +217,7 @@ func (s *service) wait(t *testing.T) int {
 // exit 0.
 func testServe(t *testing.T, bin string) {
 	s := serve(t, bin)
-	for _, path := range []string{"/healthz", "/readyz"} {
+	for _, path := range []string{"/healthz", "/readyz", "/debug/fxruntime", "/debug/fxruntime.json"} {
 		if code, err := s.get(path); err != nil || code != http.StatusOK {
 			t.Fatalf("GET %s: %d, %v; want 200", path, code, err)
 		}

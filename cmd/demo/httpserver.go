@@ -46,7 +46,8 @@ type httpServer struct {
 	*lifecycle.HTTPServer
 	bus  *fxbus.Bus
 	cfg  *configProvider
-	gate *lifecycle.Gate // which /work enters, through the server
+	gate  *lifecycle.Gate // which /work enters, through the server
+	admin *http.ServeMux  // the server's routes; mount adds some
 }
 
 func newHTTPServer(s settings, bus *fxbus.Bus, cfg *configProvider, rt *lifecycle.Runtime) *httpServer {
@@ -57,8 +58,17 @@ func newHTTPServer(s settings, bus *fxbus.Bus, cfg *configProvider, rt *lifecycl
 	mux.Handle("GET /healthz", lifecycle.Ungated(h.record(rt.LivenessHandler())))
 	mux.Handle("GET /readyz", lifecycle.Ungated(h.record(rt.ReadinessHandler())))
 	mux.Handle("GET /work", h.record(http.HandlerFunc(h.work)))
+	mux.Handle("/", h.record(http.NotFoundHandler()))
+	h.admin = mux
 	h.HTTPServer = lifecycle.NewHTTPServer("http", &http.Server{Addr: s.Addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second})
 	return h
+}
+
+// mount serves handler at pattern, without a RequestServed event per
+// request, outside the gate: for the debug page, which reloads itself
+// every few seconds and shows the drain as it happens.
+func (h *httpServer) mount(pattern string, handler http.Handler) {
+	h.admin.Handle(pattern, lifecycle.Ungated(handler))
 }
 
 // Boot binds the address and starts serving.

@@ -16,7 +16,8 @@
 //
 //	go run ./cmd/demo
 //
-// With -serve it runs until SIGINT or SIGTERM and reloads on SIGHUP:
+// With -serve it runs until SIGINT or SIGTERM, reloads on SIGHUP, and
+// serves the debug page of package debugpage at /debug/fxruntime:
 //
 //	go run ./cmd/demo -serve -addr 127.0.0.1:8080
 //	kill -HUP <pid>
@@ -36,6 +37,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/claviron/fxruntime/debugpage"
 	"github.com/claviron/fxruntime/lifecycle"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
@@ -91,7 +93,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fx.Populate(&rt),
 	}
 	if s.Serve {
-		tl.Printf("serving until SIGINT or SIGTERM; SIGHUP reloads %s (pid %d)\n", s.ConfigPath, os.Getpid())
+		opts = append(opts, debugpage.Module, fx.Invoke(func(h *httpServer, page *debugpage.Page) {
+			h.mount("GET /debug/fxruntime", page)
+			h.mount("GET /debug/fxruntime.json", page)
+		}))
+		tl.Printf("serving until SIGINT or SIGTERM; SIGHUP reloads %s (pid %d); debug page at /debug/fxruntime\n", s.ConfigPath, os.Getpid())
 	} else {
 		// Buffered: the tour never waits for the runtime to read a signal.
 		sigs := make(chan os.Signal, 4)
@@ -154,7 +160,8 @@ Flags:
 `)
 		fs.PrintDefaults()
 		fmt.Fprint(out, `
-Endpoints: GET /healthz, GET /readyz, GET /work?ms=N.
+Endpoints: GET /healthz, GET /readyz, GET /work?ms=N; with -serve, the
+debug page GET /debug/fxruntime (and its JSON, /debug/fxruntime.json).
 Exit codes: 0 clean shutdown; 1 missing or invalid configuration, or a
 failure; 2 bad usage; 3 a second SIGINT or SIGTERM forced the exit.
 `)

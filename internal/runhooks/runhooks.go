@@ -38,6 +38,11 @@ type Bus interface {
 	OnRunEnd(f func(startFailed bool)) bool
 	// Managed reports whether fxbus.Module built the bus.
 	Managed() bool
+	// NewRun tells a bus that fxbus.Module did not build that a new run
+	// of the runtime begins: its next announcement emits again. (Under
+	// fxbus.Module, the module follows the application's runs itself and
+	// NewRun does nothing.)
+	NewRun()
 	// Covers reports whether hooks appended to lc are covered by the
 	// bus's decoration of fx.Lifecycle: lc is the lifecycle fxbus.Module
 	// gave the bus's own scope.

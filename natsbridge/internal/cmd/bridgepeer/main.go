@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/claviron/fxruntime/fxbus"
+	"github.com/claviron/fxruntime/internal/runhooks"
 	"github.com/claviron/fxruntime/natsbridge"
 	"github.com/claviron/fxruntime/natsbridge/internal/demo"
 	"go.uber.org/fx"
@@ -101,7 +102,7 @@ func listen(lc fx.Lifecycle, bus *fxbus.Bus, sd fx.Shutdowner, stdin bool) {
 		fxbus.Emit(bus, demo.Reply{To: g.From, Seq: g.Seq})
 		return nil
 	})
-	bus.OnAppStarted(func() {
+	runhooks.Of(bus).OnAppStarted(func() {
 		fmt.Println("ready")
 		if !stdin {
 			return
@@ -129,7 +130,7 @@ func say(lc fx.Lifecycle, bus *fxbus.Bus, sd fx.Shutdowner, name, text string, n
 	})
 	timer.Stop() // armed when the app is up
 	lc.Append(fx.StopHook(func() { timer.Stop() }))
-	bus.OnAppStarted(func() {
+	runhooks.Of(bus).OnAppStarted(func() {
 		timer.Reset(timeout)
 		for i := 1; i <= n; i++ {
 			fxbus.Emit(bus, demo.Greeting{From: name, Text: text, Seq: i})
