@@ -44,8 +44,8 @@ type RequestServed struct {
 // configuration provider, and so stops before it.
 type httpServer struct {
 	*lifecycle.HTTPServer
-	bus  *fxbus.Bus
-	cfg  *configProvider
+	bus   *fxbus.Bus
+	cfg   *configProvider
 	gate  *lifecycle.Gate // which /work enters, through the server
 	admin *http.ServeMux  // the server's routes; mount adds some
 }
