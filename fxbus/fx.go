@@ -38,9 +38,15 @@ type Config struct {
 //     emitted while stopping still reach their subscribers, and handlers
 //     run by [Listen] and [Handle] finish before the stop returns;
 //   - whatever way the application's start fails (a hook's error, a
-//     timeout, a panic, which becomes an error), the bus is closed and the
-//     handlers end without app.Stop, even when Fx rolls nothing back; at a
-//     stop deadline that makes Fx skip hooks, the bus closes at once;
+//     timeout, a panic or runtime.Goexit, which become errors), the run
+//     ends on its own, even when Fx rolls nothing back: the shutdown is
+//     announced once, the bus closes and the handlers end. app.Stop after
+//     a failed start returns once that end is complete; call it, as
+//     fxtest and app.Run do, to know when (one race needs it: a last hook
+//     that returns as the start context ends, which Fx reports as a
+//     failure while every hook started). At a stop deadline that makes Fx
+//     skip hooks, the run ends as soon as the runtime's stop in progress
+//     (bounded by its own budget) allows, and the bus closes;
 //   - an application started again after a stop gets the bus open again,
 //     empty: every Listen handler has a new subscription.
 //

@@ -55,10 +55,11 @@
 //
 // Under [Module], whatever way the application's start fails (a hook's
 // error, the start timeout, a panic or runtime.Goexit in a hook, which
-// fxbus.Module turns into errors), the run ends without app.Stop: the
-// shutdown is announced once, a runtime that had booted is rolled back
-// within [Config.RollbackTimeout], and the bus closes. This holds under
-// plain fx.New as under [Run]; a later app.Stop changes nothing. When a
+// fxbus.Module turns into errors), the run ends on its own: the shutdown
+// is announced once, a runtime that had booted is rolled back within
+// [Config.RollbackTimeout], and the bus closes. This holds under plain
+// fx.New as under [Run]; app.Stop after a failed start changes nothing
+// but returns once that end is complete, so call it to know when. When a
 // stop passes its deadline and Fx skips the runtime's OnStop hook, the run
 // ends at once (the token is cancelled, signal handling ends, a [StoppedEvent]
 // event reports the skipped stop) and the bus closes, waking every reader.

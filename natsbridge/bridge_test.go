@@ -493,16 +493,16 @@ func TestForwardShutdown(t *testing.T) {
 		return natsbridge.ForwardShutdown(c, "fleet.shutdown")
 	})
 	connect(t, busB, natsbridge.Config{URL: srv.ClientURL()}, func(c *natsbridge.Conn) error {
-		return natsbridge.Receive[natsbridge.PeerShutdown](c, "fleet.shutdown")
+		return natsbridge.Receive[natsbridge.PeerShutdownEvent](c, "fleet.shutdown")
 	})
-	peers := fxbus.Subscribe[natsbridge.PeerShutdown](busB)
+	peers := fxbus.Subscribe[natsbridge.PeerShutdownEvent](busB)
 	defer peers.Close()
 	local := fxbus.Subscribe[fxbus.ShutdownInitiatedEvent](busB)
 	defer local.Close()
 
 	runhooks.Of(busA).AnnounceShutdown("task failed", errors.New("disk full"), 3)
 	got := recv(t, peers)
-	want := natsbridge.PeerShutdown{Origin: a.Origin(), Name: "indexer", Reason: "task failed", Cause: "disk full", ExitCode: 3}
+	want := natsbridge.PeerShutdownEvent{Origin: a.Origin(), Name: "indexer", Reason: "task failed", Cause: "disk full", ExitCode: 3}
 	if got != want {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}

@@ -19,7 +19,7 @@ type Codec[E any] interface {
 
 // JSON is the default [Codec]: encoding/json, so exported fields only.
 // Interface-typed fields, such as an error, do not survive the trip: give
-// them a wire form of their own, as [PeerShutdown] does for
+// them a wire form of their own, as [PeerShutdownEvent] does for
 // fxbus.ShutdownInitiatedEvent.
 //
 // Decoding is strict unless Lenient is set: a payload is decoded only if

@@ -82,8 +82,8 @@ type Note struct {
 func TestJSONDecodesWhatItEncodes(t *testing.T) {
 	roundTrip(t, natsbridge.JSON[Order]{}, Order{}, Order{ID: "x", Items: -3})
 	roundTrip(t, natsbridge.JSON[Note]{}, Note{}, Note{Text: "hi"})
-	roundTrip(t, natsbridge.JSON[natsbridge.PeerShutdown]{},
-		natsbridge.PeerShutdown{Origin: "o"}, natsbridge.PeerShutdown{Origin: "o", Name: "n", Reason: "r", Cause: "c", ExitCode: 3})
+	roundTrip(t, natsbridge.JSON[natsbridge.PeerShutdownEvent]{},
+		natsbridge.PeerShutdownEvent{Origin: "o"}, natsbridge.PeerShutdownEvent{Origin: "o", Name: "n", Reason: "r", Cause: "c", ExitCode: 3})
 	roundTrip(t, natsbridge.JSON[[]int]{}, nil, []int{1, 2})
 	roundTrip(t, natsbridge.JSON[int]{}, 0, 7)
 	var o *Order

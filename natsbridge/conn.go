@@ -33,7 +33,7 @@ type Config struct {
 	// servers. Required.
 	URL string
 	// Name is the connection name the server shows in its monitoring and
-	// the bridge puts in [PeerShutdown]; optional.
+	// the bridge puts in [PeerShutdownEvent]; optional.
 	Name string
 	// CredentialsFile is a NATS credentials file (JWT and seed); optional.
 	CredentialsFile string
@@ -342,19 +342,19 @@ func (c *Conn) onDisconnect(nc *nats.Conn, err error) {
 	c.outage.Add(1)
 	c.log.Warn("natsbridge: disconnected; the client reconnects by itself",
 		zap.Error(err), zap.Int("reconnectBufSize", c.reconnectBufSize()))
-	fxbus.Emit(c.bus, Disconnected{Err: err})
+	fxbus.Emit(c.bus, DisconnectedEvent{Err: err})
 }
 
 func (c *Conn) onReconnect(nc *nats.Conn) {
 	u := nc.ConnectedUrlRedacted()
 	c.log.Info("natsbridge: reconnected", zap.String("url", u))
-	fxbus.Emit(c.bus, Reconnected{URL: u})
+	fxbus.Emit(c.bus, ReconnectedEvent{URL: u})
 }
 
 func (c *Conn) onClosed(nc *nats.Conn) {
 	err := nc.LastError()
 	c.log.Info("natsbridge: connection closed", zap.Error(err))
-	fxbus.Emit(c.bus, Closed{Err: err})
+	fxbus.Emit(c.bus, ClosedEvent{Err: err})
 }
 
 func (c *Conn) onAsyncError(_ *nats.Conn, sub *nats.Subscription, err error) {

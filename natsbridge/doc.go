@@ -105,7 +105,7 @@
 // [Config.ConnectTimeout] and the context's deadline, and fails with an
 // error naming the URL (without its password): it does not retry a first
 // connection. Afterwards the client reconnects by itself, and the bridge
-// emits [Disconnected], [Reconnected] and [Closed] on the bus. While
+// emits [DisconnectedEvent], [ReconnectedEvent] and [ClosedEvent] on the bus. While
 // disconnected, forwarded events go to the client's reconnect buffer
 // ([Config.ReconnectBufSize]) and are sent on reconnect; past its limit
 // they are dropped and counted.
@@ -113,13 +113,13 @@
 // # Shutdown
 //
 // fxbus.ShutdownInitiatedEvent carries an error, which JSON cannot carry; it has
-// a wire form, [PeerShutdown], published by [ForwardShutdown] and received
+// a wire form, [PeerShutdownEvent], published by [ForwardShutdown] and received
 // as a type of its own (a peer leaving is not this process shutting down).
 // ForwardShutdown publishes from the bus's announcement itself, which
 // fxbus.Module makes before the first OnStop hook; [Conn.Close] (the
 // module's OnStop) then forwards what is waiting and drains the
 // connection, so peers learn that the process leaves whatever the hook
-// order. The PeerShutdown is a message of its own subject: it may reach a
+// order. The PeerShutdownEvent is a message of its own subject: it may reach a
 // peer before events emitted just before the shutdown, which Close still
 // forwards.
 package natsbridge

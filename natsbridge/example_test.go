@@ -100,7 +100,7 @@ func ExampleBridge() {
 	}
 	orders := fxbus.Subscribe[Order](busB)
 	defer orders.Close()
-	peers := fxbus.Subscribe[natsbridge.PeerShutdown](busB)
+	peers := fxbus.Subscribe[natsbridge.PeerShutdownEvent](busB)
 	defer peers.Close()
 
 	fxbus.Emit(busA, Order{ID: "7", Items: 1})

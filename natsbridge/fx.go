@@ -120,12 +120,12 @@ func BridgeIn[E any](subject string, opts ...RouteOption[E]) fx.Option {
 
 // BridgeShutdown returns an fx.Option that tells peers on subject when
 // this process begins to shut down ([ForwardShutdown]) and emits a
-// [PeerShutdown] on the bus when a peer does ([Receive]).
+// [PeerShutdownEvent] on the bus when a peer does ([Receive]).
 func BridgeShutdown(subject string) fx.Option {
 	return fx.Invoke(func(c *Conn) error {
 		if err := ForwardShutdown(c, subject); err != nil {
 			return err
 		}
-		return Receive[PeerShutdown](c, subject)
+		return Receive[PeerShutdownEvent](c, subject)
 	})
 }

@@ -59,7 +59,7 @@ func TestModuleTwoApps(t *testing.T) {
 	)
 	acks := fxbus.Subscribe[Ack](shopBus)
 	defer acks.Close()
-	peers := fxbus.Subscribe[natsbridge.PeerShutdown](whBus)
+	peers := fxbus.Subscribe[natsbridge.PeerShutdownEvent](whBus)
 	defer peers.Close()
 	shop.RequireStart()
 	defer shop.RequireStop()

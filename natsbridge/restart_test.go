@@ -26,9 +26,9 @@ func TestServerRestart(t *testing.T) {
 	busB := newBus(t)
 	a := connect(t, busA, cfg, func(c *natsbridge.Conn) error { return natsbridge.Forward[Order](c, "orders") })
 	b := connect(t, busB, cfg, func(c *natsbridge.Conn) error { return natsbridge.Receive[Order](c, "orders") })
-	downA, downB := fxbus.Subscribe[natsbridge.Disconnected](busA), fxbus.Subscribe[natsbridge.Disconnected](busB)
-	upA, upB := fxbus.Subscribe[natsbridge.Reconnected](busA), fxbus.Subscribe[natsbridge.Reconnected](busB)
-	closedA := fxbus.Subscribe[natsbridge.Closed](busA)
+	downA, downB := fxbus.Subscribe[natsbridge.DisconnectedEvent](busA), fxbus.Subscribe[natsbridge.DisconnectedEvent](busB)
+	upA, upB := fxbus.Subscribe[natsbridge.ReconnectedEvent](busA), fxbus.Subscribe[natsbridge.ReconnectedEvent](busB)
+	closedA := fxbus.Subscribe[natsbridge.ClosedEvent](busA)
 	orders := fxbus.Subscribe[Order](busB)
 	for _, s := range []interface{ Close() }{downA, downB, upA, upB, closedA, orders} {
 		defer s.Close()

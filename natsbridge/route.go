@@ -73,7 +73,7 @@ func Forward[E any](c *Conn, subject string, opts ...RouteOption[E]) error {
 // (see the package documentation, "Subjects"), if c already receives E
 // from subject, or if c is closed ([ErrClosed]). E may not be
 // fxbus.ShutdownInitiatedEvent: a peer's shutdown is not this process's;
-// receive [PeerShutdown].
+// receive [PeerShutdownEvent].
 func Receive[E any](c *Conn, subject string, opts ...RouteOption[E]) error {
 	if err := checkSubject(subject, true); err != nil {
 		return err

@@ -12,7 +12,7 @@ import (
 )
 
 // ForwardShutdown publishes this process's fxbus.ShutdownInitiatedEvent to
-// subject as a [PeerShutdown], so that peers that [Receive] PeerShutdown
+// subject as a [PeerShutdownEvent], so that peers that [Receive] PeerShutdown
 // on subject learn that this process is leaving.
 //
 // It publishes synchronously, from the bus's shutdown
@@ -78,7 +78,7 @@ func (s *shutdownForwarder) publish(ev fxbus.ShutdownInitiatedEvent) {
 			zap.String("subject", s.subject))
 		return
 	}
-	wire := PeerShutdown{
+	wire := PeerShutdownEvent{
 		Origin:   s.conn.origin,
 		Name:     s.conn.cfg.Name,
 		Reason:   ev.Reason,
@@ -87,7 +87,7 @@ func (s *shutdownForwarder) publish(ev fxbus.ShutdownInitiatedEvent) {
 	if ev.Cause != nil {
 		wire.Cause = ev.Cause.Error()
 	}
-	data, err := JSON[PeerShutdown]{}.Encode(wire)
+	data, err := JSON[PeerShutdownEvent]{}.Encode(wire)
 	if err != nil { // cannot happen: strings and an int
 		s.n.encodeFailures.Add(1)
 		return

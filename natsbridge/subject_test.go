@@ -52,9 +52,9 @@ func TestInvalidSubjectNeverReachesServer(t *testing.T) {
 	closeConn(t, a)
 	a = connect(t, busA, cfg, func(c *natsbridge.Conn) error { return natsbridge.Forward[Order](c, "orders.eu") })
 	b := connect(t, busB, cfg, func(c *natsbridge.Conn) error { return natsbridge.Receive[Order](c, "orders.*") })
-	closed := fxbus.Subscribe[natsbridge.Closed](busB)
+	closed := fxbus.Subscribe[natsbridge.ClosedEvent](busB)
 	defer closed.Close()
-	down := fxbus.Subscribe[natsbridge.Disconnected](busB)
+	down := fxbus.Subscribe[natsbridge.DisconnectedEvent](busB)
 	defer down.Close()
 	subs := srv.NumSubscriptions()
 

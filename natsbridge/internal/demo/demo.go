@@ -3,6 +3,12 @@
 // types, as services sharing an events package would.
 package demo
 
+import (
+	"strconv"
+
+	"github.com/claviron/fxruntime/natsbridge/durable"
+)
+
 // Subjects the helper commands bridge.
 const (
 	SubjectGreetings = "demo.greetings"
@@ -30,3 +36,18 @@ type Tick struct {
 	Source string
 	At     int64 // Unix nanoseconds at emit
 }
+
+// SubjectJobs is the subject of the durable helper's stream, JOBS.
+const SubjectJobs = "demo.jobs"
+
+// JobsStream is the stream of the jobs.
+var JobsStream = durable.StreamConfig{Name: "JOBS", Subjects: []string{SubjectJobs}}
+
+// Job is the durable event of the jspeer helper. Its ID is its sequence
+// number, so a publish retried with the same Job is stored once.
+type Job struct {
+	Seq int
+}
+
+// EventID gives the durable publisher the Job's message ID.
+func (j Job) EventID() string { return "job-" + strconv.Itoa(j.Seq) }

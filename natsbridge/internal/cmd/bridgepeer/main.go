@@ -54,7 +54,7 @@ func main() {
 		natsbridge.Module,
 		fx.Supply(natsbridge.Config{URL: *url, Name: *name}),
 		natsbridge.BridgeShutdown(demo.SubjectFleet),
-		fxbus.Handle(func(_ context.Context, p natsbridge.PeerShutdown) error {
+		fxbus.Handle(func(_ context.Context, p natsbridge.PeerShutdownEvent) error {
 			fmt.Printf("peer left: %s (%s)\n", p.Name, p.Reason)
 			return nil
 		}),

@@ -1,0 +1,49 @@
+package fxbus_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"go.uber.org/fx"
+
+	"github.com/claviron/fxruntime/fxbus"
+)
+
+type neverEvent struct{}
+
+// A last OnStart hook that returns nil just before the start deadline
+// makes Fx report the deadline (it prefers the context's error) while the
+// bus saw every hook start: app.Stop after the failed start still ends the
+// run, with the bus closed.
+func TestStopAfterAStartFailedAtItsDeadlineEndsTheRun(t *testing.T) {
+	hits := 0
+	for i := 0; i < 60 && hits == 0; i++ {
+		var bus *fxbus.Bus
+		var deadline time.Time
+		app := fx.New(fx.NopLogger, fxbus.Module, fx.Populate(&bus),
+			fx.Invoke(func(lc fx.Lifecycle) {
+				lc.Append(fx.StartHook(func(ctx context.Context) error {
+					deadline, _ = ctx.Deadline()
+					time.Sleep(time.Until(deadline) - time.Duration(i%40)*25*time.Microsecond)
+					return nil
+				}))
+			}))
+		sub := fxbus.Subscribe[neverEvent](bus)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		err := app.Start(ctx)
+		cancel()
+		sctx, scancel := context.WithTimeout(context.Background(), time.Second)
+		_ = app.Stop(sctx)
+		scancel()
+		if err != nil {
+			// app.Stop after a failed start returns once the run has ended,
+			// whichever side of the deadline the last hook returned on.
+			if _, rerr := sub.TryRecv(); !errors.Is(rerr, fxbus.ErrClosed) {
+				hits++
+				t.Errorf("try %d: app.Start = %v, and after app.Stop the bus is still open (%v): the failed start was not ended", i, err, rerr)
+			}
+		}
+	}
+}
