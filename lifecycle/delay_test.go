@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/claviron/fxruntime/lifecycle"
+	"go.uber.org/fx"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -233,5 +234,49 @@ func TestShutdownDelayMustNotBeNegative(t *testing.T) {
 	_, err := lifecycle.New(nil, lifecycle.WithConfig(lifecycle.Config{ShutdownDelay: -time.Second}))
 	if err == nil || err.Error() != "lifecycle: Config.ShutdownDelay must not be negative, got -1s" {
 		t.Fatalf("New: %v, want an error naming Config.ShutdownDelay and the value", err)
+	}
+}
+
+// TestMainRunsTheShutdownDelayBeforeTheComponentsStop: under Main (Run),
+// the delay runs before app.Stop, so that a component stopped by an OnStop
+// hook of its own (which Fx runs before the runtime's) does not stop while
+// work is still admitted: its hook runs after the delay, with the gate
+// closed and the token cancelled.
+func TestMainRunsTheShutdownDelayBeforeTheComponentsStop(t *testing.T) {
+	const delay = 300 * time.Millisecond
+	var began time.Time
+	type seen struct {
+		after      time.Duration
+		gateClosed bool
+		tokenErr   error
+	}
+	stopped := make(chan seen, 1)
+	code := lifecycle.Run(context.Background(),
+		fx.NopLogger,
+		fx.Supply(zap.NewNop()),
+		fx.Supply(lifecycle.Config{ShutdownDelay: delay}),
+		fx.Invoke(func(lc fx.Lifecycle, rt *lifecycle.Runtime) {
+			lc.Append(fx.StopHook(func() {
+				stopped <- seen{time.Since(began), rt.Gate().Closed(), rt.Context().Err()}
+			}))
+		}),
+		lifecycle.AsTask(func(rt *lifecycle.Runtime) lifecycle.Task {
+			return lifecycle.Task{Name: "stopper", Run: func(ctx context.Context) error {
+				if rt.WaitRunning(ctx) == nil {
+					began = time.Now()
+					rt.InitiateShutdown("deploy", nil, 0)
+				}
+				<-ctx.Done()
+				return nil
+			}}
+		}),
+	)
+	if code != 0 {
+		t.Fatalf("Run: exit code %d", code)
+	}
+	s := <-stopped
+	if s.after < delay || !s.gateClosed || s.tokenErr == nil {
+		t.Fatalf("the component's OnStop hook ran %v after the shutdown began (gate closed %v, token %v); want after the delay %v, gate closed, token cancelled",
+			s.after, s.gateClosed, s.tokenErr, delay)
 	}
 }
