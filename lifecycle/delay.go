@@ -15,8 +15,10 @@ import (
 // shutdown from the readiness probe, after a while) are served. Then the
 // gate closes, the token is cancelled, and the drain begins.
 //
-// The delay runs from the start of the shutdown; Stop waits for what is
-// left of it. It is cut short by a second SIGINT or SIGTERM (a third one
+// The delay runs from the start of the shutdown. Main waits for it before
+// app.Stop, so that no component stops while work is still admitted (Fx
+// runs the components' OnStop hooks before the runtime's); the runtime's
+// Stop waits for what is left of it otherwise. It is cut short by a second SIGINT or SIGTERM (a third one
 // then forces the exit), and by the stop budget: it takes at most half of
 // the time left before Stop's deadline, so that the drain keeps the rest.
 
@@ -44,22 +46,27 @@ func (r *Runtime) startDelay(ru *run) bool {
 // progress.
 func (r *Runtime) cutDelay(ru *run) bool {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if ru.delay.ended {
+		r.mu.Unlock()
 		return false
 	}
 	ru.delay.ended = true
 	close(ru.delay.cut)
+	from := ru.delay.from
+	r.mu.Unlock()
+	r.log.Info("shutdown delay cut short by a second signal", zap.Duration("delay", time.Since(from)))
 	return true
 }
 
 // waitDelay waits for what is left of ru's shutdown delay, within half of
-// the time left before ctx's deadline, unless a second signal cuts it.
+// the time left before ctx's deadline, unless a second signal cuts it or
+// it is over already (Main waits for it before app.Stop, the runtime's
+// Stop again).
 func (r *Runtime) waitDelay(ctx context.Context, ru *run) {
 	r.mu.Lock()
 	d := ru.delay
 	r.mu.Unlock()
-	if !d.on {
+	if !d.on || d.ended {
 		return
 	}
 	end := d.from.Add(r.cfg.ShutdownDelay)
@@ -76,8 +83,7 @@ func (r *Runtime) waitDelay(ctx context.Context, ru *run) {
 	select {
 	case <-t.C:
 		r.log.Info("shutdown delay over", zap.Duration("delay", time.Since(d.from)))
-	case <-d.cut:
-		r.log.Info("shutdown delay cut short by a second signal", zap.Duration("delay", time.Since(d.from)))
+	case <-d.cut: // logged by cutDelay
 	case <-ctx.Done():
 	}
 	r.mu.Lock()

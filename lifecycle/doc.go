@@ -221,12 +221,15 @@
 // shutdown began answers unready at once ([Runtime.Ready] is false, the
 // readiness handler says 503) but keeps admitting work, and keeps its
 // token live, for the delay; then the gate closes, the tasks are
-// cancelled and the drain begins. The delay is the first step of
-// [Runtime.Stop] and counts against the stop budget (it takes at most
-// half of it); a second SIGINT or SIGTERM cuts it short, and a third then
-// forces the exit. Components that stop in OnStop hooks of their own,
-// which Fx runs before the runtime's, stop before the delay: run a server
-// that must serve through it as a provider ([NewHTTPServer]).
+// cancelled and the drain begins. The delay counts against the stop
+// budget (it takes at most half of it); a second SIGINT or SIGTERM cuts
+// it short, and a third then forces the exit. [Main] and [Run] wait for
+// it before app.Stop, so that components stopped by OnStop hooks of their
+// own stop after it, with the gate closed. Under plain fx.New, Fx runs
+// those hooks before the runtime's, whose [Runtime.Stop] begins with the
+// delay: such components stop before it. Run a server that must serve
+// through the delay as a provider ([NewHTTPServer]), which stops after
+// the drain either way.
 //
 // # Signals
 //

@@ -153,6 +153,11 @@ type mainApp struct {
 	// Set by the step that ends Run, read by why.
 	wasForced bool  // a second signal forced the exit
 	failed    error // the start's or stop's error, wrapped to say which
+
+	// The stop budget, from the moment the shutdown began: the shutdown
+	// delay, then app.Stop. Set by waitShutdown.
+	stopCtx    context.Context
+	stopCancel context.CancelFunc
 }
 
 func build(opts []fx.Option) *mainApp {
@@ -240,17 +245,37 @@ func (m *mainApp) waitShutdown(ctx context.Context) (code int, forced bool) {
 	// InitiateShutdown, between recording its cause and announcing it)
 	// announces it before marking it begun: from then on, app.Stop's own
 	// announcement cannot come first and disagree with the runtime's cause
-	// and exit code. (The token itself is cancelled later when a shutdown
-	// delay applies: the runtime's Stop waits for the delay.)
+	// and exit code.
 	<-m.rt.begun()
-	return 0, false
+
+	// The stop budget starts now. The shutdown delay, if one applies, runs
+	// before app.Stop: Fx runs the OnStop hooks of the components before
+	// the runtime's, and none may stop while work is still admitted. Then
+	// the gate closes and the token is cancelled, as every OnStop hook
+	// expects.
+	m.stopCtx, m.stopCancel = context.WithTimeout(context.Background(), m.app.StopTimeout())
+	ru := m.rt.current()
+	delayed := make(chan struct{})
+	go func() {
+		defer close(delayed)
+		m.rt.waitDelay(m.stopCtx, ru)
+		m.rt.endDelay(ru)
+	}()
+	select {
+	case <-delayed:
+		return 0, false
+	case code := <-m.forced:
+		m.wasForced = true
+		m.stopCancel() // ends the wait
+		return code, true
+	}
 }
 
 // stop stops the application and returns the exit code: the shutdown's,
 // else ExitFailure if the stop failed, else 0.
 func (m *mainApp) stop() int {
-	stopCtx, cancel := context.WithTimeout(context.Background(), m.app.StopTimeout())
-	defer cancel()
+	stopCtx := m.stopCtx // set by waitShutdown: the delay took its share
+	defer m.stopCancel()
 	stopped := make(chan error, 1)
 	go func() { stopped <- m.app.Stop(stopCtx) }()
 	select {

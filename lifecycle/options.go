@@ -44,7 +44,9 @@ type Config struct {
 	// ready (running or reloading) when the shutdown began; it counts
 	// against the stop budget, of which it takes at most half; a second
 	// SIGINT or SIGTERM cuts it short (a third one forces the exit).
-	// Zero, the default, closes the gate at once.
+	// [Main] waits for it before stopping the application; otherwise it
+	// is the first step of [Runtime.Stop]. Zero, the default, closes the
+	// gate at once.
 	ShutdownDelay time.Duration
 	// GateTimeout bounds the wait for in-flight work on stop. Zero means
 	// a quarter of the time left before the stop deadline.
