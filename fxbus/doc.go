@@ -103,11 +103,16 @@
 //     outside that scope.
 //   - fx.Lifecycle can no longer be decorated or replaced at the root by the
 //     application (Fx refuses a second decoration of a type in one scope).
-//   - Fx's event log names this package as the caller of every hook (Fx
-//     records the caller when a hook is appended), and names a wrapper as
-//     the OnStart and OnStop functions of hooks built as plain fx.Hook
-//     values; hooks built with fx.StopHook, fx.StartHook or
-//     fx.StartStopHook keep their function names.
+//   - Fx's event log names the hook's own OnStart and OnStop functions
+//     (its "callee"), for hooks built as fx.Hook values as for those
+//     built with fx.StartHook, fx.StopHook and fx.StartStopHook. It names
+//     this package as every hook's caller: Fx records the frame that
+//     calls its Append, and has no way to set it. One form loses a name:
+//     a hook made with fx.StartHook(f) (or StopHook) for an f that is not
+//     a func(context.Context) error, whose other function is then set by
+//     assignment; Fx records names only through those constructors, so
+//     its log shows that other function as the bus's wrapper, and the bus
+//     logs its execution (debug) and failure (error) under its real name.
 //   - Hooks appended to an fx.Lifecycle obtained some other way than from
 //     the graph (none are, in ordinary Fx code) are not covered.
 //

@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"sync"
 
+	"github.com/claviron/fxruntime/internal/deflog"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 )
@@ -26,7 +27,9 @@ type Config struct {
 // application's lifecycle:
 //
 //   - the bus is built from an optional [Config] and an optional
-//     *zap.Logger found in the graph;
+//     *zap.Logger found in the graph, used as it is; without one, the
+//     bus's warnings and errors (a handler's failure, panic or lag) go to
+//     standard error, one line each, and nothing else is logged;
 //   - [ShutdownInitiatedEvent] is emitted, once per stop, before the first OnStop
 //     hook of any module runs, whether the stop comes from app.Stop, a
 //     signal under app.Run, or fx.Shutdowner; and once when the start
@@ -371,7 +374,11 @@ func provideBus(p busParams) (*Bus, error) {
 		return nil, fmt.Errorf("fxbus: Config.Capacity: capacity %d is out of range: want 0 (the default, %d) or 1 to %d events per type",
 			capacity, DefaultCapacity, MaxCapacity)
 	}
-	b, err := New(WithCapacity(capacity), WithLogger(p.Logger))
+	log := p.Logger
+	if log == nil { // never silent: warnings and errors on stderr
+		log = deflog.Stderr()
+	}
+	b, err := New(WithCapacity(capacity), WithLogger(log))
 	if err != nil {
 		return nil, err
 	}
@@ -405,21 +412,27 @@ type announcingLifecycle struct {
 // Append appends h with its OnStart guarded (a panic or runtime.Goexit
 // becomes an error, and a failure fails the run) and followed by a count
 // of started hooks, and its OnStop preceded by the shutdown announcement
-// and guarded the same way. h is copied whole, so names given with
-// fx.StartHook, fx.StopHook and fx.StartStopHook stay in Fx's event log.
+// and guarded the same way. Fx's event log names the hook's own functions
+// (see withNames), and the caller that Fx records is this method.
 func (l *announcingLifecycle) Append(h fx.Hook) {
 	r := l.relay
 	counted := r.appended(h.OnStart != nil)
+	h, hiddenStart, hiddenStop := withNames(h)
+	startName, stopName := hookNames(h)
 	if start := h.OnStart; start != nil {
-		name := funcName(start)
+		if hiddenStart {
+			startName = fxFuncName(start)
+		}
 		h.OnStart = func(ctx context.Context) error {
 			r.mu.Lock()
-			r.running = name
+			r.running = startName
 			r.mu.Unlock()
-			err := runHook("OnStart", name, ctx, start)
+			r.logHidden(hiddenStart, "OnStart", startName, nil)
+			err := runHook("OnStart", startName, ctx, start)
 			r.mu.Lock()
 			r.running = ""
 			r.mu.Unlock()
+			r.logHidden(hiddenStart, "OnStart", startName, err)
 			switch {
 			case err != nil:
 				r.failStart(ctx, err)
@@ -430,13 +443,39 @@ func (l *announcingLifecycle) Append(h fx.Hook) {
 		}
 	}
 	if stop := h.OnStop; stop != nil {
-		name := funcName(stop)
+		if hiddenStop {
+			stopName = fxFuncName(stop)
+		}
 		h.OnStop = func(ctx context.Context) error {
 			r.stopping(ctx)
-			return runHook("OnStop", name, ctx, stop)
+			r.logHidden(hiddenStop, "OnStop", stopName, nil)
+			err := runHook("OnStop", stopName, ctx, stop)
+			r.logHidden(hiddenStop, "OnStop", stopName, err)
+			return err
 		}
 	}
 	l.lc.Append(h)
+}
+
+// logHidden logs, under its own name, the execution (err nil, before the
+// call) or failure of a hook function that Fx's event log shows as the
+// bus's wrapper; it does nothing for a function Fx names (hidden false).
+func (r *relay) logHidden(hidden bool, what, name string, err error) {
+	if !hidden {
+		return
+	}
+	r.mu.Lock()
+	b := r.bus
+	r.mu.Unlock()
+	if b == nil {
+		return
+	}
+	log := b.log.Named("fxbus")
+	if err != nil {
+		log.Error(what+" hook failed", zap.String("hook", name), zap.Error(err))
+		return
+	}
+	log.Debug(what+" hook executing", zap.String("hook", name))
 }
 
 // ErrGoexit is wrapped by the error that a hook or handler gets when the

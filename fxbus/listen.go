@@ -60,7 +60,7 @@ func Listen[E any](lc fx.Lifecycle, b *Bus, h func(context.Context, E) error) {
 		bus:     b,
 		sub:     Subscribe[E](b),
 		h:       h,
-		log:     b.log,
+		log:     b.log.Named("fxbus"),
 		name:    funcName(h),
 		typ:     reflect.TypeFor[E]().String(),
 		managed: b.phases.managed.Load(),
@@ -252,7 +252,7 @@ func (l *listener[E]) drain(ctx context.Context, run *listenerRun[E]) bool {
 		case errors.Is(err, ErrLagged):
 			var lag *LaggedError
 			errors.As(err, &lag)
-			l.log.Warn("fxbus: handler lagged behind and missed events",
+			l.log.Warn("handler lagged behind and missed events",
 				zap.String("handler", l.name), zap.String("type", l.typ), zap.Uint64("missed", lag.Missed))
 		default: // ErrClosed
 			return false
@@ -266,18 +266,18 @@ func (l *listener[E]) call(ctx context.Context, ev E) {
 	returned := false
 	defer func() {
 		if r := recover(); r != nil {
-			l.log.Error("fxbus: handler panicked",
+			l.log.Error("handler panicked",
 				zap.String("handler", l.name), zap.String("type", l.typ),
 				zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
 			return
 		}
 		if !returned {
-			l.log.Error("fxbus: handler failed",
+			l.log.Error("handler failed",
 				zap.String("handler", l.name), zap.String("type", l.typ), zap.Error(ErrGoexit))
 		}
 	}()
 	if err := l.h(ctx, ev); err != nil {
-		l.log.Error("fxbus: handler failed",
+		l.log.Error("handler failed",
 			zap.String("handler", l.name), zap.String("type", l.typ), zap.Error(err))
 	}
 	returned = true

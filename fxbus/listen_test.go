@@ -108,14 +108,14 @@ func TestListen(t *testing.T) {
 	if rec.shutdown != 1 {
 		t.Fatalf("ShutdownInitiatedEvent handled %d times, want 1", rec.shutdown)
 	}
-	failed := logs.entries("fxbus: handler failed")
+	failed := logs.entries("handler failed")
 	if len(failed) != 1 || !strings.Contains(failed[0].ContextMap()["error"].(string), "tick refused") {
 		t.Fatalf("handler error log: %+v", failed)
 	}
 	if h := failed[0].ContextMap()["handler"].(string); !strings.Contains(h, "onTick") {
 		t.Errorf("log names handler %q, want onTick", h)
 	}
-	panicked := logs.entries("fxbus: handler panicked")
+	panicked := logs.entries("handler panicked")
 	if len(panicked) != 1 {
 		t.Fatalf("panic logs: %d, want 1", len(panicked))
 	}
@@ -149,7 +149,7 @@ func TestListenLag(t *testing.T) {
 	}
 	close(release)
 	app.RequireStop()
-	lagged := logs.entries("fxbus: handler lagged behind and missed events")
+	lagged := logs.entries("handler lagged behind and missed events")
 	if len(lagged) != 1 {
 		t.Fatalf("lag logs: %d, want 1", len(lagged))
 	}

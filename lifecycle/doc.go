@@ -23,6 +23,24 @@
 //
 //	func main() { os.Exit(lifecycle.Main(app.Module)) }
 //
+// Main adds fxbus.Module and Module unless its options include them. The
+// recommended layout is an application module that includes both at its
+// top level, so that the same module runs under fxtest in the tests and
+// under Main:
+//
+//	// package app
+//	var Module = fx.Options(
+//		fxbus.Module,
+//		lifecycle.Module,
+//		fx.Module("shop", fx.Provide(NewRepo), lifecycle.AsTask(NewIndexer)),
+//	)
+//
+//	// package main
+//	func main() { os.Exit(lifecycle.Main(app.Module)) }
+//
+//	// the tests
+//	app := fxtest.New(t, app.Module, fx.Populate(&rt))
+//
 // Module does not decorate fx.Lifecycle; fxbus.Module does, and Fx allows
 // one decoration per scope. Without Fx, build a runtime with [New], then
 // call [Runtime.Start] and [Runtime.Stop].
@@ -194,14 +212,57 @@
 // within [Config.GateTimeout]: [GateDrainedEvent], or [GateForcedEvent] with the
 // number left.
 //
+// # Shutdown delay
+//
+// Behind a load balancer (a Kubernetes Service), a process that turns
+// unready is removed from the endpoints after a while, not at once:
+// closing the gate as the shutdown begins refuses requests still routed
+// to it. With [Config.ShutdownDelay], a runtime that was ready when its
+// shutdown began answers unready at once ([Runtime.Ready] is false, the
+// readiness handler says 503) but keeps admitting work, and keeps its
+// token live, for the delay; then the gate closes, the tasks are
+// cancelled and the drain begins. The delay counts against the stop
+// budget (it takes at most half of it); a second SIGINT or SIGTERM cuts
+// it short, and a third then forces the exit. [Main] and [Run] wait for
+// it before app.Stop, so that components stopped by OnStop hooks of their
+// own stop after it, with the gate closed. Under plain fx.New, Fx runs
+// those hooks before the runtime's, whose [Runtime.Stop] begins with the
+// delay: such components stop before it. Run a server that must serve
+// through the delay as a provider ([NewHTTPServer]), which stops after
+// the drain either way.
+//
 // # Signals
 //
 // From Start to the end of Stop the runtime handles SIGINT and SIGTERM
 // (the first initiates shutdown, the second forces the exit with
-// [Config.ForceExitCode]) and SIGHUP (reload). Signals are counted as the
+// [Config.ForceExitCode], or first cuts a shutdown delay short) and
+// SIGHUP (reload). Signals are counted as the
 // runtime receives them: under app.Run, Fx relays the same first signal,
 // which does not count twice. Tests inject a channel with [WithSignals];
 // [WithoutSignals] turns signals off.
+//
+// # Probes and HTTP
+//
+// [Runtime.ReadinessHandler] and [Runtime.LivenessHandler] are the probe
+// handlers of an orchestrator; [HTTPServer] runs an *http.Server as a
+// provider: it listens at boot, admits requests through the gate, and
+// shuts down after the drain, within the stop budget.
+//
+// # systemd
+//
+// Started by systemd with NOTIFY_SOCKET set (Type=notify or
+// Type=notify-reload), the runtime sends READY=1 when it is running,
+// RELOADING=1 (with MONOTONIC_USEC) and READY=1 around a reload,
+// STOPPING=1 when the shutdown begins, a STATUS= line per phase, and,
+// with WatchdogSec=, WATCHDOG=1 every half interval until a shutdown that
+// reports a failure. A unit file:
+//
+//	[Service]
+//	Type=notify-reload        # or notify, with ExecReload=kill -HUP $MAINPID
+//	ExecStart=/usr/local/bin/shop
+//	WatchdogSec=30s
+//	TimeoutStopSec=20s        # above fx.StopTimeout (15s by default)
+//	Restart=on-failure
 //
 // # Events
 //
@@ -214,12 +275,26 @@
 // shutdown itself is fxbus.ShutdownInitiatedEvent. They form a closed set,
 // [Event]: subscribe to one type, or to Event for all of them in order.
 //
+// # Logging
+//
+// The runtime's log entries are named "lifecycle" (zap's Named), the
+// bus's "fxbus". They go to the *zap.Logger of the Fx graph, used as it
+// is (or the one given with [WithLogger]). With none, the runtime and the
+// bus are never silent: warnings and errors (a task's failure, a
+// restart, the budget's escalation, a failed boot or stop, a handler's
+// error or panic) go to standard error, one line each; debug and info
+// entries are dropped.
+//
 // # Exit codes
 //
 // [Main] and [Run] return 0 after a clean shutdown, the code given to
 // InitiateShutdown (a critical task's is [Config.TaskExitCode]),
 // [ExitFailure] if the application fails to build, start or stop, and
-// [Config.ForceExitCode] when a second signal forces the exit.
+// [Config.ForceExitCode] when a second signal forces the exit. For a
+// non-zero code they write one line to standard error, once, with the
+// code, the reason and the cause:
+//
+//	lifecycle: exit code 1: shutdown: task "indexer" failed (attempt 1): index corrupt
 package lifecycle
 
 import "github.com/claviron/fxruntime/fxbus"

@@ -145,11 +145,12 @@ func TestEndToEnd(t *testing.T) {
 		}
 		logs := h.stderr.String()
 		for _, want := range []string{
-			`"msg":"lifecycle: booted"`,
-			`"msg":"lifecycle: signal received","signal":"hangup"`,
-			`"msg":"lifecycle: reload completed"`,
-			`"msg":"lifecycle: shutdown initiated","reason":"signal: terminated"`,
-			`"msg":"lifecycle: stopped"`,
+			`"msg":"booted"`,
+			`"msg":"signal received","signal":"hangup"`,
+			`"msg":"reload completed"`,
+			`"msg":"shutdown initiated","reason":"signal: terminated"`,
+			`"msg":"stopped"`,
+			`"logger":"lifecycle"`,
 		} {
 			if !strings.Contains(logs, want) {
 				t.Errorf("logs lack %s:\n%s", want, logs)
@@ -166,7 +167,7 @@ func TestEndToEnd(t *testing.T) {
 		if code := h.exit(); code != e2eForceCode {
 			t.Fatalf("exit code = %d, want %d\nstderr:\n%s", code, e2eForceCode, h.stderr)
 		}
-		if logs := h.stderr.String(); !strings.Contains(logs, `"msg":"lifecycle: second signal during shutdown, forcing exit"`) {
+		if logs := h.stderr.String(); !strings.Contains(logs, `"msg":"second signal during shutdown, forcing exit"`) {
 			t.Errorf("logs lack the forced exit:\n%s", logs)
 		}
 	})

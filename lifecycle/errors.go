@@ -39,12 +39,18 @@ type ShutdownError struct {
 	ExitCode int
 }
 
-// Error implements error.
+// Error implements error: "lifecycle: shutdown: " and the reason, then
+// the cause's message, which replaces the reason when it begins with it
+// (a failed task's cause names the task and says it failed).
 func (e *ShutdownError) Error() string {
 	if e.Err == nil {
-		return "lifecycle: shutdown: " + e.Reason
+		return pkgPrefix + "shutdown: " + e.Reason
 	}
-	return fmt.Sprintf("lifecycle: shutdown: %s: %v", e.Reason, e.Err)
+	cause := inner(e.Err)
+	if e.Reason == "" || strings.HasPrefix(cause, e.Reason) {
+		return pkgPrefix + "shutdown: " + cause
+	}
+	return pkgPrefix + "shutdown: " + e.Reason + ": " + cause
 }
 
 // Unwrap returns the error behind the shutdown.
@@ -78,7 +84,7 @@ type ProviderError struct {
 
 // Error implements error.
 func (e *ProviderError) Error() string {
-	return fmt.Sprintf("lifecycle: provider %q: %s: %v", e.Provider, e.Phase, e.Err)
+	return fmt.Sprintf("lifecycle: provider %q: %s: %s", e.Provider, e.Phase, inner(e.Err))
 }
 
 // Unwrap returns the provider's error.
@@ -106,7 +112,7 @@ func (e *ReloadError) Error() string {
 		if i > 0 {
 			b.WriteString("; ")
 		}
-		b.WriteString(pe.Error())
+		b.WriteString(inner(pe))
 	}
 	return b.String()
 }
@@ -152,7 +158,7 @@ type TaskError struct {
 
 // Error implements error.
 func (e *TaskError) Error() string {
-	return fmt.Sprintf("lifecycle: task %q (attempt %d): %v", e.Task, e.Attempt, e.Err)
+	return fmt.Sprintf("lifecycle: task %q failed (attempt %d): %s", e.Task, e.Attempt, inner(e.Err))
 }
 
 // Unwrap returns the task's error.
@@ -171,10 +177,20 @@ type BudgetError struct {
 	Last error
 }
 
-// Error implements error.
+// Error implements error. The last failure of the task itself is told by
+// its attempt and error: the task is named once.
 func (e *BudgetError) Error() string {
-	return fmt.Sprintf("lifecycle: task %q failed %d times within %v, restart budget exhausted: %v",
-		e.Task, e.Failures, e.Window, e.Last)
+	last := "the last: "
+	var te *TaskError
+	if e.Last == nil {
+		return fmt.Sprintf("lifecycle: task %q exhausted its restart budget: %d failures within %v", e.Task, e.Failures, e.Window)
+	}
+	if errors.As(e.Last, &te) && te.Task == e.Task && te.Err != nil {
+		last = fmt.Sprintf("the last (attempt %d): %s", te.Attempt, inner(te.Err))
+	} else {
+		last += inner(e.Last)
+	}
+	return fmt.Sprintf("lifecycle: task %q exhausted its restart budget: %d failures within %v, %s", e.Task, e.Failures, e.Window, last)
 }
 
 // Unwrap returns the last failure.

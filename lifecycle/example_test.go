@@ -77,7 +77,7 @@ func Example_module() {
 	fmt.Println(rt.Cause())
 	// Output:
 	// exit code: 3
-	// lifecycle: shutdown: task "indexer" failed: lifecycle: task "indexer" (attempt 1): index corrupt
+	// lifecycle: shutdown: task "indexer" failed (attempt 1): index corrupt
 }
 
 type settings struct{ port, next int }
@@ -110,7 +110,7 @@ func ExampleRuntime_Reload() {
 	fmt.Println(rt.Reload(ctx))
 	fmt.Println("port:", s.port)
 	// Output:
-	// lifecycle: reload rejected, nothing changed: lifecycle: provider "settings": validate: port -1 is invalid
+	// lifecycle: reload rejected, nothing changed: provider "settings": validate: port -1 is invalid
 	// port: 80
 	// <nil>
 	// port: 8080

@@ -55,11 +55,11 @@ func TestFaultTasks(t *testing.T) {
 		if ev := ftOne(t, stopped); ev.Name != "crasher" {
 			t.Fatalf("TaskStopped = %+v", ev)
 		}
-		if e := ftLogOnce(t, logs, "lifecycle: task failed"); ftField(e, "task") != "crasher" {
+		if e := ftLogOnce(t, logs, "task failed"); ftField(e, "task") != "crasher" {
 			t.Fatalf("task failed log: %v", e.ContextMap())
 		}
-		ftLogOnce(t, logs, "lifecycle: shutdown initiated")
-		ftLogOnce(t, logs, "lifecycle: stopped")
+		ftLogOnce(t, logs, "shutdown initiated")
+		ftLogOnce(t, logs, "stopped")
 	})
 
 	t.Run("an ignored task panics: the app keeps serving", func(t *testing.T) {
@@ -79,7 +79,7 @@ func TestFaultTasks(t *testing.T) {
 			t.Fatalf("TaskStopped = %+v", ev)
 		}
 		ftServing(t, rt)
-		ftLogOnce(t, logs, "lifecycle: task failed")
+		ftLogOnce(t, logs, "task failed")
 		none(t, shut)
 		if err := stopRuntime(t, rt); err != nil {
 			t.Fatal(err)
@@ -123,9 +123,9 @@ func TestFaultTasks(t *testing.T) {
 		if !errors.As(sh.Cause, &be) || be.Task != "looper" || be.Failures != 4 || sh.ExitCode != 5 {
 			t.Fatalf("ShutdownInitiatedEvent = %+v, want looper's *BudgetError", sh)
 		}
-		ftLogOnce(t, logs, "lifecycle: task restart budget exhausted, escalating")
-		ftLogOnce(t, logs, "lifecycle: shutdown initiated")
-		if n := ftLogCount(logs, "lifecycle: task restarting"); n != 3 {
+		ftLogOnce(t, logs, "task restart budget exhausted, escalating")
+		ftLogOnce(t, logs, "shutdown initiated")
+		if n := ftLogCount(logs, "task restarting"); n != 3 {
 			t.Fatalf("%d restart log entries, want 3", n)
 		}
 	})
@@ -170,8 +170,8 @@ func TestFaultTasks(t *testing.T) {
 		if st := ftOne(t, stoppedEv); !errors.As(st.Err, &de) {
 			t.Fatalf("Stopped = %+v, want a *DrainError", st)
 		}
-		ftLogOnce(t, logs, "lifecycle: tasks did not return")
-		ftLogOnce(t, logs, "lifecycle: stopped with errors")
+		ftLogOnce(t, logs, "tasks did not return")
+		ftLogOnce(t, logs, "stopped with errors")
 	})
 
 	t.Run("a task blocks forever: the app keeps serving, stop takes half its deadline", func(t *testing.T) {
@@ -208,8 +208,8 @@ func TestFaultTasks(t *testing.T) {
 			t.Fatalf("calls %q: the provider was not stopped after the stuck task", got)
 		}
 		ftOne(t, drained)
-		ftLogOnce(t, logs, "lifecycle: tasks did not return")
-		ftLogOnce(t, logs, "lifecycle: provider stopped")
+		ftLogOnce(t, logs, "tasks did not return")
+		ftLogOnce(t, logs, "provider stopped")
 	})
 }
 
@@ -237,7 +237,7 @@ func TestFaultHandlers(t *testing.T) {
 			t.Fatalf("exit code %d, want 0", code)
 		}
 		ftOne(t, shut)
-		panics := logs.FilterMessage("fxbus: handler panicked").All()
+		panics := logs.FilterMessage("handler panicked").All()
 		seen := map[any]int{}
 		for _, e := range panics {
 			seen[ftField(e, "panic")]++
@@ -250,7 +250,7 @@ func TestFaultHandlers(t *testing.T) {
 		if len(panics) != 3 {
 			t.Errorf("%d panic log entries, want 3", len(panics))
 		}
-		ftLogOnce(t, logs, "lifecycle: stopped")
+		ftLogOnce(t, logs, "stopped")
 	})
 
 	t.Run("a handler that blocks: the app keeps serving, the stop ends within its deadline", func(t *testing.T) {
@@ -302,9 +302,9 @@ func TestFaultHandlers(t *testing.T) {
 			t.Fatalf("state %v after Run, want stopped", a.rt.State())
 		}
 		ftOne(t, shut)
-		ftLogOnce(t, logs, "lifecycle: shutdown initiated")
-		ftLogOnce(t, logs, "lifecycle: stopped")
-		ftNoLog(t, logs, "lifecycle: stopped with errors")
+		ftLogOnce(t, logs, "shutdown initiated")
+		ftLogOnce(t, logs, "stopped")
+		ftNoLog(t, logs, "stopped with errors")
 	})
 }
 
@@ -338,7 +338,7 @@ func TestFaultStuckStopHook(t *testing.T) {
 	if a.rt.State() != lifecycle.StateStopped {
 		t.Fatalf("state %v after Run, want stopped", a.rt.State())
 	}
-	ftLogOnce(t, logs, "lifecycle: stopped with errors")
+	ftLogOnce(t, logs, "stopped with errors")
 }
 
 var ftFaults = []string{"fails", "hangs", "panics"}
@@ -394,12 +394,12 @@ func TestFaultProviders(t *testing.T) {
 			default:
 				t.Fatalf("ShutdownInitiatedEvent = %+v, want faulty's boot error (or, for a hang, the start deadline naming the runtime's hook)", sh)
 			}
-			e := ftLogOnce(t, logs, "lifecycle: boot failed")
+			e := ftLogOnce(t, logs, "boot failed")
 			if s, _ := ftField(e, "error").(string); !strings.Contains(s, `provider "faulty"`) {
 				t.Fatalf("boot failed log %v does not name the provider", e.ContextMap())
 			}
-			ftLogOnce(t, logs, "lifecycle: provider stopped") // db's rollback
-			ftNoLog(t, logs, "lifecycle: ready")
+			ftLogOnce(t, logs, "provider stopped") // db's rollback
+			ftNoLog(t, logs, "ready")
 			if a.rt.State() != lifecycle.StateStopped {
 				t.Fatalf("state %v", a.rt.State())
 			}
@@ -452,7 +452,7 @@ func TestFaultProviders(t *testing.T) {
 			if !ev.Applied || len(ev.Errors) != 1 || ev.Errors[0].Provider != "faulty" {
 				t.Fatalf("ReloadCompleted = %+v", ev)
 			}
-			ftLogOnce(t, logs, "lifecycle: reload completed with errors")
+			ftLogOnce(t, logs, "reload completed with errors")
 			if rt.State() != lifecycle.StateRunning {
 				t.Fatalf("state %v after a failed reload, want running", rt.State())
 			}
@@ -471,7 +471,7 @@ func TestFaultProviders(t *testing.T) {
 			if err := rt.Reload(context.Background()); err != nil {
 				t.Fatalf("Reload once healed: %v", err)
 			}
-			ftLogOnce(t, logs, "lifecycle: reload completed")
+			ftLogOnce(t, logs, "reload completed")
 			if err := stopRuntime(t, rt); err != nil {
 				t.Fatalf("Stop: %v", err)
 			}
@@ -518,7 +518,7 @@ func TestFaultProviders(t *testing.T) {
 			// A hung stop leaves the providers stopped after it an expired
 			// context: db may be reported too when faulty hangs.
 			var faultyLogs int
-			for _, e := range logs.FilterMessage("lifecycle: provider stop failed").All() {
+			for _, e := range logs.FilterMessage("provider stop failed").All() {
 				if ftField(e, "provider") == "faulty" {
 					faultyLogs++
 				}
@@ -526,7 +526,7 @@ func TestFaultProviders(t *testing.T) {
 			if faultyLogs != 1 {
 				t.Fatalf("%d stop failure log entries for faulty, want 1", faultyLogs)
 			}
-			ftLogOnce(t, logs, "lifecycle: stopped with errors")
+			ftLogOnce(t, logs, "stopped with errors")
 			if got := strings.Join(rec.get(), " "); fault != "hangs" && got != "boot:db stop:db" {
 				t.Fatalf("calls %q: db was not stopped after faulty", got)
 			}
@@ -579,9 +579,9 @@ func TestFaultShutdownRequests(t *testing.T) {
 		if got := strings.Join(rec.get(), " "); got != "boot:db stop:db" {
 			t.Fatalf("calls %q", got)
 		}
-		ftNoLog(t, logs, "lifecycle: ready")
-		ftLogOnce(t, logs, "lifecycle: shutdown initiated")
-		ftLogOnce(t, logs, "lifecycle: stopped")
+		ftNoLog(t, logs, "ready")
+		ftLogOnce(t, logs, "shutdown initiated")
+		ftLogOnce(t, logs, "stopped")
 	})
 
 	for _, honours := range []bool{true, false} {
@@ -635,9 +635,9 @@ func TestFaultShutdownRequests(t *testing.T) {
 			if sh := ftOne(t, shut); sh.Reason != "signal: terminated" {
 				t.Fatalf("ShutdownInitiatedEvent = %+v", sh)
 			}
-			ftLogOnce(t, logs, "lifecycle: reload completed with errors")
-			ftLogOnce(t, logs, "lifecycle: shutdown initiated")
-			ftLogOnce(t, logs, "lifecycle: stopped")
+			ftLogOnce(t, logs, "reload completed with errors")
+			ftLogOnce(t, logs, "shutdown initiated")
+			ftLogOnce(t, logs, "stopped")
 		})
 	}
 
@@ -685,8 +685,8 @@ func TestFaultShutdownRequests(t *testing.T) {
 		if wins.Load() > 1 {
 			t.Fatalf("%d InitiateShutdown calls won", wins.Load())
 		}
-		ftLogOnce(t, logs, "lifecycle: shutdown initiated")
-		ftLogOnce(t, logs, "lifecycle: stopped")
+		ftLogOnce(t, logs, "shutdown initiated")
+		ftLogOnce(t, logs, "stopped")
 	})
 }
 
@@ -721,7 +721,7 @@ func TestFaultSignalStorms(t *testing.T) {
 			sigs <- syscall.SIGHUP // each send returns once the runtime has it
 		}
 		ftServing(t, rt)
-		ftNoLog(t, logs, "lifecycle: shutdown initiated")
+		ftNoLog(t, logs, "shutdown initiated")
 		close(resume)
 		// The burst shares the run pending behind the first; the last
 		// SIGHUP may be handled after that run started, and make one more.
@@ -740,12 +740,12 @@ func TestFaultSignalStorms(t *testing.T) {
 		if overlap.Load() != 0 {
 			t.Fatal("reload runs overlapped")
 		}
-		if n := ftLogCount(logs, "lifecycle: signal received"); n != storm {
+		if n := ftLogCount(logs, "signal received"); n != storm {
 			t.Fatalf("%d signal log entries, want %d", n, storm)
 		}
 		// The last SIGHUP may be handled once the stop has begun: it is
 		// then refused, rightly. None before.
-		if n := ftLogCount(logs, "lifecycle: reload on signal refused"); n > 1 {
+		if n := ftLogCount(logs, "reload on signal refused"); n > 1 {
 			t.Fatalf("%d SIGHUP refused, want at most the last", n)
 		}
 	})
@@ -800,8 +800,8 @@ func TestFaultSignalStorms(t *testing.T) {
 		if n := len(ftDrain(t, received)); n != storm {
 			t.Fatalf("%d SignalReceived, want %d", n, storm)
 		}
-		ftLogOnce(t, logs, "lifecycle: second signal during shutdown, forcing exit")
-		ftLogOnce(t, logs, "lifecycle: shutdown initiated")
+		ftLogOnce(t, logs, "second signal during shutdown, forcing exit")
+		ftLogOnce(t, logs, "shutdown initiated")
 	})
 
 	t.Run("repeated SIGTERM under Run: Run returns the force code once", func(t *testing.T) {
@@ -837,8 +837,8 @@ func TestFaultSignalStorms(t *testing.T) {
 		if code != 9 {
 			t.Fatalf("exit code %d, want 9", code)
 		}
-		ftLogOnce(t, logs, "lifecycle: second signal during shutdown, forcing exit")
-		ftLogOnce(t, logs, "lifecycle: shutdown initiated")
+		ftLogOnce(t, logs, "second signal during shutdown, forcing exit")
+		ftLogOnce(t, logs, "shutdown initiated")
 	})
 }
 

@@ -30,21 +30,24 @@ func TestLogs(t *testing.T) {
 		msg  string
 		want map[string]any
 	}{
-		{"provider booted", "lifecycle: provider booted", map[string]any{"provider": "db", "priority": "early"}},
-		{"booted", "lifecycle: booted", map[string]any{"providers": []any{"db"}}},
-		{"ready", "lifecycle: ready", nil},
-		{"reload", "lifecycle: reload started", map[string]any{"trigger": "Reload"}},
-		{"shutdown", "lifecycle: shutdown initiated", map[string]any{"reason": "storage", "error": "disk full", "exit_code": int64(4)}},
-		{"gate", "lifecycle: gate drained", nil},
-		{"tasks", "lifecycle: tasks drained", map[string]any{"tasks": int64(0)}},
-		{"provider stopped", "lifecycle: provider stopped", map[string]any{"provider": "db"}},
-		{"stopped", "lifecycle: stopped", nil},
+		{"provider booted", "provider booted", map[string]any{"provider": "db", "priority": "early"}},
+		{"booted", "booted", map[string]any{"providers": []any{"db"}}},
+		{"ready", "ready", nil},
+		{"reload", "reload started", map[string]any{"trigger": "Reload"}},
+		{"shutdown", "shutdown initiated", map[string]any{"reason": "storage", "error": "disk full", "exit_code": int64(4)}},
+		{"gate", "gate drained", nil},
+		{"tasks", "tasks drained", map[string]any{"tasks": int64(0)}},
+		{"provider stopped", "provider stopped", map[string]any{"provider": "db"}},
+		{"stopped", "stopped", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
 			entries := logs.FilterMessage(tt.msg).All()
 			if len(entries) != 1 {
 				t.Fatalf("%d entries %q, want 1", len(entries), tt.msg)
+			}
+			if name := entries[0].LoggerName; name != "lifecycle" {
+				t.Errorf("entry %q logged by %q, want the logger named lifecycle", tt.msg, name)
 			}
 			fields := entries[0].ContextMap()
 			for k, v := range tt.want {

@@ -35,6 +35,19 @@ const (
 //
 //	fx.Supply(lifecycle.Config{ForceExitCode: 9})
 type Config struct {
+	// ShutdownDelay is how long the runtime keeps admitting new work once
+	// a shutdown has begun, while readiness already answers false, so
+	// that a load balancer has time to stop routing requests here before
+	// the gate closes: the delay Kubernetes' own API server waits between
+	// turning unready and no longer accepting requests. The shutdown
+	// token stays live until then too. It applies to a runtime that was
+	// ready (running or reloading) when the shutdown began; it counts
+	// against the stop budget, of which it takes at most half; a second
+	// SIGINT or SIGTERM cuts it short (a third one forces the exit).
+	// [Main] waits for it before stopping the application; otherwise it
+	// is the first step of [Runtime.Stop]. Zero, the default, closes the
+	// gate at once.
+	ShutdownDelay time.Duration
 	// GateTimeout bounds the wait for in-flight work on stop. Zero means
 	// a quarter of the time left before the stop deadline.
 	GateTimeout time.Duration
@@ -63,6 +76,7 @@ func (c Config) validate() error {
 		name string
 		v    time.Duration
 	}{
+		{"ShutdownDelay", c.ShutdownDelay},
 		{"GateTimeout", c.GateTimeout},
 		{"TaskTimeout", c.TaskTimeout},
 		{"RollbackTimeout", c.RollbackTimeout},
@@ -200,9 +214,12 @@ func WithConfig(c Config) Option {
 	return setOption{"WithConfig", func(o *options) { o.cfg = c }}
 }
 
-// WithLogger sets the logger for the runtime's log entries. Without it,
-// the runtime uses the *zap.Logger of the Fx graph, else the bus's; a nil
-// logger means the same.
+// WithLogger sets the logger for the runtime's log entries, which are
+// named "lifecycle" (zap's Named). Without it, the runtime uses the
+// *zap.Logger of the Fx graph, else the bus's (under [Module] without a
+// logger in the graph, fxbus.Module's default), else, with no bus, a
+// default that writes warnings and errors to standard error, one line
+// each; a nil logger means the same as none.
 func WithLogger(l *zap.Logger) Option {
 	return setOption{"WithLogger", func(o *options) { o.log = l }}
 }

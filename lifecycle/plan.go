@@ -426,7 +426,7 @@ func strongComponents(placed []bool, follows [][]int) [][]int {
 
 // logPlan logs the plan at debug level.
 func (r *Runtime) logPlan() {
-	if ce := r.log.Check(zap.DebugLevel, "lifecycle: plan"); ce != nil {
+	if ce := r.log.Check(zap.DebugLevel, "plan"); ce != nil {
 		r.mu.Lock()
 		p := r.plan // replaced whole, never changed in place
 		r.mu.Unlock()

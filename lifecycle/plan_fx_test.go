@@ -400,7 +400,7 @@ func TestPlanDependencySources(t *testing.T) {
 		if err := app.Stop(ctx); err != nil {
 			t.Fatal(err)
 		}
-		entries := logs.FilterMessage("lifecycle: plan").All()
+		entries := logs.FilterMessage("plan").All()
 		if len(entries) != 1 || fmtAny(entries[0].ContextMap()["dependencies_unknown"]) != fmtAny([]any{"api", "cron"}) {
 			t.Fatalf("plan log entries %+v, want one listing api and cron as of unknown dependencies", entries)
 		}

@@ -316,7 +316,7 @@ func TestPlanDrivesEveryPhase(t *testing.T) {
 	if want := []string{"b", "d", "c", "a"}; !slices.Equal(plan, want) {
 		t.Fatalf("plan = %v, want %v", plan, want)
 	}
-	if len(rec.get()) > 0 || logs.FilterMessage("lifecycle: plan").Len() > 0 {
+	if len(rec.get()) > 0 || logs.FilterMessage("plan").Len() > 0 {
 		t.Fatal("the plan was acted on before Start")
 	}
 
@@ -326,7 +326,7 @@ func TestPlanDrivesEveryPhase(t *testing.T) {
 			t.Fatalf("ProviderBooted %q, want %q (plan %v)", ev.Name, want, plan)
 		}
 	}
-	entries := logs.FilterMessage("lifecycle: plan").All()
+	entries := logs.FilterMessage("plan").All()
 	if len(entries) != 1 || entries[0].Level != zapcore.DebugLevel {
 		t.Fatalf("plan log entries = %+v, want one at debug level", entries)
 	}

@@ -173,7 +173,7 @@ func orderProviders(ps []Provider) ([]Provider, error) {
 		case name == "":
 			errs = append(errs, fmt.Errorf("lifecycle: provider #%d (%T) has an empty name", i, p))
 		case seen[name]:
-			errs = append(errs, fmt.Errorf("lifecycle: provider %q (%T): %w", name, p, ErrDuplicateName))
+			errs = append(errs, wrap(fmt.Sprintf("provider %q (%T)", name, p), ErrDuplicateName))
 		default:
 			seen[name] = true
 			out = append(out, p)

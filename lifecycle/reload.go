@@ -2,7 +2,6 @@ package lifecycle
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 
@@ -100,10 +99,10 @@ func (r *Runtime) Reload(ctx context.Context) error {
 // waiting for it.
 func (r *Runtime) requestReload(trigger string) (*reloadRun, error) {
 	if r.IsShuttingDown() {
-		return nil, fmt.Errorf("lifecycle: reload: %w", ErrShutdown)
+		return nil, wrap("reload", ErrShutdown)
 	}
 	if !r.Ready() {
-		return nil, fmt.Errorf("lifecycle: reload: %w", ErrNotRunning)
+		return nil, wrap("reload", ErrNotRunning)
 	}
 	return r.current().reload.request(trigger), nil
 }
@@ -115,7 +114,7 @@ func (r *Runtime) reloadLoop(ru *run) {
 	for {
 		select {
 		case <-ru.ctx.Done():
-			ru.reload.close(fmt.Errorf("lifecycle: reload: %w", ErrShutdown))
+			ru.reload.close(wrap("reload", ErrShutdown))
 			return
 		case <-ru.reload.kick:
 			if rr := ru.reload.take(); rr != nil {
@@ -133,7 +132,7 @@ func (r *Runtime) runReload(ru *run, trigger string) error {
 	r.mu.Lock()
 	if r.phase != phaseRunning || r.run != ru {
 		r.mu.Unlock()
-		return fmt.Errorf("lifecycle: reload: %w", ErrShutdown)
+		return wrap("reload", ErrShutdown)
 	}
 	r.setPhase(phaseReloading)
 	providers := r.providers
@@ -150,7 +149,7 @@ func (r *Runtime) runReload(ru *run, trigger string) error {
 	defer cancel()
 	begin := time.Now()
 	emit(r, ReloadStartedEvent{Trigger: trigger})
-	r.log.Info("lifecycle: reload started", zap.String("trigger", trigger))
+	r.log.Info("reload started", zap.String("trigger", trigger))
 
 	var errs []*ProviderError
 	for _, p := range providers {
@@ -170,11 +169,11 @@ func (r *Runtime) runReload(ru *run, trigger string) error {
 	d := time.Since(begin)
 	emit(r, ReloadCompletedEvent{Duration: d, Applied: applied, Errors: errs})
 	if len(errs) == 0 {
-		r.log.Info("lifecycle: reload completed", zap.Duration("duration", d))
+		r.log.Info("reload completed", zap.Duration("duration", d))
 		return nil
 	}
 	err := &ReloadError{Applied: applied, Errors: errs}
-	r.log.Error("lifecycle: reload completed with errors",
+	r.log.Error("reload completed with errors",
 		zap.Duration("duration", d), zap.Bool("applied", applied), zap.Error(err))
 	return err
 }

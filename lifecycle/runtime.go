@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/claviron/fxruntime/fxbus"
+	"github.com/claviron/fxruntime/internal/deflog"
 	"go.uber.org/zap"
 )
 
@@ -40,6 +41,7 @@ type Runtime struct {
 	stopper    func(code int) // asks the host to stop; nil without Fx
 	readyLater bool           // the bus says when the app is up: see becomeReady
 	gate       *Gate
+	sd         *sdNotifier // systemd's notification socket; nil without one
 
 	// state mirrors phase (and the current run's shutdown) as a public
 	// State; written under mu by setPhase, read lock-free.
@@ -102,6 +104,7 @@ func (r *Runtime) setPhase(p phase) {
 		s = StateShuttingDown
 	}
 	r.state.Store(int32(s))
+	r.sdPhase(p)
 }
 
 // run is one run of the runtime: from Start (or New, for the first) to
@@ -117,11 +120,16 @@ type run struct {
 	bg       sync.WaitGroup // counts the reload loop
 	sig      signalLoop
 	// stopSignals counts the interrupt and termination signals the run
-	// received; only the signal goroutine adds to it.
+	// received; only the signal goroutine adds to it. forceAt is the
+	// count that forces the exit (0 means 2), used by the signal
+	// goroutine only.
 	stopSignals atomic.Int32
+	forceAt     int32
+	begun       chan struct{} // closed once the shutdown has begun and been announced
 
 	// Guarded by Runtime.mu.
 	shutdown  *ShutdownError // nil until shutdown begins
+	delay     delayState     // the shutdown delay
 	booted    []*provider    // booted providers, in boot order
 	tasks     map[string]*task
 	spawned   bool    // tasks start at once rather than wait for Start
@@ -135,7 +143,9 @@ func newRun() *run {
 		started:  make(chan struct{}),
 		finished: make(chan struct{}),
 		ended:    make(chan struct{}),
+		begun:    make(chan struct{}),
 		tasks:    make(map[string]*task),
+		delay:    delayState{cut: make(chan struct{})},
 	}
 	ru.ctx, ru.cancel = context.WithCancelCause(context.Background())
 	ru.reload.init()
@@ -189,12 +199,14 @@ func New(bus *fxbus.Bus, opts ...Option) (*Runtime, error) {
 	if r.log == nil {
 		r.log = o.graphLog
 	}
-	if r.log == nil {
-		r.log = zap.NewNop()
-		if bus != nil {
-			r.log = bus.Logger()
-		}
+	if r.log == nil && bus != nil {
+		r.log = bus.Logger()
 	}
+	if r.log == nil { // never silent: warnings and errors on stderr
+		r.log = deflog.Stderr()
+	}
+	r.log = r.log.Named("lifecycle")
+	r.sd = newSDNotifier(r.log)
 	if o.runForceExit != nil {
 		r.forceExit = o.runForceExit
 	}
@@ -204,7 +216,7 @@ func New(bus *fxbus.Bus, opts ...Option) (*Runtime, error) {
 	if r.forceExit == nil {
 		r.forceExit = os.Exit
 	}
-	if err := r.addDefs(o.tasks); err != nil {
+	if err := errors.Join(r.bindProviders(o.providers), r.addDefs(o.tasks)); err != nil {
 		r.run.cancel(nil)
 		return nil, err
 	}
@@ -225,6 +237,9 @@ func (r *Runtime) register(ps []Provider, ts []Task, deps *dependencies) error {
 	}
 	plan, err := r.plan.with(ps, deps)
 	if err != nil {
+		return err
+	}
+	if err := r.bindProviders(ps); err != nil {
 		return err
 	}
 	if err := r.addDefs(ts); err != nil {
@@ -290,7 +305,7 @@ func (r *Runtime) Start(ctx context.Context) error {
 		close(ru.started)
 		close(ru.finished)
 		r.mu.Unlock()
-		err := fmt.Errorf("lifecycle: Start: %w", cause)
+		err := wrap("Start", cause)
 		emit(r, StoppedEvent{Err: err})
 		return err
 	default:
@@ -300,6 +315,7 @@ func (r *Runtime) Start(ctx context.Context) error {
 	}
 	ru := r.run
 	ru.startedAt = time.Now()
+	r.sdStartLocked()
 	r.setPhase(phaseBooting)
 	defs := r.defs
 	r.mu.Unlock()
@@ -307,18 +323,19 @@ func (r *Runtime) Start(ctx context.Context) error {
 	if again { // the registered tasks run again
 		for _, t := range defs {
 			if err := r.addTask(ru, t); err != nil {
-				r.log.Error("lifecycle: task not started", zap.String("task", t.Name), zap.Error(err))
+				r.log.Error("task not started", zap.String("task", t.Name), zap.Error(err))
 			}
 		}
 	}
 
 	if err := r.bootAll(ctx, ru); err != nil {
-		r.log.Error("lifecycle: boot failed", zap.Error(err))
+		r.log.Error("boot failed", zap.Error(err))
 		r.beginShutdown("boot failed", err, ExitFailure, false)
 		r.mu.Lock()
 		r.setPhase(phaseStopped)
 		close(ru.finished)
 		r.mu.Unlock()
+		r.sdStop()
 		emit(r, StoppedEvent{Duration: time.Since(ru.startedAt), Err: err})
 		return err
 	}
@@ -330,7 +347,7 @@ func (r *Runtime) Start(ctx context.Context) error {
 	d := time.Since(ru.startedAt)
 	names := r.Providers()
 	emit(r, BootedEvent{Duration: d, Providers: names})
-	r.log.Info("lifecycle: booted", zap.Duration("duration", d), zap.Strings("providers", names))
+	r.log.Info("booted", zap.Duration("duration", d), zap.Strings("providers", names))
 	r.mu.Lock()
 	if r.phase == phaseBooting {
 		r.setPhase(phaseBooted)
@@ -384,12 +401,14 @@ func (r *Runtime) becomeReady() {
 	close(r.run.running)
 	r.mu.Unlock()
 	emit(r, ReadyEvent{})
-	r.log.Info("lifecycle: ready")
+	r.log.Info("ready")
 }
 
 // Stop ends the run, within ctx (the stop budget):
 //
 //  1. begin shutdown, if nothing did yet (see [Runtime.InitiateShutdown]);
+//     wait for what is left of the [Config.ShutdownDelay], if one
+//     applies, then close the gate and cancel the shutdown token;
 //  2. wait for the gate to drain, for at most [Config.GateTimeout];
 //  3. wait for the cancelled tasks, for at most [Config.TaskTimeout], and
 //     report those that did not return in a [*DrainError];
@@ -405,7 +424,7 @@ func (r *Runtime) becomeReady() {
 // and returns nil. A Stop before Start ends the first run unstarted.
 func (r *Runtime) Stop(ctx context.Context) error {
 	ru := r.current()
-	r.shutdownRun(ru, "lifecycle: runtime stopping", nil, 0, false)
+	r.shutdownRun(ru, "runtime stopping", nil, 0, false)
 	if !r.claimStop(ctx, ru) {
 		return nil
 	}
@@ -476,6 +495,8 @@ func (r *Runtime) claimStop(ctx context.Context, ru *run) bool {
 func (r *Runtime) stopRun(ctx context.Context, ru *run) error {
 	begin := time.Now()
 	var errs []error
+	r.waitDelay(ctx, ru)
+	r.endDelay(ru) // the gate closes and the tasks are cancelled
 	r.drainGate(ctx)
 	if err := r.drainTasks(ctx, ru); err != nil {
 		errs = append(errs, err)
@@ -501,17 +522,19 @@ func (r *Runtime) stopRun(ctx context.Context, ru *run) error {
 // endRun ends a run that was stopping: signals off, Stopped emitted and
 // logged, the runtime stopped.
 func (r *Runtime) endRun(ru *run, ev StoppedEvent) {
+	r.endDelay(ru) // the token is cancelled on every way to stopped
 	emit(r, ev)
 	if ev.Err != nil {
-		r.log.Error("lifecycle: stopped with errors", zap.Duration("duration", ev.Duration), zap.Error(ev.Err))
+		r.log.Error("stopped with errors", zap.Duration("duration", ev.Duration), zap.Error(ev.Err))
 	} else {
-		r.log.Info("lifecycle: stopped", zap.Duration("duration", ev.Duration))
+		r.log.Info("stopped", zap.Duration("duration", ev.Duration))
 	}
 	ru.sig.stop() // the signal goroutine stays until here: a second signal forces exit
 	r.mu.Lock()
 	r.setPhase(phaseStopped)
 	close(ru.finished)
 	r.mu.Unlock()
+	r.sdStop()
 }
 
 // waitGroup waits for wg, or until ctx is done.
@@ -558,7 +581,7 @@ func (r *Runtime) runEnded(startFailed bool) {
 		return
 	}
 	err := errors.New("lifecycle: the runtime's stop was skipped: the application's stop deadline passed before its turn")
-	r.shutdownRun(ru, "lifecycle: the application stopped without the runtime's stop", err, ExitFailure, false)
+	r.shutdownRun(ru, "the runtime's stop was skipped", err, ExitFailure, false)
 	// A Stop or a Start in progress ends within its own (expired) budget,
 	// or the rollback's: claimStop waits for it.
 	if r.claimStop(ctx, ru) {
@@ -616,14 +639,14 @@ func (r *Runtime) bootAll(ctx context.Context, ru *run) error {
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.RollbackTimeout)
 			defer cancel()
 			if rerr := r.stopProviders(rctx, booted); rerr != nil {
-				return errors.Join(perr, fmt.Errorf("lifecycle: rollback: %w", rerr))
+				return errors.Join(perr, wrap("rollback", rerr))
 			}
 			return perr
 		}
 		d := time.Since(begin)
 		r.markBooted(ru, p)
 		emit(r, ProviderBootedEvent{Name: p.Name(), Priority: priorityOf(p.Provider), Duration: d})
-		r.log.Info("lifecycle: provider booted",
+		r.log.Info("provider booted",
 			zap.String("provider", p.Name()), zap.Stringer("priority", priorityOf(p.Provider)), zap.Duration("duration", d))
 	}
 	return nil
@@ -645,13 +668,13 @@ func (r *Runtime) stopProviders(ctx context.Context, booted []*provider) error {
 		if err := p.callHook(ctx, PhaseStop); err != nil {
 			perr := &ProviderError{Provider: p.Name(), Phase: PhaseStop, Err: err}
 			emit(r, ProviderStoppedEvent{Name: p.Name(), Duration: time.Since(begin), Err: perr})
-			r.log.Error("lifecycle: provider stop failed", zap.String("provider", p.Name()), zap.Error(err))
+			r.log.Error("provider stop failed", zap.String("provider", p.Name()), zap.Error(err))
 			errs = append(errs, perr)
 			continue
 		}
 		d := time.Since(begin)
 		emit(r, ProviderStoppedEvent{Name: p.Name(), Duration: d})
-		r.log.Info("lifecycle: provider stopped", zap.String("provider", p.Name()), zap.Duration("duration", d))
+		r.log.Info("provider stopped", zap.String("provider", p.Name()), zap.Duration("duration", d))
 	}
 	return errors.Join(errs...)
 }
@@ -663,11 +686,11 @@ func (r *Runtime) drainGate(ctx context.Context) {
 	res := r.gate.Wait(gctx)
 	if res.Drained {
 		emit(r, GateDrainedEvent{Waited: res.Waited})
-		r.log.Info("lifecycle: gate drained", zap.Duration("waited", res.Waited))
+		r.log.Info("gate drained", zap.Duration("waited", res.Waited))
 		return
 	}
 	emit(r, GateForcedEvent{Waited: res.Waited, Left: res.Left})
-	r.log.Warn("lifecycle: gate forced", zap.Duration("waited", res.Waited), zap.Int("left", res.Left))
+	r.log.Warn("gate forced", zap.Duration("waited", res.Waited), zap.Int("left", res.Left))
 }
 
 // emit emits ev on the runtime's bus as its own type and, if anyone

@@ -22,7 +22,9 @@ import (
 // first OnStop hook; there is one event per shutdown); cancels
 // [Runtime.Context] with a [*ShutdownError] as its cause; and, under Fx,
 // asks the application to stop with fx.Shutdowner and fx.ExitCode. It
-// does not wait for the stop.
+// does not wait for the stop. With a [Config.ShutdownDelay], a runtime
+// that was ready leaves its gate open and its token live: [Runtime.Stop]
+// closes and cancels them once the delay is over.
 func (r *Runtime) InitiateShutdown(reason string, cause error, exitCode int) bool {
 	return r.beginShutdown(reason, cause, exitCode, true)
 }
@@ -37,9 +39,10 @@ func (r *Runtime) beginShutdown(reason string, cause error, exitCode int, askHos
 // shutdownRun begins run ru's shutdown, unless it began already or ru has
 // stopped or is no longer the current run. Either way, when it returns,
 // the shutdown token of a run whose shutdown began is cancelled and the
-// gate closed: fxbus.Module calls it (through the bus) before the first
-// OnStop hook runs, so every hook sees them, even while another goroutine
-// is still announcing the same shutdown.
+// gate closed, unless a shutdown delay keeps them open (see delay.go):
+// fxbus.Module calls it (through the bus) before the first OnStop hook
+// runs, so every hook sees them, even while another goroutine is still
+// announcing the same shutdown.
 func (r *Runtime) shutdownRun(ru *run, reason string, cause error, exitCode int, askHost bool) bool {
 	r.mu.Lock()
 	if r.run != ru || r.phase == phaseStopped {
@@ -47,13 +50,17 @@ func (r *Runtime) shutdownRun(ru *run, reason string, cause error, exitCode int,
 		return false
 	}
 	if se := ru.shutdown; se != nil {
+		delaying := !ru.delay.ended // a shutdown delay keeps them open
 		r.mu.Unlock()
-		r.gate.Close()
-		ru.cancel(se)
+		if !delaying {
+			r.gate.Close()
+			ru.cancel(se)
+		}
 		return false
 	}
 	se := &ShutdownError{Reason: reason, Err: cause, ExitCode: exitCode}
 	ru.shutdown = se
+	delayed := r.startDelay(ru)
 	switch r.phase {
 	case phaseIdle, phaseBooting, phaseBooted, phaseRunning, phaseReloading:
 		// A boot in progress finishes; Stop ends the run.
@@ -61,17 +68,25 @@ func (r *Runtime) shutdownRun(ru *run, reason string, cause error, exitCode int,
 	}
 	r.mu.Unlock()
 
-	r.gate.Close()
 	// Announce, then cancel: whoever waits for the token (Run) knows the
 	// shutdown's event was emitted. The bus's callback cancels the token
 	// during the announcement already (the branch above), so no OnStop
-	// hook runs with it live.
+	// hook runs with it live, unless a shutdown delay keeps it so.
+	if !delayed {
+		r.gate.Close()
+	}
 	if r.bus != nil {
 		runhooks.Of(r.bus).AnnounceShutdown(reason, cause, exitCode)
 	}
-	ru.cancel(se)
-	r.log.Info("lifecycle: shutdown initiated",
+	if !delayed {
+		ru.cancel(se)
+	}
+	r.log.Info("shutdown initiated",
 		zap.String("reason", reason), zap.Error(cause), zap.Int("exit_code", exitCode))
+	if delayed {
+		r.log.Info("shutdown delay: work is still admitted", zap.Duration("delay", r.cfg.ShutdownDelay))
+	}
+	close(ru.begun)
 	if askHost && r.stopper != nil {
 		r.stopper(exitCode)
 	}
@@ -91,13 +106,19 @@ func (r *Runtime) current() *run {
 
 // Context returns the current run's shutdown token: a context that lives
 // from the start of the run (from New, for the first) until shutdown
-// begins, then is cancelled with a [*ShutdownError] as its cause.
+// begins, or with [Config.ShutdownDelay] until the delay ends, then is
+// cancelled with a [*ShutdownError] as its cause.
 // Supervised tasks run on it; derive long-lived work from it, never from
 // an OnStart context. A new run (Start after a stop) has a new token.
 func (r *Runtime) Context() context.Context { return r.current().ctx }
 
 // Done is Context().Done().
 func (r *Runtime) Done() <-chan struct{} { return r.current().ctx.Done() }
+
+// begun returns a channel closed once the current run's shutdown has
+// begun and been announced: at once when the token is cancelled, before
+// the token when a shutdown delay keeps it live.
+func (r *Runtime) begun() <-chan struct{} { return r.current().begun }
 
 // Cause returns why the current run shut down, a [*ShutdownError], or
 // nil while it has not begun to.

@@ -25,7 +25,7 @@ func TestOnStopSeesCancelledTokenWhenShutdownRacesStop(t *testing.T) {
 	var once sync.Once
 	core := zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(io.Discard), zapcore.DebugLevel)
 	log := zap.New(core, zap.Hooks(func(e zapcore.Entry) error {
-		if e.Message == "lifecycle: shutdown initiated" {
+		if e.LoggerName == "lifecycle" && e.Message == "shutdown initiated" {
 			once.Do(func() { close(inLog); <-release })
 		}
 		return nil

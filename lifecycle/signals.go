@@ -45,10 +45,10 @@ func (r *Runtime) startSignals(ru *run) {
 			case sig, ok := <-src:
 				switch {
 				case !ok:
-					r.log.Warn("lifecycle: the signal source was closed: no more signals")
+					r.log.Warn("the signal source was closed: no more signals")
 					src = nil // a nil channel blocks: wait for the quit
 				case sig == nil:
-					r.log.Warn("lifecycle: a nil os.Signal was received and ignored")
+					r.log.Warn("a nil os.Signal was received and ignored")
 				default:
 					r.handleSignal(ru, sig)
 				}
@@ -69,28 +69,36 @@ func (s *signalLoop) stop() {
 
 func (r *Runtime) handleSignal(ru *run, sig os.Signal) {
 	emit(r, SignalReceivedEvent{Signal: sig})
-	r.log.Info("lifecycle: signal received", zap.Stringer("signal", sig))
+	r.log.Info("signal received", zap.Stringer("signal", sig))
 	if sig == syscall.SIGHUP {
 		// Fire and forget: the reload loop coalesces a burst.
 		if _, err := r.requestReload("signal: " + sig.String()); err != nil {
-			r.log.Warn("lifecycle: reload on signal refused", zap.Stringer("signal", sig), zap.Error(err))
+			r.log.Warn("reload on signal refused", zap.Stringer("signal", sig), zap.Error(err))
 		}
 		return
 	}
 	// Count the signals this run received, not the shutdowns: under
 	// app.Run, Fx relays the same signal and may begin the shutdown first.
-	// Only the second forces the exit; later ones of a storm do nothing.
-	switch ru.stopSignals.Add(1) {
-	case 1:
+	// The second cuts a shutdown delay in progress short, or forces the
+	// exit; after a cut, the third forces it. Later ones of a storm do
+	// nothing.
+	if ru.forceAt == 0 {
+		ru.forceAt = 2
+	}
+	n := ru.stopSignals.Add(1)
+	switch {
+	case n == 1:
 		r.InitiateShutdown("signal: "+sig.String(), nil, 0)
 		return
-	case 2: // forces the exit, below
-	default:
+	case n == 2 && r.cutDelay(ru):
+		ru.forceAt = 3
+		return
+	case n != ru.forceAt:
 		return
 	}
 	code := r.cfg.ForceExitCode
 	emit(r, ShutdownForcedEvent{Signal: sig, ExitCode: code})
-	r.log.Warn("lifecycle: second signal during shutdown, forcing exit",
+	r.log.Warn("second signal during shutdown, forcing exit",
 		zap.Stringer("signal", sig), zap.Int("exit_code", code))
 	r.forceExit(code)
 }

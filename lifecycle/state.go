@@ -60,7 +60,7 @@ func (r *Runtime) WaitRunning(ctx context.Context) error {
 	ru := r.current()
 	for {
 		if r.IsShuttingDown() {
-			return fmt.Errorf("lifecycle: wait for running: %w", ErrShutdown)
+			return wrap("wait for running", ErrShutdown)
 		}
 		if r.Ready() {
 			return nil

@@ -269,10 +269,10 @@ func (r *Runtime) addTask(ru *run, t Task) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if ru.shutdown != nil || (r.run == ru && r.phase == phaseStopped) {
-		return fmt.Errorf("lifecycle: task %q: %w", t.Name, ErrShutdown)
+		return wrap(fmt.Sprintf("task %q", t.Name), ErrShutdown)
 	}
 	if _, dup := ru.tasks[t.Name]; dup {
-		return fmt.Errorf("lifecycle: task %q: %w", t.Name, ErrDuplicateName)
+		return wrap(fmt.Sprintf("task %q", t.Name), ErrDuplicateName)
 	}
 	ru.tasks[t.Name] = tk
 	if ru.spawned {
@@ -303,7 +303,7 @@ func (r *Runtime) supervise(ru *run, tk *task) {
 	var failures []time.Time // failure times within the window
 	for attempt := 1; ; attempt++ {
 		emit(r, TaskStartedEvent{Name: tk.Name, Attempt: attempt})
-		log.Debug("lifecycle: task started", zap.Int("attempt", attempt))
+		log.Debug("task started", zap.Int("attempt", attempt))
 		err := callGuarded(ru.ctx, tk.Run)
 		if err == nil || ru.ctx.Err() != nil {
 			r.taskStopped(ru, log, tk, err)
@@ -311,7 +311,7 @@ func (r *Runtime) supervise(ru *run, tk *task) {
 		}
 		terr := &TaskError{Task: tk.Name, Attempt: attempt, Err: err}
 		emit(r, TaskFailedEvent{Name: tk.Name, Attempt: attempt, Policy: tk.Policy, Err: err})
-		log.Error("lifecycle: task failed",
+		log.Error("task failed",
 			zap.Int("attempt", attempt), zap.Stringer("policy", tk.Policy), zap.Error(err))
 
 		switch tk.Policy {
@@ -331,14 +331,14 @@ func (r *Runtime) supervise(ru *run, tk *task) {
 		}
 		if len(failures) > tk.Restart.Budget {
 			berr := &BudgetError{Task: tk.Name, Failures: len(failures), Window: tk.Restart.Window, Last: terr}
-			log.Error("lifecycle: task restart budget exhausted, escalating", zap.Error(berr))
+			log.Error("task restart budget exhausted, escalating", zap.Error(berr))
 			r.InitiateShutdown(fmt.Sprintf("task %q exhausted its restart budget", tk.Name), berr, tk.ExitCode)
 			r.taskStopped(ru, log, tk, err)
 			return
 		}
 		d := tk.Restart.delay(len(failures))
 		emit(r, TaskRestartingEvent{Name: tk.Name, Attempt: attempt + 1, Delay: d, Failures: len(failures)})
-		log.Warn("lifecycle: task restarting",
+		log.Warn("task restarting",
 			zap.Int("attempt", attempt+1), zap.Duration("delay", d), zap.Int("failures", len(failures)))
 		if r.clock.Sleep(ru.ctx, d) != nil {
 			r.taskStopped(ru, log, tk, err)
@@ -362,7 +362,7 @@ func (r *Runtime) taskStopped(ru *run, log *zap.Logger, tk *task, err error) {
 		err = nil
 	}
 	emit(r, TaskStoppedEvent{Name: tk.Name, Err: err})
-	log.Info("lifecycle: task stopped", zap.Error(err))
+	log.Info("task stopped", zap.Error(err))
 }
 
 // drainTasks waits, within the task budget, for run ru's tasks, cancelled
@@ -398,11 +398,11 @@ func (r *Runtime) drainTasks(ctx context.Context, ru *run) error {
 	sortStragglers(stragglers)
 	emit(r, DrainCompletedEvent{Duration: waited, Stragglers: stragglers})
 	if len(stragglers) == 0 {
-		r.log.Info("lifecycle: tasks drained", zap.Duration("duration", waited), zap.Int("tasks", len(live)))
+		r.log.Info("tasks drained", zap.Duration("duration", waited), zap.Int("tasks", len(live)))
 		return nil
 	}
 	err := &DrainError{Stragglers: stragglers}
-	r.log.Error("lifecycle: tasks did not return", zap.Duration("waited", waited), zap.Error(err))
+	r.log.Error("tasks did not return", zap.Duration("waited", waited), zap.Error(err))
 	return err
 }
 

@@ -277,7 +277,7 @@ func testServe(t *testing.T, bin string) {
 }
 
 // testForced: a second SIGTERM during the drain forces the exit with code
-// 3 and one line on stderr.
+// 3 and one line on stderr, lifecycle.Run's.
 func testForced(t *testing.T, bin string) {
 	s := serve(t, bin)
 	work := s.work(t, 3000)
@@ -288,7 +288,7 @@ func testForced(t *testing.T, bin string) {
 		t.Fatalf("exit code %d, want 3; stderr:\n%s", code, s.stderr.String())
 	}
 	s.waitEvent(t, `lifecycle.ShutdownForcedEvent +second terminated: exit code 3`)
-	if got, want := s.stderr.String(), "demo: a second signal forced the exit before the shutdown finished\n"; got != want {
+	if got, want := s.stderr.String(), "lifecycle: exit code 3: a second signal forced the exit during the shutdown: signal: terminated\n"; got != want {
 		t.Errorf("stderr %q, want %q", got, want)
 	}
 	select {
@@ -302,13 +302,30 @@ func testForced(t *testing.T, bin string) {
 }
 
 // testBadFlag checks that a bad flag is one line on stderr and exit code
-// 2, not a stack trace.
+// 2, not a stack trace; and that an address the server cannot listen on
+// fails the boot with exit code 1 and one line on stderr, lifecycle.Run's.
 func testBadFlag(t *testing.T, bin string) {
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(bin, "-nope")
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
+	good, err := filepath.Abs("../../testdata/good.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	cmd := exec.Command(bin, "-serve", "-config", good, "-addr", "127.0.0.1:99999")
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
 	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("bad address: err %v, want exit code 1; stderr:\n%s", err, errOut.String())
+	}
+	want := "lifecycle: exit code 1: shutdown: boot failed: provider \"http\": boot: listen tcp: address 99999: invalid port\n"
+	if got := errOut.String(); got != want {
+		t.Errorf("bad address: stderr %q, want %q", got, want)
+	}
+
+	var stdout, stderr bytes.Buffer
+	cmd = exec.Command(bin, "-nope")
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
 	if !errors.As(err, &exit) || exit.ExitCode() != 2 {
 		t.Fatalf("err %v, want exit code 2", err)
 	}

@@ -3,12 +3,9 @@ package main
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/claviron/fxruntime/fxbus"
@@ -36,116 +33,71 @@ type RequestServed struct {
 	Took           time.Duration
 }
 
-// httpServer is a lifecycle provider, not a plain Fx hook, because of when
-// it must stop. Fx stops the components that depend on the runtime before
-// the runtime itself; a provider stops inside the runtime's stop, after
-// the gate has drained. So the server keeps answering /readyz (with 503)
-// while in-flight /work requests finish, and only then shuts down.
+// httpServer runs the demo's endpoints with lifecycle.HTTPServer, a
+// provider that listens at boot, admits every request through the
+// runtime's gate, and shuts the server down inside the runtime's stop,
+// after the gate has drained: so the server keeps answering /readyz (with
+// 503) while in-flight /work requests finish, and only then stops. It adds
+// the demo's events to it.
 //
 // It boots after the configuration, because its constructor takes the
 // configuration provider, and so stops before it.
 type httpServer struct {
-	addr string
-	bus  *fxbus.Bus
-	cfg  *configProvider
-
-	rt   *lifecycle.Runtime // whose state /readyz reports
-	gate *lifecycle.Gate    // which /work enters
-
-	srv    *http.Server
-	admin  *http.ServeMux         // the routes that emit no RequestServed (see mount)
-	served chan error             // receives Serve's result; made by Boot
-	url    atomic.Pointer[string] // the base URL; set by Boot
+	*lifecycle.HTTPServer
+	bus   *fxbus.Bus
+	cfg   *configProvider
+	gate  *lifecycle.Gate // which /work enters, through the server
+	admin *http.ServeMux  // the server's routes; mount adds some
 }
 
-func newHTTPServer(s settings, bus *fxbus.Bus, cfg *configProvider, rt *lifecycle.Runtime, gate *lifecycle.Gate) *httpServer {
-	h := &httpServer{addr: s.Addr, bus: bus, cfg: cfg, rt: rt, gate: gate}
+func newHTTPServer(s settings, bus *fxbus.Bus, cfg *configProvider, rt *lifecycle.Runtime) *httpServer {
+	h := &httpServer{bus: bus, cfg: cfg, gate: rt.Gate()}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", h.healthz)
-	mux.HandleFunc("GET /readyz", h.readyz)
-	mux.HandleFunc("GET /work", h.work)
-	h.admin = http.NewServeMux()
-	h.admin.Handle("/", h.record(mux))
-	h.srv = &http.Server{Handler: h.admin, ReadHeaderTimeout: 5 * time.Second}
+	// The runtime's probes, recorded like every request, and served
+	// outside the gate: they answer during the drain too.
+	mux.Handle("GET /healthz", lifecycle.Ungated(h.record(rt.LivenessHandler())))
+	mux.Handle("GET /readyz", lifecycle.Ungated(h.record(rt.ReadinessHandler())))
+	mux.Handle("GET /work", h.record(http.HandlerFunc(h.work)))
+	mux.Handle("/", h.record(http.NotFoundHandler()))
+	h.admin = mux
+	h.HTTPServer = lifecycle.NewHTTPServer("http", &http.Server{Addr: s.Addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second})
 	return h
 }
 
 // mount serves handler at pattern, without a RequestServed event per
-// request: for the debug page, which reloads itself every few seconds.
-func (h *httpServer) mount(pattern string, handler http.Handler) { h.admin.Handle(pattern, handler) }
-
-// Name implements lifecycle.Provider.
-func (h *httpServer) Name() string { return "http" }
+// request, outside the gate: for the debug page, which reloads itself
+// every few seconds and shows the drain as it happens.
+func (h *httpServer) mount(pattern string, handler http.Handler) {
+	h.admin.Handle(pattern, lifecycle.Ungated(handler))
+}
 
 // Boot binds the address and starts serving.
 func (h *httpServer) Boot(ctx context.Context) error {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", h.addr)
-	if err != nil {
+	if err := h.HTTPServer.Boot(ctx); err != nil {
 		return err
 	}
-	h.served = make(chan error, 1)
-	go func() { h.served <- h.srv.Serve(ln) }()
-	url := "http://" + ln.Addr().String()
-	h.url.Store(&url)
-	fxbus.Emit(h.bus, ServerListening{URL: url})
+	fxbus.Emit(h.bus, ServerListening{URL: h.URL()})
 	return nil
-}
-
-// URL returns the server's base URL, "http://127.0.0.1:8080"; empty
-// before Boot.
-func (h *httpServer) URL() string {
-	if u := h.url.Load(); u != nil {
-		return *u
-	}
-	return ""
 }
 
 // Stop shuts the server down within the stop budget. The runtime calls it
 // after the gate drained, so no admitted /work request is cut off.
 func (h *httpServer) Stop(ctx context.Context) error {
-	err := h.srv.Shutdown(ctx)
-	if serr := <-h.served; !errors.Is(serr, http.ErrServerClosed) {
-		err = errors.Join(err, serr)
-	}
+	err := h.HTTPServer.Stop(ctx)
 	fxbus.Emit(h.bus, ServerStopped{Err: err})
 	return err
 }
 
-// healthz is the liveness probe: the process answers.
-func (h *httpServer) healthz(w http.ResponseWriter, _ *http.Request) {
-	fmt.Fprintln(w, "ok")
-}
-
-// readyz is the readiness probe, read from the runtime's state: 200 while
-// running or reloading, 503 while booting and from the moment shutdown
-// begins, so that a load balancer stops sending traffic before the server
-// goes away.
-func (h *httpServer) readyz(w http.ResponseWriter, _ *http.Request) {
-	rt := h.rt
-	if !rt.Ready() {
-		http.Error(w, rt.State().String(), http.StatusServiceUnavailable)
-		return
-	}
-	fmt.Fprintln(w, rt.State())
-}
-
-// work does ?ms=N milliseconds of hashing under the runtime's gate: it is
-// refused once shutdown has begun, and shutdown waits for it to finish.
+// work does ?ms=N milliseconds of hashing. The server admitted it through
+// the runtime's gate: it is refused once the gate has closed, and the
+// shutdown waits for it to finish.
 func (h *httpServer) work(w http.ResponseWriter, r *http.Request) {
 	d, err := parseWorkMillis(r.URL.Query().Get("ms"), time.Duration(h.cfg.Current().MaxWork))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	gate := h.gate
-	permit, err := gate.Enter()
-	if err != nil {
-		http.Error(w, "shutting down", http.StatusServiceUnavailable)
-		return
-	}
-	defer permit.Release()
-	fxbus.Emit(h.bus, WorkStarted{For: d, InFlight: gate.InFlight()})
+	fxbus.Emit(h.bus, WorkStarted{For: d, InFlight: h.gate.InFlight()})
 
 	sum, rounds := hashFor(r.Context(), d)
 	if r.Context().Err() != nil {

@@ -3,9 +3,9 @@
 //
 // The service is made of Fx modules that know each other only through
 // the bus and the dependency graph: a configuration provider that loads a
-// JSON file and reloads it on SIGHUP; an HTTP server with /healthz,
-// /readyz (from the runtime's state) and /work?ms=N (work under the
-// runtime's gate); a task that places orders on a schedule; a task that
+// JSON file and reloads it on SIGHUP; an HTTP server run by
+// lifecycle.HTTPServer with the runtime's probes (/healthz, /readyz) and
+// /work?ms=N (work under the runtime's gate); a task that places orders on a schedule; a task that
 // fails twice and is restarted with backoff; and a ledger that books the
 // orders and closes its books when the shutdown is announced. Every event
 // on the bus is printed as it arrives.
@@ -112,24 +112,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	code = lifecycle.Run(context.Background(), opts...)
 
+	// For a non-zero exit code, Run has written why on the process's
+	// standard error, in one line.
 	if rt != nil && rt.State() != lifecycle.StateStopped {
 		// A second signal forced the exit: Run returned without waiting
 		// for the stop, and the bus will not close. Give the timeline a
 		// moment to print the last events, ShutdownForced among them.
 		tl.Wait(100 * time.Millisecond)
 		tl.flush()
-		return fail(code, errors.New("a second signal forced the exit before the shutdown finished"))
+		return code
 	}
 	// The bus closes last: once its readers are done, every line is out.
 	if !tl.Wait(2 * time.Second) {
 		fmt.Fprintln(stderr, "demo: the timeline did not end; some events may be missing")
 	}
 	if code != 0 {
-		err := errors.New("the application failed to build (run with -v for details)")
-		if rt != nil && rt.Cause() != nil {
-			err = rt.Cause()
-		}
-		return fail(code, fmt.Errorf("exit code %d: %s", code, oneLine(err)))
+		return code
 	}
 	if !s.Serve {
 		tl.Printf("\n== the tour is over: exit code 0. Run with -serve to keep the service up and send it signals.")
@@ -186,11 +184,12 @@ failure; 2 bad usage; 3 a second SIGINT or SIGTERM forced the exit.
 }
 
 // logging returns the Fx options for logs: none by default, so that the
-// timeline reads clearly; with -v, a zap logger on stderr that Fx, the bus
-// and the runtime all write to.
+// timeline, which prints every event, reads clearly (without a logger of
+// its own the runtime would write its warnings and errors to stderr); with
+// -v, a zap logger on stderr that Fx, the bus and the runtime all write to.
 func logging(verbose bool, stderr io.Writer) fx.Option {
 	if !verbose {
-		return fx.NopLogger
+		return fx.Options(fx.NopLogger, fx.Supply(zap.NewNop()))
 	}
 	core := zapcore.NewCore(
 		zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig()),
