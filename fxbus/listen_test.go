@@ -331,7 +331,9 @@ type echo struct{ n int }
 // stopRequest asks a handler to stop the application.
 type stopRequest struct{}
 
-// Issue 10, scenario 6.
+// A handler delays a stop only by the work actually pending: one that
+// re-emits its own type stops when the bus closes, and one that calls
+// app.Stop itself is not waited for.
 func TestHandlerDelaysStopOnlyByPendingWork(t *testing.T) {
 	t.Run("a handler that re-emits its own event type", func(t *testing.T) {
 		handled := make(chan struct{})

@@ -151,7 +151,7 @@ func TestPhasesWithoutModule(t *testing.T) {
 // TestStopWaitsForConcurrentAnnouncement: a shutdown announced by another
 // goroutine (lifecycle's InitiateShutdown from a failing task) may still be
 // running its OnShutdown callbacks when Fx begins to stop; no OnStop hook
-// may run before they have returned. (Found in review.)
+// may run before they have returned.
 func TestStopWaitsForConcurrentAnnouncement(t *testing.T) {
 	var bus *fxbus.Bus
 	var cbDone atomic.Bool

@@ -11,7 +11,8 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
-// Issue 10, scenario 9.
+// Bad arguments are errors naming the argument and what is expected;
+// nothing panics.
 func TestBadArgumentsAreErrorsNotPanics(t *testing.T) {
 	t.Run("AsProvider(nil)", func(t *testing.T) {
 		var app *fx.App

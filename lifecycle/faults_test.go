@@ -284,10 +284,8 @@ func TestFaultHandlers(t *testing.T) {
 		ftServing(t, a.rt)
 		stopBegin := time.Now()
 		sigs <- syscall.SIGTERM
-		// fxbus.Listen's OnStop gives up on the handler after half of
-		// the time left, so the runtime's own OnStop still runs within
-		// the deadline (regression: the handler used to take it all, Fx
-		// skipped the runtime's hook, and its signal goroutine leaked).
+		// The runtime stops within the deadline whatever the handler
+		// does, and the stop reports the handler that did not finish.
 		if code := a.exit(t, wait); code != lifecycle.ExitFailure {
 			t.Fatalf("exit code %d, want %d: the stop reported the stuck handler", code, lifecycle.ExitFailure)
 		}
@@ -676,9 +674,8 @@ func TestFaultShutdownRequests(t *testing.T) {
 		wg.Wait()
 		code := a.exit(t, wait)
 		sh := ftOne(t, shut)
-		// Regression: Run could call app.Stop between the winner's
-		// recording its cause and announcing it; fxbus's stop-time
-		// announcement (exit code 0) was then the event.
+		// One shutdown: Run's exit code, the event's and the runtime's
+		// agree, whoever won.
 		if code != sh.ExitCode || code != a.rt.ExitCode() {
 			t.Fatalf("Run's exit code %d, the event's %d, the runtime's %d: want one", code, sh.ExitCode, a.rt.ExitCode())
 		}

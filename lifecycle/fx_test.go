@@ -209,7 +209,9 @@ func TestProviderDependsOnRuntime(t *testing.T) {
 	app.RequireStop()
 }
 
-// Issue 10, scenario 7.
+// fxbus.Module nested in a user module never lets the runtime report
+// running early: fx.New or the start fails saying to pass it at the top
+// level.
 func TestNestedBusModuleNeverReportsRunningEarly(t *testing.T) {
 	t.Run("fxbus.Module inside a user module fails fx.New", func(t *testing.T) {
 		app := fx.New(quiet(), fx.Module("app", fxbus.Module), lifecycle.Module)

@@ -29,7 +29,8 @@ func (h *goexitHandler) handle(_ context.Context, ev goexitTick) error {
 	return nil
 }
 
-// Issue 10, scenario 5.
+// runtime.Goexit in a task, a provider hook or a handler is a failure
+// like a panic, with the same events, policy and logging.
 func TestGoexitIsTreatedLikeAPanic(t *testing.T) {
 	t.Run("in a critical task: failed, stopped, shutdown", func(t *testing.T) {
 		log, logs := ftLogger()

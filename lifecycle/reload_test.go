@@ -204,7 +204,8 @@ func TestReload(t *testing.T) {
 	})
 }
 
-// Issue 10, scenario 8.
+// A provider's Stop never runs while its Reload does; a reload that does
+// not return within the stop budget is reported by the provider's name.
 func TestStopNeverOverlapsAProvidersReload(t *testing.T) {
 	release, releaseNow := releaser(t)
 	reloading := make(chan struct{})

@@ -12,7 +12,8 @@ import (
 	"go.uber.org/fx"
 )
 
-// Issue 10, scenario 10.
+// An application started, stopped and started again runs afresh each
+// time, as under plain Fx.
 func TestAppRestartsAsUnderPlainFx(t *testing.T) {
 	t.Run("start, stop, start, stop: a fresh run each time", func(t *testing.T) {
 		var boots, stops, runs atomic.Int32

@@ -168,7 +168,8 @@ func TestRunShutdowner(t *testing.T) {
 	})
 }
 
-// Issue 10, scenario 4.
+// A shutdown initiated while the app is built is the one announcement of
+// the run, and its exit code is Run's.
 func TestEarlyShutdownIsAnnouncedOnceWithItsExitCode(t *testing.T) {
 	var events *fxbus.Subscription[fxbus.ShutdownInitiatedEvent]
 	cause := errors.New("feature flag missing")

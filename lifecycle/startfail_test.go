@@ -20,7 +20,9 @@ import (
 // startFailTick is an event type with a handler in the failing app.
 type startFailTick struct{}
 
-// Issue 10, scenario 1.
+// Whatever way the start fails, under plain fx.New, the run ends: the
+// token is cancelled, the runtime stopped, one ShutdownInitiatedEvent,
+// the bus closed, no goroutine left.
 func TestFailedStartEndsEveryGoroutine(t *testing.T) {
 	faults := []struct {
 		name   string

@@ -16,7 +16,8 @@ import (
 // for the bus to close.
 type stopProbe struct{}
 
-// Issue 10, scenario 2.
+// When a stop passes its deadline, the bus closes and every parked
+// reader wakes with ErrClosed.
 func TestStopDeadlineClosesBus(t *testing.T) {
 	release, releaseNow := releaser(t)
 	var probe *fxbustest.Recorder[stopProbe]
@@ -53,7 +54,8 @@ func TestStopDeadlineClosesBus(t *testing.T) {
 
 func nop[E any](context.Context, E) error { return nil }
 
-// Issue 10, scenario 3.
+// Handlers see the runtime's last events: a handler runs until the bus
+// closes, after every other OnStop hook.
 func TestHandlersSeeTheRuntimesLastEvents(t *testing.T) {
 	var (
 		providerStopped *fxbustest.Handler[lifecycle.ProviderStoppedEvent]

@@ -473,7 +473,7 @@ func (c slowDeadline) Deadline() (time.Time, bool) {
 	return c.Context.Deadline()
 }
 
-// Issue 10, scenario 11.
+// TaskStoppedEvent.Err and Priority.String do what their docs say.
 func TestTaskStoppedAndPriorityMatchTheirDocs(t *testing.T) {
 	for _, tc := range []struct {
 		desc  string

@@ -14,7 +14,8 @@ import (
 	"go.uber.org/fx"
 )
 
-// Issue 10, scenario 12.
+// /work answers 400 naming the bound for every ms outside it, however
+// large: the bound is checked before the duration is computed.
 func TestWorkRefusesDurationsOutsideTheBound(t *testing.T) {
 	const configPath = "../../testdata/good.json"
 	cfg, err := loadConfig(configPath)
