@@ -71,6 +71,7 @@ var impls = []impl{
 	fxbusBatchImpl(),
 	chanFanoutImpl(),
 	chanSPSCImpl(),
+	tailscaleImpl(),
 	kelindarImpl(),
 	eventBusImpl(),
 	mustafaturanImpl(),
