@@ -15,7 +15,7 @@ import (
 // shares the reader's wake-up). Close and Len may be called from any
 // goroutine.
 type Subscription[E any] struct {
-	t *topic[E] // nil for a subscription made on a closed bus
+	t *topic[E] // nil for a subscription made on a closed bus without a ring
 	waker
 
 	// closing is set first thing by Close, so that a receive racing with
@@ -216,6 +216,5 @@ func (s *Subscription[E]) Close() {
 	if s.closing.Swap(true) {
 		return
 	}
-	s.notify() // wake a Recv parked on s
-	s.t.release(s)
+	s.t.release(s) // also wakes a Recv parked on s
 }

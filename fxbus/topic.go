@@ -54,9 +54,24 @@ type slot[E any] struct {
 
 // waker is how a parked subscriber is woken: a token in a channel of
 // capacity one, so a wake-up is never lost and never blocks the sender.
+//
+// The channel is made the first time the subscriber parks (or asks for
+// Ready), not at Subscribe: a subscription that is only polled, or closed
+// before it ever waits, costs one allocation instead of two. ch goes from
+// nil to its channel once, under the topic's mu, and never changes again;
+// code that reads it either holds mu or got the waker from a list filled
+// under mu (topic.waiters), or is the reader that made it.
 type waker struct {
-	ch     chan struct{}
-	parked bool // guarded by the topic's mu: listed in topic.waiters
+	ch     chan struct{} // nil until the first park; see above
+	parked bool          // guarded by the topic's mu: listed in topic.waiters
+}
+
+// arm makes the channel if it does not exist yet. Called with the topic's
+// mu held.
+func (w *waker) arm() {
+	if w.ch == nil {
+		w.ch = make(chan struct{}, 1)
+	}
 }
 
 func (w *waker) notify() {
@@ -136,15 +151,21 @@ func (t *topic[E]) wakeAllLocked() {
 	t.waiters = t.waiters[:0]
 }
 
+// subscribe returns a new subscription that reads from the tail. It makes
+// one allocation: the Subscription, whose wake-up channel is made on its
+// first park.
 func (t *topic[E]) subscribe() *Subscription[E] {
-	s := &Subscription[E]{t: t, waker: waker{ch: make(chan struct{}, 1)}}
+	s := &Subscription[E]{t: t}
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.closed {
-		return closedSubscription[E]()
+		t.mu.Unlock()
+		s.released = true
+		s.closing.Store(true)
+		return s
 	}
 	s.next, s.idx = t.pos, t.idx
 	t.receivers.Add(1)
+	t.mu.Unlock()
 	return s
 }
 
@@ -241,6 +262,7 @@ func (t *topic[E]) noEventLocked(s *Subscription[E], sl *slot[E], park bool) err
 // held.
 func (t *topic[E]) parkLocked(s *Subscription[E]) {
 	if !s.parked {
+		s.arm()
 		s.parked = true
 		t.waiters = append(t.waiters, &s.waker)
 	}
@@ -258,10 +280,12 @@ func (t *topic[E]) pending(s *Subscription[E]) int {
 }
 
 // ready reports whether a receive by s would return something other than
-// ErrEmpty; if not, it parks s.
+// ErrEmpty; if not, it parks s. Either way s has its wake-up channel when
+// it returns.
 func (t *topic[E]) ready(s *Subscription[E]) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	s.arm()
 	if s.released || s.next != t.pos || t.closed {
 		return true
 	}
@@ -270,16 +294,18 @@ func (t *topic[E]) ready(s *Subscription[E]) bool {
 }
 
 // release removes s from the topic and gives up its claim on every event
-// it has not read, clearing those it was the last reader of. It is a
-// no-op if s was already released.
+// it has not read, clearing those it was the last reader of; then it
+// wakes a Recv or a Ready select waiting on s. It is a no-op if s was
+// already released.
 func (t *topic[E]) release(s *Subscription[E]) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if s.released {
+		t.mu.Unlock()
 		return
 	}
 	s.released = true
 	t.receivers.Add(-1)
+	ch := s.ch // nil if s never waited: nobody to wake
 	if s.parked {
 		s.parked = false
 		for i, w := range t.waiters {
@@ -309,6 +335,16 @@ func (t *topic[E]) release(s *Subscription[E]) {
 		}
 	}
 	s.next = t.pos
+	t.mu.Unlock()
+	if ch != nil {
+		// The token is left in the channel: safe unlocked, and a reader
+		// that parks or selects on Ready later still wakes and sees
+		// ErrClosed.
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func (t *topic[E]) close() {
