@@ -88,3 +88,52 @@ func TestSubscribeAfterCloseOnExistingRing(t *testing.T) {
 	}
 	s.Close()
 }
+
+// Closing parked subscriptions in any order leaves every other one
+// parked: each is woken by the next emit, exactly once.
+func TestCloseOfParkedSubscriptionsLeavesTheOthersParked(t *testing.T) {
+	b := newTestBus(t)
+	const n = 40
+	subs := make([]*fxbus.Subscription[int], n)
+	ready := make([]<-chan struct{}, n)
+	for i := range subs {
+		subs[i] = fxbus.Subscribe[int](b)
+		ready[i] = subs[i].Ready() // parked: nothing to read
+	}
+	// Close the last, the first, then every third from the middle out:
+	// the list of parked subscribers is reordered at each close.
+	closed := map[int]bool{n - 1: true, 0: true}
+	for i := n / 2; i < n-1; i += 3 {
+		closed[i] = true
+	}
+	for i := n/2 - 3; i > 0; i -= 3 {
+		closed[i] = true
+	}
+	for i := range subs {
+		if closed[i] {
+			subs[i].Close()
+		}
+	}
+	if got, want := fxbus.Emit(b, 7), n-len(closed); got != want {
+		t.Fatalf("Emit = %d, want %d", got, want)
+	}
+	for i, s := range subs {
+		if closed[i] {
+			continue
+		}
+		select {
+		case <-ready[i]:
+		case <-time.After(waitLimit):
+			t.Fatalf("subscriber %d was not woken by the emit", i)
+		}
+		if got := mustRecv(t, s); got != 7 {
+			t.Fatalf("subscriber %d got %d, want 7", i, got)
+		}
+		select {
+		case <-ready[i]:
+			t.Fatalf("subscriber %d was woken twice", i)
+		default:
+		}
+		s.Close()
+	}
+}

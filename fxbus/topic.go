@@ -24,12 +24,15 @@ type topic[E any] struct {
 	name     string
 	capacity uint64
 
-	mu      sync.Mutex
-	ring    []slot[E] // guarded by mu
-	pos     uint64    // guarded by mu: position of the next event; also the count written
-	idx     uint64    // guarded by mu: pos % capacity, kept to avoid a division per send
-	closed  bool      // guarded by mu
-	waiters []*waker  // guarded by mu: subscribers parked until the next send or close
+	mu     sync.Mutex
+	ring   []slot[E] // guarded by mu
+	pos    uint64    // guarded by mu: position of the next event; also the count written
+	idx    uint64    // guarded by mu: pos % capacity, kept to avoid a division per send
+	closed bool      // guarded by mu
+	// waiters are the subscribers parked until the next send or close;
+	// each knows its index (Subscription.waitIdx), so that a close takes
+	// it out in constant time however many are parked. Guarded by mu.
+	waiters []*Subscription[E]
 
 	// receivers is the number of live subscriptions. It changes only under
 	// mu; send reads it without mu to skip the lock when nobody listens.
@@ -52,31 +55,11 @@ type slot[E any] struct {
 	val E
 }
 
-// waker is how a parked subscriber is woken: a token in a channel of
-// capacity one, so a wake-up is never lost and never blocks the sender.
-//
-// The channel is made the first time the subscriber parks (or asks for
-// Ready), not at Subscribe: a subscription that is only polled, or closed
-// before it ever waits, costs one allocation instead of two. ch goes from
-// nil to its channel once, under the topic's mu, and never changes again;
-// code that reads it either holds mu or got the waker from a list filled
-// under mu (topic.waiters), or is the reader that made it.
-type waker struct {
-	ch     chan struct{} // nil until the first park; see above
-	parked bool          // guarded by the topic's mu: listed in topic.waiters
-}
-
-// arm makes the channel if it does not exist yet. Called with the topic's
-// mu held.
-func (w *waker) arm() {
-	if w.ch == nil {
-		w.ch = make(chan struct{}, 1)
-	}
-}
-
-func (w *waker) notify() {
+// notify puts a wake-up token in ch, a channel of capacity one, so that a
+// wake-up is never lost and never blocks the sender.
+func notify(ch chan struct{}) {
 	select {
-	case w.ch <- struct{}{}:
+	case ch <- struct{}{}:
 	default: // a token is already waiting
 	}
 }
@@ -122,21 +105,22 @@ func (t *topic[E]) send(ev E) int {
 	}
 	// Wake parked subscribers after unlocking, so that they do not wake
 	// into a held lock; a few fit on the stack, more are woken in place.
-	var wake [4]*waker
+	var wake [4]chan struct{}
 	nw := 0
 	if len(t.waiters) > len(wake) {
 		t.wakeAllLocked()
 	} else if len(t.waiters) > 0 {
-		nw = copy(wake[:], t.waiters)
 		for i, w := range t.waiters {
+			wake[i] = w.ch
 			w.parked = false
 			t.waiters[i] = nil
 		}
+		nw = len(t.waiters)
 		t.waiters = t.waiters[:0]
 	}
 	t.mu.Unlock()
-	for _, w := range wake[:nw] {
-		w.notify() // safe unlocked: a token in a buffered channel
+	for _, ch := range wake[:nw] {
+		notify(ch) // safe unlocked: a token in a buffered channel
 	}
 	return int(n)
 }
@@ -145,7 +129,7 @@ func (t *topic[E]) send(ev E) int {
 func (t *topic[E]) wakeAllLocked() {
 	for i, w := range t.waiters {
 		w.parked = false
-		w.notify()
+		notify(w.ch)
 		t.waiters[i] = nil // let a closed subscription be collected
 	}
 	t.waiters = t.waiters[:0]
@@ -264,7 +248,8 @@ func (t *topic[E]) parkLocked(s *Subscription[E]) {
 	if !s.parked {
 		s.arm()
 		s.parked = true
-		t.waiters = append(t.waiters, &s.waker)
+		s.waitIdx = int32(len(t.waiters))
+		t.waiters = append(t.waiters, s)
 	}
 }
 
@@ -307,16 +292,14 @@ func (t *topic[E]) release(s *Subscription[E]) {
 	t.receivers.Add(-1)
 	ch := s.ch // nil if s never waited: nobody to wake
 	if s.parked {
+		// Move the last waiter into s's place.
 		s.parked = false
-		for i, w := range t.waiters {
-			if w == &s.waker {
-				last := len(t.waiters) - 1
-				t.waiters[i] = t.waiters[last]
-				t.waiters[last] = nil
-				t.waiters = t.waiters[:last]
-				break
-			}
-		}
+		i, last := s.waitIdx, int32(len(t.waiters)-1)
+		moved := t.waiters[last]
+		t.waiters[i] = moved
+		moved.waitIdx = i
+		t.waiters[last] = nil
+		t.waiters = t.waiters[:last]
 	}
 	// Only the last capacity positions can still be in the ring; a slot
 	// that no longer holds position p was overwritten, and its rem does
