@@ -90,15 +90,20 @@ func tailscaleImpl() impl {
 				<-sub.Events()
 			}
 		},
-		subUnsub: func(b *testing.B) {
+		subUnsub: func(b *testing.B, live int) {
 			bus := newTailscale()
 			defer bus.Close()
+			for range live {
+				// A client holds one subscriber per event type.
+				tsbus.Subscribe[event16](bus.Client("live"))
+			}
 			c := bus.Client("sub")
 			tsbus.Subscribe[event16](c).Close() // the client's dispatcher exists
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				tsbus.Subscribe[event16](c).Close()
 			}
+			b.StopTimer() // the teardown is not measured
 		},
 		async: func(tb testing.TB, capacity int) asyncBus {
 			bus := newTailscale()
