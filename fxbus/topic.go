@@ -33,6 +33,10 @@ type topic[E any] struct {
 	// each knows its index (Subscription.waitIdx), so that a close takes
 	// it out in constant time however many are parked. Guarded by mu.
 	waiters []*Subscription[E]
+	// spare is an empty list that send swaps in for waiters when it
+	// wakes many subscribers outside the lock, so that parking does not
+	// allocate; nil while send is using it. Guarded by mu.
+	spare []*Subscription[E]
 
 	// receivers is the number of live subscriptions. It changes only under
 	// mu; send reads it without mu to skip the lock when nobody listens.
@@ -103,36 +107,58 @@ func (t *topic[E]) send(ev E) int {
 	if t.idx++; t.idx == t.capacity {
 		t.idx = 0
 	}
-	// Wake parked subscribers after unlocking, so that they do not wake
-	// into a held lock; a few fit on the stack, more are woken in place.
+	// Wake parked subscribers after unlocking (a token in a buffered
+	// channel needs no lock), so that they do not wake into a held lock
+	// and queue on it: a few are copied to the stack; a longer list is
+	// taken whole, and given back as the spare afterwards.
 	var wake [4]chan struct{}
-	nw := 0
-	if len(t.waiters) > len(wake) {
-		t.wakeAllLocked()
-	} else if len(t.waiters) > 0 {
+	switch nw := len(t.waiters); {
+	case nw == 0:
+		t.mu.Unlock()
+	case nw <= len(wake):
 		for i, w := range t.waiters {
 			wake[i] = w.ch
 			w.parked = false
 			t.waiters[i] = nil
 		}
-		nw = len(t.waiters)
 		t.waiters = t.waiters[:0]
-	}
-	t.mu.Unlock()
-	for _, ch := range wake[:nw] {
-		notify(ch) // safe unlocked: a token in a buffered channel
+		t.mu.Unlock()
+		for _, ch := range wake[:nw] {
+			notify(ch)
+		}
+	default:
+		woken := t.takeWaitersLocked()
+		t.mu.Unlock()
+		wakeAll(woken)
+		t.mu.Lock()
+		if t.spare == nil {
+			t.spare = woken[:0]
+		}
+		t.mu.Unlock()
 	}
 	return int(n)
 }
 
-// wakeAllLocked wakes every parked subscriber. Called with mu held.
-func (t *topic[E]) wakeAllLocked() {
-	for i, w := range t.waiters {
+// takeWaitersLocked empties the list of parked subscribers and returns
+// what it held, to be woken after unlocking. Called with mu held.
+func (t *topic[E]) takeWaitersLocked() []*Subscription[E] {
+	woken := t.waiters
+	for _, w := range woken {
 		w.parked = false
-		notify(w.ch)
-		t.waiters[i] = nil // let a closed subscription be collected
 	}
-	t.waiters = t.waiters[:0]
+	t.waiters, t.spare = t.spare, nil // nil if another send holds the spare
+	return woken
+}
+
+// wakeAll wakes the subscribers taken by takeWaitersLocked and clears the
+// list, so that it keeps no closed subscription alive. Called without mu:
+// the list is no longer reachable from the topic, and a subscriber's
+// channel never changes once made.
+func wakeAll[E any](woken []*Subscription[E]) {
+	for i, w := range woken {
+		notify(w.ch)
+		woken[i] = nil
+	}
 }
 
 // subscribe returns a new subscription that reads from the tail. It makes
@@ -332,13 +358,15 @@ func (t *topic[E]) release(s *Subscription[E]) {
 
 func (t *topic[E]) close() {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.closed {
+		t.mu.Unlock()
 		return
 	}
 	t.closed = true
 	t.isClosed.Store(true)
-	t.wakeAllLocked()
+	woken := t.takeWaitersLocked()
+	t.mu.Unlock()
+	wakeAll(woken)
 }
 
 func (t *topic[E]) stats() Stats {
