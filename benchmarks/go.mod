@@ -14,6 +14,7 @@ require (
 	github.com/leandro-lugaresi/hub v1.1.1
 	github.com/mustafaturan/bus/v3 v3.0.3
 	github.com/olebedev/emitter v0.0.0-20230411050614-349169dec2ba
+	go.uber.org/fx v1.24.0
 	tailscale.com v1.102.5
 )
 
@@ -25,7 +26,6 @@ require (
 	github.com/oklog/ulid v1.3.1 // indirect
 	github.com/pkg/errors v0.9.1 // indirect
 	go.uber.org/dig v1.19.0 // indirect
-	go.uber.org/fx v1.24.0 // indirect
 	go.uber.org/multierr v1.11.0 // indirect
 	go.uber.org/zap v1.28.0 // indirect
 	go4.org/mem v0.0.0-20240501181205-ae6ca9944745 // indirect
