@@ -334,13 +334,18 @@ func (t *topic[E]) release(s *Subscription[E]) {
 	if t.pos-from > t.capacity {
 		from = t.pos - t.capacity
 	}
+	// One division for the first slot, then a step per event released.
 	var zero E
+	i := from % t.capacity
 	for p := from; p < t.pos; p++ {
-		sl := &t.ring[p%t.capacity]
+		sl := &t.ring[i]
 		if sl.pos == p {
 			if sl.rem--; sl.rem == 0 {
 				sl.val = zero
 			}
+		}
+		if i++; i == t.capacity {
+			i = 0
 		}
 	}
 	s.next = t.pos
