@@ -20,7 +20,7 @@ import (
 // package's internals to register thousands of types.)
 
 // event256 is a 256-byte event, for the memory workload.
-type event256 struct{ a [32]uint64 }
+type event256 struct{ _ [32]uint64 }
 
 // liveHeap returns the bytes of live heap objects after a full collection.
 func liveHeap() uint64 {
