@@ -28,13 +28,14 @@ func BenchmarkEmitNoSubscriber(b *testing.B) {
 
 // BenchmarkEmitIdle emits to k subscribers that never read (push-model
 // buses: handlers that do nothing). What becomes of the events depends on
-// the implementation; see README.md.
+// the implementation; see README.md. k runs to 1024 to show how the cost
+// of an emit grows with the number of subscribers.
 func BenchmarkEmitIdle(b *testing.B) {
 	for _, im := range impls {
 		if im.emit == nil || im.maxK == 1 {
 			continue
 		}
-		for _, k := range []int{1, 16} {
+		for _, k := range []int{1, 16, 256, 1024} {
 			b.Run(fmt.Sprintf("impl=%s/k=%d", im.name, k), func(b *testing.B) {
 				b.ReportAllocs()
 				im.emit(b, k)
@@ -64,7 +65,22 @@ func BenchmarkSubscribeUnsubscribe(b *testing.B) {
 		}
 		b.Run("impl="+im.name, func(b *testing.B) {
 			b.ReportAllocs()
-			im.subUnsub(b)
+			im.subUnsub(b, 0)
+		})
+	}
+}
+
+// BenchmarkSubscribeUnsubscribeLive is SubscribeUnsubscribe next to 10,000
+// live subscribers of the same event.
+func BenchmarkSubscribeUnsubscribeLive(b *testing.B) {
+	const live = 10000
+	for _, im := range impls {
+		if im.subUnsub == nil {
+			continue
+		}
+		b.Run(fmt.Sprintf("impl=%s/live=%d", im.name, live), func(b *testing.B) {
+			b.ReportAllocs()
+			im.subUnsub(b, live)
 		})
 	}
 }

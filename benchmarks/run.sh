@@ -17,6 +17,11 @@ BENCHSTAT=golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 if [ "${REUSE:-0}" != 1 ]; then # REUSE=1: only redo the table from results.txt
   GOMAXPROCS=2 go test -run '^$' -bench "$BENCH" -benchmem \
     -count "$COUNT" -benchtime "$BENCHTIME" . | tee results.txt
+  # How emit grows with the number of types: inside the package (see README).
+  if [[ EmitTypes =~ $BENCH ]]; then
+    (cd .. && GOMAXPROCS=2 go test -run '^$' -bench "EmitTypes" -benchmem \
+      -count "$COUNT" -benchtime "$BENCHTIME" ./fxbus) | tee -a results.txt
+  fi
   # The last commit that touched fxbus/, and whether its code has local edits.
   rev=$(git -C .. log -1 --format=%h -- fxbus 2>/dev/null || echo unknown)
   if git -C .. status --porcelain -- 'fxbus/*.go' ':!fxbus/*_test.go' 2>/dev/null | grep -q .; then
@@ -28,7 +33,7 @@ fi
 table=$(go run "$BENCHSTAT" results.txt)
 cpu=$(grep -m1 '^model name' /proc/cpuinfo | sed 's/^model name[[:space:]]*:[[:space:]]*//')
 peers=$(go list -m -f '{{.Path}} {{.Version}}' all | grep -E \
-  'kelindar/event|asaskevich/EventBus|mustafaturan/bus|gookit/event |cskr/pubsub|leandro-lugaresi/hub|olebedev/emitter|ThreeDotsLabs/watermill ' |
+  '^tailscale.com |kelindar/event|asaskevich/EventBus|mustafaturan/bus|gookit/event |cskr/pubsub|leandro-lugaresi/hub|olebedev/emitter|ThreeDotsLabs/watermill ' |
   sed 's/^/- /')
 
 section=$(mktemp)

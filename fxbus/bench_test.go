@@ -145,3 +145,60 @@ func BenchmarkSubscribeClose(b *testing.B) {
 		fxbus.Subscribe[event16](bus).Close()
 	}
 }
+
+// BenchmarkCloseFullRing shows that closing a subscription costs what it
+// releases, not what the ring holds. ring=empty and ring=full are
+// Subscribe+Close next to nothing and next to another subscriber that
+// holds a full ring of 64 unread events: the closed subscription releases
+// nothing in either. release=0 and release=64 both emit 64 events per op
+// into that full ring; the subscription closes before them, or after them
+// with all 64 unread, so their difference is the release of 64 events.
+func BenchmarkCloseFullRing(b *testing.B) {
+	const capacity = 64
+	setup := func(b *testing.B, full bool) *fxbus.Bus {
+		bus := newBench(b, fxbus.WithCapacity(capacity))
+		fxbus.Subscribe[event16](bus).Close() // the ring exists
+		if full {
+			holder := fxbus.Subscribe[event16](bus) // never reads
+			b.Cleanup(holder.Close)
+			for i := range capacity {
+				fxbus.Emit(bus, event16{a: uint64(i)})
+			}
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		return bus
+	}
+	b.Run("ring=empty", func(b *testing.B) {
+		bus := setup(b, false)
+		for i := 0; i < b.N; i++ {
+			fxbus.Subscribe[event16](bus).Close()
+		}
+	})
+	b.Run("ring=full", func(b *testing.B) {
+		bus := setup(b, true)
+		for i := 0; i < b.N; i++ {
+			fxbus.Subscribe[event16](bus).Close()
+		}
+	})
+	b.Run("release=0", func(b *testing.B) {
+		bus := setup(b, true)
+		for i := 0; i < b.N; i++ {
+			s := fxbus.Subscribe[event16](bus)
+			s.Close()
+			for j := range capacity {
+				fxbus.Emit(bus, event16{a: uint64(j)})
+			}
+		}
+	})
+	b.Run("release=64", func(b *testing.B) {
+		bus := setup(b, true)
+		for i := 0; i < b.N; i++ {
+			s := fxbus.Subscribe[event16](bus)
+			for j := range capacity {
+				fxbus.Emit(bus, event16{a: uint64(j)})
+			}
+			s.Close()
+		}
+	})
+}

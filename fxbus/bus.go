@@ -185,6 +185,10 @@ func (b *Bus) logEmit(typ reflect.Type, n int) {
 //
 // Subscribing to a closed bus returns a subscription that is already
 // closed: its receives return [ErrClosed].
+//
+// A subscription takes 48 bytes. The first time it waits (in Recv,
+// RecvMany or for Ready) it also makes its wake-up channel, 96 bytes, and
+// keeps it until it is collected.
 func Subscribe[E any](b *Bus) *Subscription[E] {
 	t := lookup[E](b)
 	if t == nil {

@@ -7,19 +7,26 @@ import (
 
 // registry is an immutable snapshot of the rings of a bus, indexed by
 // event type. A new type copies the snapshot (under Bus.mu) and publishes
-// the copy, so a lookup is one atomic load and a scan with no lock. New
+// the copy, so a lookup is one atomic load and a probe with no lock. New
 // types are rare, lookups are on every Emit.
+//
+// The index is an open-addressing hash table of type IDs, at most half
+// full, probed linearly. A lookup costs a multiply, a shift and, almost
+// always, one slot read, whatever the number of types: a Go map lookup
+// measured about 15 ns more than the scan it replaced past 16 types,
+// which more than doubled the cost of an emit.
 type registry struct {
-	ids    []uintptr // typeID of each ring's event type, in creation order
-	topics []topicHandle
-	// index maps a typeID to its position once there are more types than
-	// a linear scan handles faster than a map.
-	index map[uintptr]int
+	topics []topicHandle // every ring, in creation order
+	slots  []regSlot     // len is a power of two, at least twice len(topics)
+	shift  uint          // 64 - log2(len(slots))
 }
 
-// linearMax is the number of types up to which a lookup scans ids rather
-// than hashing into index.
-const linearMax = 16
+// regSlot is one entry of the index; id 0 marks an empty slot (no type
+// descriptor lives at address 0).
+type regSlot struct {
+	id uintptr
+	t  topicHandle
+}
 
 // typeID identifies the static type E: the address of its type
 // descriptor, which is what a reflect.Type holds. Descriptors of static
@@ -31,35 +38,54 @@ func typeID[E any]() uintptr {
 	return (*[2]uintptr)(unsafe.Pointer(&t))[1]
 }
 
-func (r *registry) find(id uintptr) topicHandle {
-	if r.index != nil {
-		if i, ok := r.index[id]; ok {
-			return r.topics[i]
-		}
-		return nil
-	}
-	for i, k := range r.ids {
-		if k == id {
-			return r.topics[i]
-		}
-	}
-	return nil
+// home returns the slot where the probe for id starts: Fibonacci hashing,
+// which spreads the aligned, clustered addresses of type descriptors over
+// the table.
+func (r *registry) home(id uintptr) uint64 {
+	return (uint64(id) * 0x9E3779B97F4A7C15) >> r.shift
 }
 
-// with returns a copy of r with t added under id.
-func (r *registry) with(id uintptr, t topicHandle) *registry {
-	n := len(r.ids) + 1
-	next := &registry{
-		ids:    append(make([]uintptr, 0, n), r.ids...),
-		topics: append(make([]topicHandle, 0, n), r.topics...),
+func (r *registry) find(id uintptr) topicHandle {
+	if len(r.slots) == 0 {
+		return nil
 	}
-	next.ids = append(next.ids, id)
-	next.topics = append(next.topics, t)
-	if n > linearMax {
-		next.index = make(map[uintptr]int, n)
-		for i, k := range next.ids {
-			next.index[k] = i
+	mask := uint64(len(r.slots) - 1)
+	for i := r.home(id); ; i = (i + 1) & mask {
+		s := &r.slots[i]
+		if s.id == id {
+			return s.t
+		}
+		if s.id == 0 {
+			return nil // at most half full: a probe always reaches an empty slot
 		}
 	}
+}
+
+// with returns a copy of r with t added under id, which must not be in r.
+func (r *registry) with(id uintptr, t topicHandle) *registry {
+	n := len(r.topics) + 1
+	next := &registry{topics: append(make([]topicHandle, 0, n), r.topics...)}
+	next.topics = append(next.topics, t)
+	size, bits := 2, uint(1)
+	for size < 2*n {
+		size, bits = size*2, bits+1
+	}
+	next.slots = make([]regSlot, size)
+	next.shift = 64 - bits
+	for _, s := range r.slots {
+		if s.id != 0 {
+			next.insert(s.id, s.t)
+		}
+	}
+	next.insert(id, t)
 	return next
+}
+
+func (r *registry) insert(id uintptr, t topicHandle) {
+	mask := uint64(len(r.slots) - 1)
+	i := r.home(id)
+	for r.slots[i].id != 0 {
+		i = (i + 1) & mask
+	}
+	r.slots[i] = regSlot{id: id, t: t}
 }

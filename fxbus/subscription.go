@@ -15,17 +15,38 @@ import (
 // shares the reader's wake-up). Close and Len may be called from any
 // goroutine.
 type Subscription[E any] struct {
-	t *topic[E] // nil for a subscription made on a closed bus
-	waker
+	t *topic[E] // nil for a subscription made on a closed bus without a ring
+
+	// ch wakes the reader: a token in a channel of capacity one. It is
+	// made the first time the subscriber parks or asks for Ready, not at
+	// Subscribe, so that a subscription that is only polled, or closed
+	// before it ever waits, costs one allocation instead of two. It goes
+	// from nil to its channel once, under the topic's mu, and never
+	// changes again; code that reads it holds mu, or found s in
+	// topic.waiters (filled under mu), or is the reader that made it.
+	ch chan struct{}
+
+	// Guarded by the topic's mu.
+	next uint64 // position of the next event to read
+	idx  uint64 // next % capacity
 
 	// closing is set first thing by Close, so that a receive racing with
 	// it returns ErrClosed without taking the topic's lock.
 	closing atomic.Bool
 
-	// Guarded by the topic's mu.
-	next     uint64 // position of the next event to read
-	idx      uint64 // next % capacity
-	released bool   // Close has given up the subscription's claims
+	// Guarded by the topic's mu. The fields are ordered so that the
+	// struct fits the allocator's 48-byte size class.
+	released bool  // Close has given up the subscription's claims
+	parked   bool  // listed in topic.waiters
+	waitIdx  int32 // index in topic.waiters while parked
+}
+
+// arm makes the wake-up channel if it does not exist yet. Called with the
+// topic's mu held.
+func (s *Subscription[E]) arm() {
+	if s.ch == nil {
+		s.ch = make(chan struct{}, 1)
+	}
 }
 
 // closedChan is a closed channel, returned by Ready of closed subscriptions
@@ -166,7 +187,7 @@ func (s *Subscription[E]) Ready() <-chan struct{} {
 		return closedChan
 	}
 	if s.t.ready(s) {
-		s.notify()
+		notify(s.ch)
 	}
 	return s.ch
 }
@@ -216,6 +237,5 @@ func (s *Subscription[E]) Close() {
 	if s.closing.Swap(true) {
 		return
 	}
-	s.notify() // wake a Recv parked on s
-	s.t.release(s)
+	s.t.release(s) // also wakes a Recv parked on s
 }

@@ -24,12 +24,19 @@ type topic[E any] struct {
 	name     string
 	capacity uint64
 
-	mu      sync.Mutex
-	ring    []slot[E] // guarded by mu
-	pos     uint64    // guarded by mu: position of the next event; also the count written
-	idx     uint64    // guarded by mu: pos % capacity, kept to avoid a division per send
-	closed  bool      // guarded by mu
-	waiters []*waker  // guarded by mu: subscribers parked until the next send or close
+	mu     sync.Mutex
+	ring   []slot[E] // guarded by mu
+	pos    uint64    // guarded by mu: position of the next event; also the count written
+	idx    uint64    // guarded by mu: pos % capacity, kept to avoid a division per send
+	closed bool      // guarded by mu
+	// waiters are the subscribers parked until the next send or close;
+	// each knows its index (Subscription.waitIdx), so that a close takes
+	// it out in constant time however many are parked. Guarded by mu.
+	waiters []*Subscription[E]
+	// spare is an empty list that send swaps in for waiters when it
+	// wakes many subscribers outside the lock, so that parking does not
+	// allocate; nil while send is using it. Guarded by mu.
+	spare []*Subscription[E]
 
 	// receivers is the number of live subscriptions. It changes only under
 	// mu; send reads it without mu to skip the lock when nobody listens.
@@ -52,16 +59,11 @@ type slot[E any] struct {
 	val E
 }
 
-// waker is how a parked subscriber is woken: a token in a channel of
-// capacity one, so a wake-up is never lost and never blocks the sender.
-type waker struct {
-	ch     chan struct{}
-	parked bool // guarded by the topic's mu: listed in topic.waiters
-}
-
-func (w *waker) notify() {
+// notify puts a wake-up token in ch, a channel of capacity one, so that a
+// wake-up is never lost and never blocks the sender.
+func notify(ch chan struct{}) {
 	select {
-	case w.ch <- struct{}{}:
+	case ch <- struct{}{}:
 	default: // a token is already waiting
 	}
 }
@@ -105,46 +107,75 @@ func (t *topic[E]) send(ev E) int {
 	if t.idx++; t.idx == t.capacity {
 		t.idx = 0
 	}
-	// Wake parked subscribers after unlocking, so that they do not wake
-	// into a held lock; a few fit on the stack, more are woken in place.
-	var wake [4]*waker
-	nw := 0
-	if len(t.waiters) > len(wake) {
-		t.wakeAllLocked()
-	} else if len(t.waiters) > 0 {
-		nw = copy(wake[:], t.waiters)
+	// Wake parked subscribers after unlocking (a token in a buffered
+	// channel needs no lock), so that they do not wake into a held lock
+	// and queue on it: a few are copied to the stack; a longer list is
+	// taken whole, and given back as the spare afterwards.
+	var wake [4]chan struct{}
+	switch nw := len(t.waiters); {
+	case nw == 0:
+		t.mu.Unlock()
+	case nw <= len(wake):
 		for i, w := range t.waiters {
+			wake[i] = w.ch
 			w.parked = false
 			t.waiters[i] = nil
 		}
 		t.waiters = t.waiters[:0]
-	}
-	t.mu.Unlock()
-	for _, w := range wake[:nw] {
-		w.notify() // safe unlocked: a token in a buffered channel
+		t.mu.Unlock()
+		for _, ch := range wake[:nw] {
+			notify(ch)
+		}
+	default:
+		woken := t.takeWaitersLocked()
+		t.mu.Unlock()
+		wakeAll(woken)
+		t.mu.Lock()
+		if t.spare == nil {
+			t.spare = woken[:0]
+		}
+		t.mu.Unlock()
 	}
 	return int(n)
 }
 
-// wakeAllLocked wakes every parked subscriber. Called with mu held.
-func (t *topic[E]) wakeAllLocked() {
-	for i, w := range t.waiters {
+// takeWaitersLocked empties the list of parked subscribers and returns
+// what it held, to be woken after unlocking. Called with mu held.
+func (t *topic[E]) takeWaitersLocked() []*Subscription[E] {
+	woken := t.waiters
+	for _, w := range woken {
 		w.parked = false
-		w.notify()
-		t.waiters[i] = nil // let a closed subscription be collected
 	}
-	t.waiters = t.waiters[:0]
+	t.waiters, t.spare = t.spare, nil // nil if another send holds the spare
+	return woken
 }
 
+// wakeAll wakes the subscribers taken by takeWaitersLocked and clears the
+// list, so that it keeps no closed subscription alive. Called without mu:
+// the list is no longer reachable from the topic, and a subscriber's
+// channel never changes once made.
+func wakeAll[E any](woken []*Subscription[E]) {
+	for i, w := range woken {
+		notify(w.ch)
+		woken[i] = nil
+	}
+}
+
+// subscribe returns a new subscription that reads from the tail. It makes
+// one allocation: the Subscription, whose wake-up channel is made on its
+// first park.
 func (t *topic[E]) subscribe() *Subscription[E] {
-	s := &Subscription[E]{t: t, waker: waker{ch: make(chan struct{}, 1)}}
+	s := &Subscription[E]{t: t}
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.closed {
-		return closedSubscription[E]()
+		t.mu.Unlock()
+		s.released = true
+		s.closing.Store(true)
+		return s
 	}
 	s.next, s.idx = t.pos, t.idx
 	t.receivers.Add(1)
+	t.mu.Unlock()
 	return s
 }
 
@@ -241,8 +272,10 @@ func (t *topic[E]) noEventLocked(s *Subscription[E], sl *slot[E], park bool) err
 // held.
 func (t *topic[E]) parkLocked(s *Subscription[E]) {
 	if !s.parked {
+		s.arm()
 		s.parked = true
-		t.waiters = append(t.waiters, &s.waker)
+		s.waitIdx = int32(len(t.waiters))
+		t.waiters = append(t.waiters, s)
 	}
 }
 
@@ -258,10 +291,12 @@ func (t *topic[E]) pending(s *Subscription[E]) int {
 }
 
 // ready reports whether a receive by s would return something other than
-// ErrEmpty; if not, it parks s.
+// ErrEmpty; if not, it parks s. Either way s has its wake-up channel when
+// it returns.
 func (t *topic[E]) ready(s *Subscription[E]) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	s.arm()
 	if s.released || s.next != t.pos || t.closed {
 		return true
 	}
@@ -270,27 +305,27 @@ func (t *topic[E]) ready(s *Subscription[E]) bool {
 }
 
 // release removes s from the topic and gives up its claim on every event
-// it has not read, clearing those it was the last reader of. It is a
-// no-op if s was already released.
+// it has not read, clearing those it was the last reader of; then it
+// wakes a Recv or a Ready select waiting on s. It is a no-op if s was
+// already released.
 func (t *topic[E]) release(s *Subscription[E]) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if s.released {
+		t.mu.Unlock()
 		return
 	}
 	s.released = true
 	t.receivers.Add(-1)
+	ch := s.ch // nil if s never waited: nobody to wake
 	if s.parked {
+		// Move the last waiter into s's place.
 		s.parked = false
-		for i, w := range t.waiters {
-			if w == &s.waker {
-				last := len(t.waiters) - 1
-				t.waiters[i] = t.waiters[last]
-				t.waiters[last] = nil
-				t.waiters = t.waiters[:last]
-				break
-			}
-		}
+		i, last := s.waitIdx, int32(len(t.waiters)-1)
+		moved := t.waiters[last]
+		t.waiters[i] = moved
+		moved.waitIdx = i
+		t.waiters[last] = nil
+		t.waiters = t.waiters[:last]
 	}
 	// Only the last capacity positions can still be in the ring; a slot
 	// that no longer holds position p was overwritten, and its rem does
@@ -299,27 +334,44 @@ func (t *topic[E]) release(s *Subscription[E]) {
 	if t.pos-from > t.capacity {
 		from = t.pos - t.capacity
 	}
+	// One division for the first slot, then a step per event released.
 	var zero E
+	i := from % t.capacity
 	for p := from; p < t.pos; p++ {
-		sl := &t.ring[p%t.capacity]
+		sl := &t.ring[i]
 		if sl.pos == p {
 			if sl.rem--; sl.rem == 0 {
 				sl.val = zero
 			}
 		}
+		if i++; i == t.capacity {
+			i = 0
+		}
 	}
 	s.next = t.pos
+	t.mu.Unlock()
+	if ch != nil {
+		// The token is left in the channel: safe unlocked, and a reader
+		// that parks or selects on Ready later still wakes and sees
+		// ErrClosed.
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func (t *topic[E]) close() {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.closed {
+		t.mu.Unlock()
 		return
 	}
 	t.closed = true
 	t.isClosed.Store(true)
-	t.wakeAllLocked()
+	woken := t.takeWaitersLocked()
+	t.mu.Unlock()
+	wakeAll(woken)
 }
 
 func (t *topic[E]) stats() Stats {
