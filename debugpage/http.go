@@ -125,8 +125,8 @@ code, .mono { font: 12.5px ui-monospace, monospace; }
 {{end}}</table>{{else}}<p class="muted">No task events yet.</p>{{end}}
 <h2>Bus</h2>
 {{if .Types}}<table>
-<tr><th>event type</th><th>emitted</th><th>dropped</th><th>missed</th><th>subscribers</th></tr>
-{{range .Types}}<tr><td class="mono">{{.Type}}</td><td class="n">{{.Emitted}}</td><td class="n">{{.Dropped}}</td><td class="n{{if .Missed}} err{{end}}">{{.Missed}}</td><td class="n">{{.Subscribers}}</td></tr>
+<tr><th>event type</th><th>emitted</th><th>dropped</th><th>missed</th><th>subscribers</th><th>slowest backlog</th></tr>
+{{range .Types}}<tr><td class="mono" title="{{.Type}}">{{.Name}}</td><td class="n">{{.Emitted}}</td><td class="n">{{.Dropped}}</td><td class="n{{if .Missed}} err{{end}}">{{.Missed}}</td><td class="n">{{.Subscribers}}</td><td class="n">{{.Backlog}}</td></tr>
 {{end}}</table>{{else}}<p class="muted">No event type subscribed to yet.</p>{{end}}
 <h2>Recent events</h2>
 {{range .Events}}<h3 class="mono">{{.Type}} <span class="muted">({{.Count}})</span></h3>

@@ -254,7 +254,7 @@ func (p *Page) Snapshot() Snapshot {
 	s := Snapshot{Time: p.now(), Since: p.since, Types: []TypeStats{}, Tasks: []Task{}, Events: []EventLog{}}
 	for _, st := range p.bus.Stats() {
 		s.Types = append(s.Types, TypeStats{
-			Type: st.Type, Emitted: st.Emitted, Dropped: st.Dropped, Missed: st.Missed, Subscribers: st.Subscribers,
+			Type: st.Type, Name: st.Name, Backlog: st.Backlog, Emitted: st.Emitted, Dropped: st.Dropped, Missed: st.Missed, Subscribers: st.Subscribers,
 		})
 	}
 	if p.rt != nil {

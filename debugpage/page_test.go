@@ -147,7 +147,7 @@ func findLog(snap debugpage.Snapshot, typ string) (debugpage.EventLog, bool) {
 
 func findType(snap debugpage.Snapshot, typ string) (debugpage.TypeStats, bool) {
 	for _, st := range snap.Types {
-		if st.Type == typ {
+		if st.Name == typ {
 			return st, true
 		}
 	}

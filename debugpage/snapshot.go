@@ -45,7 +45,12 @@ type PlanStep struct {
 
 // TypeStats are the bus's counters of one event type (fxbus.Stats).
 type TypeStats struct {
-	Type        string `json:"type"`
+	// Type names the type by the import path of each named type in it;
+	// Name is its short form, as the page shows it.
+	Type string `json:"type"`
+	Name string `json:"name"`
+	// Backlog is what the slowest live subscriber has yet to read.
+	Backlog     uint64 `json:"backlog"`
 	Emitted     uint64 `json:"emitted"`
 	Dropped     uint64 `json:"dropped"`
 	Missed      uint64 `json:"missed"`

@@ -3,6 +3,7 @@ package fxbus
 import (
 	"reflect"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -116,13 +117,54 @@ func (b *Bus) Stats() []Stats {
 	return out
 }
 
+// typeName names t uniquely: the import path of each named type in it,
+// the shape of the rest as reflect prints it.
+func typeName(t reflect.Type) string {
+	if t.Name() != "" {
+		if t.PkgPath() == "" {
+			return t.Name() // predeclared: int, error
+		}
+		return t.PkgPath() + "." + t.Name()
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		return "*" + typeName(t.Elem())
+	case reflect.Slice:
+		return "[]" + typeName(t.Elem())
+	case reflect.Array:
+		return "[" + strconv.Itoa(t.Len()) + "]" + typeName(t.Elem())
+	case reflect.Map:
+		return "map[" + typeName(t.Key()) + "]" + typeName(t.Elem())
+	case reflect.Chan:
+		switch t.ChanDir() {
+		case reflect.RecvDir:
+			return "<-chan " + typeName(t.Elem())
+		case reflect.SendDir:
+			return "chan<- " + typeName(t.Elem())
+		}
+		return "chan " + typeName(t.Elem())
+	}
+	return t.String() // unnamed structs, funcs, interfaces: their fields name themselves
+}
+
 // Stats are the counters of one event type, for logs and metrics. Every
 // event emitted while the type had live subscribers is, for each of them,
 // either delivered, counted in Missed when reported, or released when the
 // subscriber closes.
 type Stats struct {
-	// Type is the event type's name, as reflect.Type.String prints it.
+	// Type names the event type by the full import path of each named type
+	// in it, so that types of two packages with the same name differ (two
+	// types declared inside functions of one package may still share it):
+	// "github.com/acme/shop/orders.Placed", "[]*example.com/x.Event",
+	// "int". Metrics use it as their type attribute.
 	Type string
+	// Name is the short name that reflect.Type.String gives ("orders.Placed"),
+	// for people: two packages may share it.
+	Name string
+	// Backlog is how many events the slowest live subscriber has yet to
+	// read, at most the capacity (a subscriber that falls further behind
+	// lags). It is read when Stats is called, from the ring itself.
+	Backlog uint64
 	// Emitted counts the events written to the ring: emits that found at
 	// least one live subscriber.
 	Emitted uint64
@@ -144,7 +186,7 @@ func StatsOf[E any](b *Bus) Stats {
 	if t := lookup[E](b); t != nil {
 		return t.stats()
 	}
-	return Stats{Type: reflect.TypeFor[E]().String()}
+	return Stats{Type: typeName(reflect.TypeFor[E]()), Name: reflect.TypeFor[E]().String()}
 }
 
 // Emit queues event for every live subscriber of type E and returns how

@@ -145,7 +145,7 @@ func TestChannelCreation(t *testing.T) {
 		t.Fatalf("Emit with no live subscriber = %d, want 0", n)
 	}
 	st := fxbus.StatsOf[string](b)
-	want := fxbus.Stats{Type: "string", Emitted: 1, Dropped: 1}
+	want := fxbus.Stats{Type: "string", Name: "string", Emitted: 1, Dropped: 1}
 	if st != want {
 		t.Fatalf("StatsOf = %+v, want %+v", st, want)
 	}

@@ -254,6 +254,23 @@ func fzNewModel(capacity int) *fzModel {
 
 func (m *fzModel) live(s *fzSubModel) bool { return !s.dead && !s.closed }
 
+// backlog is what the slowest live subscriber of typ has yet to read, at
+// most the capacity: the ring holds no more.
+func (m *fzModel) backlog(typ int) uint64 {
+	var most int
+	for _, s := range m.subs {
+		if s.typ == typ && m.live(s) {
+			most = max(most, min(len(m.types[typ].ids)-s.next, m.capacity))
+		}
+	}
+	return uint64(most)
+}
+
+// fzQualified is the Stats.Type of a type of this test package.
+func fzQualified(name string) string {
+	return strings.ReplaceAll(name, "fxbus_test.", "github.com/claviron/fxruntime/fxbus_test.")
+}
+
 func (m *fzModel) liveCount(typ int) int {
 	n := 0
 	for _, s := range m.subs {
@@ -706,11 +723,13 @@ func (r *fzRun) checkCounts() {
 	rings := 0
 	for typ, k := range fzKinds {
 		tm := &m.types[typ]
-		st := fxbus.Stats{Type: k.name()}
+		st := fxbus.Stats{Type: fzQualified(k.name()), Name: k.name()}
 		if tm.ring {
 			rings++
 			st = fxbus.Stats{
-				Type:        k.name(),
+				Type:        fzQualified(k.name()),
+				Name:        k.name(),
+				Backlog:     m.backlog(typ),
 				Emitted:     uint64(len(tm.ids)),
 				Dropped:     tm.dropped,
 				Missed:      tm.missed,

@@ -21,7 +21,8 @@ import (
 // slot (as tokio has) measured slower here for every workload, because
 // uncontended lock operations dominate a hand-off this small.
 type topic[E any] struct {
-	name     string
+	name     string // typeName of E: unique among the types of a program
+	short    string // reflect.Type.String of E, for people
 	capacity uint64
 
 	mu     sync.Mutex
@@ -70,7 +71,8 @@ func notify(ch chan struct{}) {
 
 func newTopic[E any](typ reflect.Type, capacity int) *topic[E] {
 	t := &topic[E]{
-		name:     typ.String(),
+		name:     typeName(typ),
+		short:    typ.String(),
 		capacity: uint64(capacity),
 		ring:     make([]slot[E], capacity),
 	}
@@ -374,12 +376,30 @@ func (t *topic[E]) close() {
 	wakeAll(woken)
 }
 
+// backlogLocked returns how many events the slowest live subscriber has
+// yet to read: the distance from the oldest retained event that some
+// subscriber has not read (its slot's rem is not zero) to the tail. It
+// reads at most capacity slots; Stats is not on the emit path. Callers
+// hold mu.
+func (t *topic[E]) backlogLocked() uint64 {
+	for k := min(t.capacity, t.pos); k > 0; k-- {
+		p := t.pos - k
+		if sl := &t.ring[p%t.capacity]; sl.pos == p && sl.rem > 0 {
+			return k
+		}
+	}
+	return 0
+}
+
 func (t *topic[E]) stats() Stats {
 	t.mu.Lock()
 	emitted := t.pos
+	backlog := t.backlogLocked()
 	t.mu.Unlock()
 	return Stats{
 		Type:        t.name,
+		Name:        t.short,
+		Backlog:     backlog,
 		Emitted:     emitted,
 		Dropped:     t.dropped.Load(),
 		Missed:      t.missed.Load(),

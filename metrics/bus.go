@@ -55,10 +55,9 @@ func (bi *busInstruments) observe(o metric.Observer, bus *fxbus.Bus) {
 	}
 }
 
-// eventType is the value of the fxbus.event.type attribute for s. It is
-// the one place that names an event type, so that a name which tells
-// apart types of the same name from different packages is used everywhere
-// as soon as [fxbus.Stats] carries one.
+// eventType is the value of the fxbus.event.type attribute for s: its
+// qualified Type, which tells apart types of the same name from different
+// packages.
 func eventType(s fxbus.Stats) string { return s.Type }
 
 // mergeStats returns stats with the counters of the types that [eventType]

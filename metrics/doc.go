@@ -83,10 +83,11 @@
 //
 // # Event type names
 //
-// fxbus.event.type is the name that [fxbus.Stats] gives the type. Today it
-// is reflect.Type.String, "orders.Placed", which two packages named orders
-// can share: the counts of such types are summed under that one name, so no
-// event goes uncounted, but they cannot be told apart.
+// fxbus.event.type is [fxbus.Stats.Type]: the type named by the full
+// import path of each named type in it ("github.com/acme/shop/orders.Placed"),
+// so that two packages named orders are told apart. (Two types declared
+// inside functions of one package may share a name: their counts are
+// summed under it, so that no event goes uncounted.)
 //
 // # Limits
 //

@@ -76,13 +76,13 @@ func Example_module() {
 	fxbus.Emit(bus, OrderPlaced{ID: 1})
 	fxbus.Emit(bus, OrderPlaced{ID: 2})
 
-	printSeries(reg, `fxbus_emitted_events_total{fxbus_event_type="metrics_test.OrderPlaced"}`)
+	printSeries(reg, `fxbus_emitted_events_total{fxbus_event_type="github.com/claviron/fxruntime/metrics_test.OrderPlaced"}`)
 	printSeries(reg, "fxruntime_state{")
 	if err := app.Stop(ctx); err != nil {
 		fmt.Println(err)
 	}
 	// Output:
-	// fxbus_emitted_events_total{fxbus_event_type="metrics_test.OrderPlaced"} 2
+	// fxbus_emitted_events_total{fxbus_event_type="github.com/claviron/fxruntime/metrics_test.OrderPlaced"} 2
 	// fxruntime_state{fxruntime_state="booting"} 0
 	// fxruntime_state{fxruntime_state="reloading"} 0
 	// fxruntime_state{fxruntime_state="running"} 1
@@ -119,8 +119,8 @@ func ExampleNew() {
 
 	printSeries(reg, "fxbus_")
 	// Output:
-	// fxbus_dropped_events_total{fxbus_event_type="metrics_test.OrderPlaced"} 1
-	// fxbus_emitted_events_total{fxbus_event_type="metrics_test.OrderPlaced"} 1
-	// fxbus_missed_events_total{fxbus_event_type="metrics_test.OrderPlaced"} 0
-	// fxbus_subscription_count{fxbus_event_type="metrics_test.OrderPlaced"} 0
+	// fxbus_dropped_events_total{fxbus_event_type="github.com/claviron/fxruntime/metrics_test.OrderPlaced"} 1
+	// fxbus_emitted_events_total{fxbus_event_type="github.com/claviron/fxruntime/metrics_test.OrderPlaced"} 1
+	// fxbus_missed_events_total{fxbus_event_type="github.com/claviron/fxruntime/metrics_test.OrderPlaced"} 0
+	// fxbus_subscription_count{fxbus_event_type="github.com/claviron/fxruntime/metrics_test.OrderPlaced"} 0
 }

@@ -52,7 +52,7 @@ func TestServiceServesMetrics(t *testing.T) {
 
 	want := []string{
 		`fxruntime_state{fxruntime_state="running",`,
-		`fxbus_subscription_count{fxbus_event_type="main.OrderPlaced",`,
+		`fxbus_subscription_count{fxbus_event_type="github.com/claviron/fxruntime/metrics/examples/prometheus.OrderPlaced",`,
 		`fxruntime_task_starts_total{fxruntime_task_name="orders",`,
 		`go_goroutines `,
 	}
@@ -62,7 +62,7 @@ func TestServiceServesMetrics(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		body = get(t, b.admin.URL())
-		if containsAll(body, want) && strings.Contains(body, `fxbus_emitted_events_total{fxbus_event_type="main.OrderPlaced",`) {
+		if containsAll(body, want) && strings.Contains(body, `fxbus_emitted_events_total{fxbus_event_type="github.com/claviron/fxruntime/metrics/examples/prometheus.OrderPlaced",`) {
 			break
 		}
 		if time.Now().After(deadline) {
