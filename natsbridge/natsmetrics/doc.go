@@ -82,10 +82,11 @@
 //     the same name share: the routes of such types on one subject and
 //     direction are summed under that one name, so no event goes
 //     uncounted, but they cannot be told apart.
-//   - The data points carry no attribute of the Conn: give each Conn of a
-//     process a MeterProvider of its own (or one Conn per process, as
-//     natsbridge.Module makes), or the series of two Conns with the same
-//     routes collide.
+//   - The data points carry no attribute of the Conn. The Metrics of
+//     several Conns on one MeterProvider report under the same attributes,
+//     which the OpenTelemetry SDK sums: the counts of routes alike are
+//     added, and natsbridge.connection.state counts the Conns in each
+//     state. To tell Conns apart, give each a MeterProvider of its own.
 //   - The instruments of [Module] stay registered after the application
 //     stops, so that a last collection sees the closed connection and the
 //     final counts. An application started again gets a new Conn whose

@@ -311,3 +311,28 @@ func stateIs(t testing.TB, reader *sdkmetric.ManualReader, state string) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// The Metrics of two Conns on one MeterProvider report under the same
+// attributes, which the SDK sums, as the package documentation says: the
+// routes alike are summed, and the state counts the Conns in each state.
+func TestMetricsOfTwoConnsOnOneProviderAreSummed(t *testing.T) {
+	mp, reader := newProvider(t)
+	for _, c := range []struct {
+		forwarded uint64
+		state     string
+	}{{3, "connected"}, {4, "reconnecting"}, {5, "connected"}} {
+		m, err := natsmetrics.NewFromStats(mp, func() []natsbridge.Stats {
+			return []natsbridge.Stats{{Direction: natsbridge.Outbound, Subject: "a", Type: "x.A", Forwarded: c.forwarded}}
+		}, func() string { return c.state })
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+	}
+	s := collect(t, reader)
+	s.want(t, "natsbridge.forwarded.events", map[string]int64{route("a", natsbridge.Outbound, "x.A"): 12})
+	want := states("connected")
+	want["natsbridge.connection.state=connected"] = 2
+	want["natsbridge.connection.state=reconnecting"] = 1
+	s.want(t, "natsbridge.connection.state", want)
+}
