@@ -190,7 +190,7 @@ func collect(t testing.TB, r *sdkmetric.ManualReader) snapshot {
 func key(set attribute.Set) string {
 	var parts []string
 	for _, kv := range set.ToSlice() {
-		parts = append(parts, fmt.Sprintf("%s=%s", kv.Key, kv.Value.Emit()))
+		parts = append(parts, fmt.Sprintf("%s=%s", kv.Key, kv.Value.String()))
 	}
 	slices.Sort(parts)
 	return strings.Join(parts, ",")
