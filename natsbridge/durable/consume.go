@@ -538,7 +538,15 @@ func (c *Consumer[E]) Stop(ctx context.Context) error {
 	if c.nc.IsClosed() {
 		return nil
 	}
-	if err := c.nc.FlushWithContext(ctx); err != nil {
+	// The client's flush insists on a deadline; an acknowledgment that
+	// arrives after AckWait is too late to matter anyway.
+	fctx := ctx
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		fctx, cancel = context.WithTimeout(ctx, c.cfg.AckWait)
+		defer cancel()
+	}
+	if err := c.nc.FlushWithContext(fctx); err != nil {
 		return fmt.Errorf("durable: consumer %q: acknowledgments not confirmed: %w", c.cfg.Durable, err)
 	}
 	return nil
