@@ -3,6 +3,7 @@ package durable_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -216,6 +217,9 @@ func BenchmarkConsume(b *testing.B) {
 			}
 			for range b.N {
 				msg, err := it.Next()
+				for errors.Is(err, jetstream.ErrNoHeartbeat) { // as the typed consumer does: not fatal
+					msg, err = it.Next()
+				}
 				if err != nil {
 					b.Fatal(err)
 				}
