@@ -158,9 +158,15 @@ func (cfg ConsumerConfig) jetstream() jetstream.ConsumerConfig {
 // subscriber that lags loses events, which a message acknowledged on its
 // behalf must not be.
 type Consumer[E any] struct {
-	cfg    ConsumerConfig
-	cons   jetstream.Consumer
-	nc     *nats.Conn
+	cfg ConsumerConfig
+	h   Handler[E]
+
+	// startMu guards cons and nc, set once by start; the fetch loop and
+	// the workers start after they are set and read them without it.
+	startMu sync.Mutex
+	cons    jetstream.Consumer
+	nc      *nats.Conn
+
 	decode func([]byte) (E, error)
 	hdr    header
 	schema int
@@ -194,21 +200,29 @@ func Consume[E any](ctx context.Context, js jetstream.JetStream, cfg ConsumerCon
 	if js == nil {
 		return nil, errors.New("durable: nil JetStream")
 	}
+	c, err := newConsumer(cfg, h, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.start(ctx, js); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// newConsumer checks and completes cfg; the consumer does nothing until
+// start.
+func newConsumer[E any](cfg ConsumerConfig, h Handler[E], opts []Option[E]) (*Consumer[E], error) {
 	if h == nil {
 		return nil, fmt.Errorf("durable: consumer %q: nil handler", cfg.Durable)
 	}
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
-	cons, err := ensureConsumer(ctx, js, cfg)
-	if err != nil {
-		return nil, err
-	}
 	o := newOptions(opts)
 	c := &Consumer[E]{
 		cfg:      cfg,
-		cons:     cons,
-		nc:       js.Conn(),
+		h:        h,
 		decode:   o.codec.Decode,
 		hdr:      headerFor[E](),
 		schema:   schemaOf[E](),
@@ -217,18 +231,45 @@ func Consume[E any](ctx context.Context, js jetstream.JetStream, cfg ConsumerCon
 		work:     make(chan jetstream.Msg),
 	}
 	c.handlerCtx, c.cancelHandler = context.WithCancel(context.Background())
-	iter, err := c.messages()
-	if err != nil {
+	return c, nil
+}
+
+// start creates or binds the server's consumer within ctx and starts
+// fetching and handling. It fails after Stop, and when called twice. On
+// failure the Consumer is done with: nothing runs.
+func (c *Consumer[E]) start(ctx context.Context, js jetstream.JetStream) error {
+	c.startMu.Lock()
+	defer c.startMu.Unlock()
+	// Stop sets stopping before it takes startMu: either it sees the
+	// consumer started, or this sees it stopping.
+	fail := func(err error) error {
 		c.cancelHandler()
-		return nil, err
+		return err
 	}
-	c.iter = iter
-	for range cfg.Concurrency {
+	switch {
+	case c.stopping.Load():
+		return fail(fmt.Errorf("durable: consumer %q: stopped before it started", c.cfg.Durable))
+	case c.cons != nil:
+		return fmt.Errorf("durable: consumer %q: already started", c.cfg.Durable)
+	}
+	cons, err := ensureConsumer(ctx, js, c.cfg)
+	if err != nil {
+		return fail(err)
+	}
+	it, err := messages(cons, c.cfg)
+	if err != nil {
+		return fail(err)
+	}
+	c.cons, c.nc = cons, js.Conn()
+	c.iterMu.Lock()
+	c.iter = it
+	c.iterMu.Unlock()
+	for range c.cfg.Concurrency {
 		c.workers.Add(1)
-		go c.worker(h)
+		go c.worker(c.h)
 	}
 	go c.fetch()
-	return c, nil
+	return nil
 }
 
 func ensureConsumer(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig) (jetstream.Consumer, error) {
@@ -268,10 +309,10 @@ func ensureConsumer(ctx context.Context, js jetstream.JetStream, cfg ConsumerCon
 // messages starts a pull iterator. The client buffers at most twice the
 // handlers' worth of messages, so that few wait unhandled in a process
 // that dies.
-func (c *Consumer[E]) messages() (jetstream.MessagesContext, error) {
-	it, err := c.cons.Messages(jetstream.PullMaxMessages(min(2*c.cfg.Concurrency+8, c.cfg.MaxAckPending)))
+func messages(cons jetstream.Consumer, cfg ConsumerConfig) (jetstream.MessagesContext, error) {
+	it, err := cons.Messages(jetstream.PullMaxMessages(min(2*cfg.Concurrency+8, cfg.MaxAckPending)))
 	if err != nil {
-		return nil, fmt.Errorf("durable: consumer %q of stream %q: %w", c.cfg.Durable, c.cfg.Stream, err)
+		return nil, fmt.Errorf("durable: consumer %q of stream %q: %w", cfg.Durable, cfg.Stream, err)
 	}
 	return it, nil
 }
@@ -327,7 +368,7 @@ func (c *Consumer[E]) restartIterator() bool {
 		if c.stopping.Load() || c.nc.IsClosed() {
 			return false
 		}
-		it, err := c.messages()
+		it, err := messages(c.cons, c.cfg)
 		if err != nil {
 			c.log.Error("durable: cannot start the consumer again; retrying in 1s", zap.Error(err))
 			continue
@@ -510,7 +551,8 @@ func truncate(s string, n int) string {
 // AckWait unless they settle them meanwhile. Messages the server was
 // sending at the moment the client stopped asking are not seen by this
 // process: the server delivers them again after AckWait. Stop does not
-// close the connection. Later calls return at once.
+// close the connection. Later calls return at once. A Consumer that
+// [Listen] built and whose application never started is stopped at once.
 func (c *Consumer[E]) Stop(ctx context.Context) error {
 	first := false
 	c.stopOnce.Do(func() { first = true })
@@ -518,6 +560,13 @@ func (c *Consumer[E]) Stop(ctx context.Context) error {
 		return nil
 	}
 	c.stopping.Store(true)
+	c.startMu.Lock()
+	started := c.cons != nil
+	c.startMu.Unlock()
+	if !started { // and never will be: start sees stopping
+		c.cancelHandler()
+		return nil
+	}
 	c.iterMu.Lock()
 	c.iter.Drain()
 	c.iterMu.Unlock()
@@ -538,7 +587,15 @@ func (c *Consumer[E]) Stop(ctx context.Context) error {
 	if c.nc.IsClosed() {
 		return nil
 	}
-	if err := c.nc.FlushWithContext(ctx); err != nil {
+	// The client's flush insists on a deadline; an acknowledgment that
+	// arrives after AckWait is too late to matter anyway.
+	fctx := ctx
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		fctx, cancel = context.WithTimeout(ctx, c.cfg.AckWait)
+		defer cancel()
+	}
+	if err := c.nc.FlushWithContext(fctx); err != nil {
 		return fmt.Errorf("durable: consumer %q: acknowledgments not confirmed: %w", c.cfg.Durable, err)
 	}
 	return nil
@@ -590,7 +647,8 @@ type Stats struct {
 
 // Stats returns the counters and asks the server for the consumer's lag.
 // When the server does not answer within ctx, the counters are returned
-// with the error.
+// with the error; before a Consumer built by [Listen] has started, the
+// error wraps [ErrNotStarted].
 func (c *Consumer[E]) Stats(ctx context.Context) (Stats, error) {
 	s := Stats{
 		Stream:         c.cfg.Stream,
@@ -605,7 +663,13 @@ func (c *Consumer[E]) Stats(ctx context.Context) (Stats, error) {
 		NewerSchema:    c.n.newerSchema.Load(),
 		Returned:       c.n.returned.Load(),
 	}
-	info, err := c.cons.Info(ctx)
+	c.startMu.Lock()
+	cons := c.cons
+	c.startMu.Unlock()
+	if cons == nil {
+		return s, fmt.Errorf("durable: consumer %q: %w", c.cfg.Durable, ErrNotStarted)
+	}
+	info, err := cons.Info(ctx)
 	if err != nil {
 		return s, fmt.Errorf("durable: consumer %q: %w", c.cfg.Durable, err)
 	}

@@ -251,6 +251,25 @@ func TestConsumerStopFinishesInFlightAndGivesBackTheRest(t *testing.T) {
 	}
 }
 
+// Stop with a context without a deadline (app.Stop(context.Background())
+// under Fx) still confirms the acknowledgments, within AckWait, rather
+// than fail because the client's flush insists on a deadline.
+func TestConsumerStopWithoutDeadlineConfirmsAcknowledgments(t *testing.T) {
+	srv := runJS(t, "", -1)
+	js := connectJS(t, srv.ClientURL())
+	ensureOrders(t, js)
+	publishOrders(t, js, "orders.placed", 3)
+	c, err := durable.Consume(ctxWait(t), js, durable.ConsumerConfig{Stream: "ORDERS", Durable: "billing"},
+		func(context.Context, Order) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "3 acknowledged", func() bool { return stats(t, c).Acked == 3 })
+	if err := c.Stop(context.Background()); err != nil {
+		t.Fatalf("stop without a deadline: %v", err)
+	}
+}
+
 // A consumer declared with another configuration than the existing one
 // is an error naming the field.
 func TestConsumerMismatchNamesTheField(t *testing.T) {

@@ -36,4 +36,10 @@
 // the bus, whose bounded rings may drop an event for a lagging
 // subscriber; [ConsumerConfig.Bus] re-emits each event on the bus after
 // its acknowledgment, for information only.
+//
+// Under Fx, [Module] gives a [Client] on natsbridge.Module's connection,
+// [Stream] declares the streams it ensures at start, [ProvidePublisher]
+// provides a Publisher, and [Listen] runs a consumer whose OnStop comes
+// after fxbus.ShutdownInitiatedEvent and before the connection and the
+// bus close.
 package durable

@@ -196,3 +196,44 @@ func TestKilledConsumerProcessLosesNothing(t *testing.T) {
 			info.NumPending, info.NumAckPending, info.AckFloor.Stream, n)
 	}
 }
+
+// The README's quick start: jobs published by one process (twice: the
+// second time each is a duplicate, stored once) are handled by a consumer
+// process started afterwards, each once, and it stops on SIGINT.
+func TestQuickStartPublishTwiceThenConsume(t *testing.T) {
+	bin := buildJSPeer(t)
+	srv := runJS(t, "", -1)
+	lines := func(p *peer) []string {
+		var got []string
+		for {
+			l, ok := p.next(t)
+			if !ok {
+				return got
+			}
+			got = append(got, l)
+		}
+	}
+	want := "stored 1 1|stored 2 2|stored 3 3"
+	if got := strings.Join(lines(startPeer(t, bin, "-url", srv.ClientURL(), "-role", "publish", "-n", "3")), "|"); got != want {
+		t.Fatalf("first publish printed %q, want %q", got, want)
+	}
+	want = "stored 1 1 duplicate|stored 2 2 duplicate|stored 3 3 duplicate"
+	if got := strings.Join(lines(startPeer(t, bin, "-url", srv.ClientURL(), "-role", "publish", "-n", "3")), "|"); got != want {
+		t.Fatalf("second publish printed %q, want %q", got, want)
+	}
+	c := startPeer(t, bin, "-url", srv.ClientURL(), "-role", "consume")
+	for _, w := range []string{"ready", "handled 1", "handled 2", "handled 3"} {
+		if l, _ := c.next(t); l != w {
+			t.Fatalf("consumer printed %q, want %q; stderr:\n%s", l, w, c.stderr.String())
+		}
+	}
+	if err := c.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if rest := lines(c); len(rest) != 0 {
+		t.Errorf("consumer printed %q after the three jobs", rest)
+	}
+	if code := c.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("consumer exit code %d; stderr:\n%s", code, c.stderr.String())
+	}
+}

@@ -29,7 +29,8 @@ func (e *PublishError) Unwrap() error { return e.Err }
 // Publisher publishes events of type E to one subject of a stream and
 // returns once the server has stored them. Safe for concurrent use.
 type Publisher[E any] struct {
-	js      jetstream.JetStream
+	js      jetstream.JetStream // nil when client is set
+	client  *Client             // set by ProvidePublisher: js comes at start
 	subject string
 	codec   func(E) ([]byte, error)
 	hdr     header
@@ -41,11 +42,20 @@ func NewPublisher[E any](js jetstream.JetStream, subject string, opts ...Option[
 	if js == nil {
 		return nil, errors.New("durable: nil JetStream")
 	}
+	p, err := newPublisher(subject, opts)
+	if err != nil {
+		return nil, err
+	}
+	p.js = js
+	return p, nil
+}
+
+func newPublisher[E any](subject string, opts []Option[E]) (*Publisher[E], error) {
 	if err := checkSubject(subject); err != nil {
 		return nil, err
 	}
 	o := newOptions(opts)
-	return &Publisher[E]{js: js, subject: subject, codec: o.codec.Encode, hdr: headerFor[E]()}, nil
+	return &Publisher[E]{subject: subject, codec: o.codec.Encode, hdr: headerFor[E]()}, nil
 }
 
 // Publish stores ev and returns the server's acknowledgment: the stream
@@ -65,7 +75,13 @@ func (p *Publisher[E]) Publish(ctx context.Context, ev E) (*jetstream.PubAck, er
 	if err != nil {
 		return nil, err
 	}
-	ack, err := p.js.PublishMsg(ctx, msg)
+	js := p.js
+	if js == nil {
+		if js = p.client.JetStream(); js == nil {
+			return nil, &PublishError{Subject: p.subject, Type: p.hdr.typ, MsgID: msg.Header.Get(jetstream.MsgIDHeader), Err: ErrNotStarted}
+		}
+	}
+	ack, err := js.PublishMsg(ctx, msg)
 	if err != nil {
 		return nil, &PublishError{Subject: p.subject, Type: p.hdr.typ, MsgID: msg.Header.Get(jetstream.MsgIDHeader), Err: err}
 	}

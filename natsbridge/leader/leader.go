@@ -156,8 +156,22 @@ func (s *Singleton) Task(name string) lifecycle.Task {
 // and returns nil.
 func (s *Singleton) Run(ctx context.Context) error {
 	var kv jetstream.KeyValue
+	var waiting time.Time // since when there has been no connection
+	warned := false
 	for ctx.Err() == nil {
 		if kv == nil {
+			if s.conn.NATS() == nil {
+				// Under Fx, the runtime starts its tasks before the
+				// *natsbridge.Conn connects: campaign as soon as it has.
+				if waiting.IsZero() {
+					waiting = time.Now()
+				} else if !warned && time.Since(waiting) > s.cfg.TTL {
+					warned = true
+					s.log.Warn("leader: no connection yet (is the Conn started?); still waiting", zap.Duration("waited", time.Since(waiting)))
+				}
+				s.sleep(ctx, connPoll)
+				continue
+			}
 			var err error
 			if kv, err = s.bucket(ctx); err != nil {
 				if ctx.Err() == nil {
@@ -215,6 +229,10 @@ func (s *Singleton) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 	}
 	return kv, nil
 }
+
+// connPoll is how often Run looks for a connection that does not exist
+// yet (a Conn not started).
+const connPoll = 20 * time.Millisecond
 
 // errLost is the cause of a leader's context when a renewal fails.
 type errLost struct{ err error }

@@ -8,6 +8,13 @@
 // consuming, then "handled <seq>" for each Job before acknowledging it,
 // and stops on SIGINT/SIGTERM.
 //
+//	jspeer -url nats://127.0.0.1:4222 -role publish -n 5
+//
+// publish stores the Jobs 1 to n in JOBS (which it creates if missing)
+// and prints "stored <seq> <stream seq>" for each, with " duplicate" when
+// the server had already stored a Job of that number (within the
+// stream's duplicate window), then exits.
+//
 //	jspeer -url nats://127.0.0.1:4222 -role singleton -id a -ttl 1s -renew 250ms
 //
 // singleton campaigns for the group "demo" of the bucket "leaders"; while
@@ -36,7 +43,8 @@ import (
 func main() {
 	var (
 		url           = flag.String("url", "nats://127.0.0.1:4222", "NATS server URL")
-		role          = flag.String("role", "consume", "consume")
+		role          = flag.String("role", "consume", "consume, publish or singleton")
+		n             = flag.Int("n", 5, "publish: number of jobs")
 		ackWait       = flag.Duration("ack-wait", 30*time.Second, "consume: AckWait")
 		maxAckPending = flag.Int("max-ack-pending", 1000, "consume: MaxAckPending")
 		id            = flag.String("id", "", "singleton: replica id")
@@ -59,6 +67,8 @@ func main() {
 	switch *role {
 	case "consume":
 		err = consume(ctx, js, *ackWait, *maxAckPending)
+	case "publish":
+		err = publish(ctx, js, *n)
 	case "singleton":
 		err = singleton(ctx, nc, *id, *ttl, *renew)
 	default:
@@ -93,6 +103,28 @@ func consume(ctx context.Context, js jetstream.JetStream, ackWait time.Duration,
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return c.Stop(sctx)
+}
+
+func publish(ctx context.Context, js jetstream.JetStream, n int) error {
+	if _, err := durable.EnsureStream(ctx, js, demo.JobsStream); err != nil {
+		return err
+	}
+	pub, err := durable.NewPublisher[demo.Job](js, demo.SubjectJobs)
+	if err != nil {
+		return err
+	}
+	for i := 1; i <= n; i++ {
+		ack, err := pub.Publish(ctx, demo.Job{Seq: i})
+		if err != nil {
+			return err
+		}
+		dup := ""
+		if ack.Duplicate {
+			dup = " duplicate"
+		}
+		fmt.Printf("stored %d %d%s\n", i, ack.Sequence, dup)
+	}
+	return nil
 }
 
 func singleton(ctx context.Context, nc *nats.Conn, id string, ttl, renew time.Duration) error {

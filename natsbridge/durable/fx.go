@@ -1,0 +1,170 @@
+package durable
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/claviron/fxruntime/fxbus"
+	"github.com/claviron/fxruntime/natsbridge"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+)
+
+// ErrNotStarted is wrapped by the errors of a [Publisher] and a [Consumer]
+// built for an Fx application ([ProvidePublisher], [Listen]) that is used
+// before the application has started.
+var ErrNotStarted = errors.New("durable: not started: the Fx application has not started")
+
+// Module provides one [*Client] to an Fx application that has
+// natsbridge.Module (and so fxbus.Module): JetStream on the
+// *natsbridge.Conn's connection, with the streams declared with [Stream].
+// Its OnStart hook runs after the Conn's, which it depends on, and
+// creates or checks each declared stream ([EnsureStream]): a mismatch
+// fails the start with the [*MismatchError]. It has no OnStop: the Conn
+// closes the connection.
+//
+//	fx.New(
+//		fxbus.Module,
+//		natsbridge.Module,
+//		durable.Module,
+//		fx.Supply(natsbridge.Config{URL: url, Name: "billing"}),
+//		durable.Stream(durable.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.>"}}),
+//		durable.ProvidePublisher[OrderPlaced]("orders.placed"),
+//		fx.Invoke(func(lc fx.Lifecycle, c *durable.Client, db *DB) error {
+//			_, err := durable.Listen(lc, c, durable.ConsumerConfig{Stream: "ORDERS", Durable: "billing"}, db.Bill)
+//			return err
+//		}),
+//	)
+//
+// Hook order: Fx stops hooks in the reverse order of their start, and the
+// consumers of [Listen] start after the Client (whose streams exist by
+// then), so they stop before the Conn closes the connection; fxbus.Module
+// emits fxbus.ShutdownInitiatedEvent before the first OnStop hook and
+// closes the bus after the last, so a consumer stops after the shutdown
+// is announced and before the bus closes. Like the Conn, the Client
+// serves one run of the application: it is not started again after a
+// stop.
+var Module fx.Option = fx.Module("durable",
+	fx.Provide(provideClient),
+)
+
+// StreamsGroup is the value group of the [StreamConfig]s that [Module]
+// ensures at start; [Stream] adds to it.
+const StreamsGroup = "durable.streams"
+
+// Stream declares a stream that [Module]'s OnStart creates, or checks
+// against the server's ([EnsureStream]), before any consumer of [Listen]
+// starts. A bad declaration (no name, no subjects) fails the start with
+// an error naming it.
+func Stream(cfg StreamConfig) fx.Option {
+	return fx.Provide(fx.Annotate(
+		func() StreamConfig { return cfg },
+		fx.ResultTags(fmt.Sprintf("group:%q", StreamsGroup)),
+	))
+}
+
+// Client is JetStream on a *natsbridge.Conn, for an Fx application: see
+// [Module].
+type Client struct {
+	conn    *natsbridge.Conn
+	streams []StreamConfig
+	log     *zap.Logger
+	// js is set once, by the OnStart hook; nil before.
+	js atomic.Pointer[jetstream.JetStream]
+}
+
+type clientParams struct {
+	fx.In
+
+	Conn      *natsbridge.Conn
+	Bus       *fxbus.Bus
+	Lifecycle fx.Lifecycle
+	Streams   []StreamConfig `group:"durable.streams"`
+}
+
+func provideClient(p clientParams) *Client {
+	c := &Client{conn: p.Conn, streams: p.Streams, log: p.Bus.Logger()}
+	p.Lifecycle.Append(fx.Hook{OnStart: c.start})
+	return c
+}
+
+func (c *Client) start(ctx context.Context) error {
+	nc := c.conn.NATS()
+	if nc == nil {
+		return errors.New("durable: the natsbridge.Conn is not connected; durable.Module needs natsbridge.Module")
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("durable: %w", err)
+	}
+	for _, s := range c.streams {
+		if _, err := EnsureStream(ctx, js, s); err != nil {
+			return err
+		}
+	}
+	c.js.Store(&js)
+	return nil
+}
+
+// JetStream returns the JetStream client, for what this package does not
+// do; nil before the application has started.
+func (c *Client) JetStream() jetstream.JetStream {
+	if js := c.js.Load(); js != nil {
+		return *js
+	}
+	return nil
+}
+
+// ProvidePublisher provides a [*Publisher] of E to subject on the
+// [*Client] of [Module]. Its Publish fails with an error wrapping
+// [ErrNotStarted] until the application has started.
+func ProvidePublisher[E any](subject string, opts ...Option[E]) fx.Option {
+	return fx.Provide(func(c *Client) (*Publisher[E], error) {
+		p, err := newPublisher(subject, opts)
+		if err != nil {
+			return nil, err
+		}
+		p.client = c
+		return p, nil
+	})
+}
+
+// Listen runs h for the messages of the durable consumer cfg for the
+// life of an Fx application, on the [*Client] of [Module]: call it from
+// an fx.Invoke or a constructor, with the handler's dependencies. A bad
+// cfg is an error at once. Its OnStart hook creates or binds the consumer
+// ([Consume]) once the connection is up and the declared streams exist;
+// its OnStop hook is [Consumer.Stop] with the stop's context: fetching
+// stops, the handlers running finish within the stop budget and their
+// messages are settled, the rest is left to the server for redelivery.
+// See [Module] for where this falls in the shutdown.
+//
+// cfg.Logger defaults to the bus's logger. The returned Consumer gives
+// [Consumer.Stats] once the application has started.
+func Listen[E any](lc fx.Lifecycle, c *Client, cfg ConsumerConfig, h Handler[E], opts ...Option[E]) (*Consumer[E], error) {
+	if lc == nil || c == nil {
+		return nil, fmt.Errorf("durable: consumer %q: nil fx.Lifecycle or *Client", cfg.Durable)
+	}
+	if cfg.Logger == nil && cfg.Bus == nil {
+		cfg.Logger = c.log
+	}
+	cons, err := newConsumer(cfg, h, opts)
+	if err != nil {
+		return nil, err
+	}
+	lc.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error {
+			js := c.JetStream()
+			if js == nil {
+				cons.cancelHandler()
+				return fmt.Errorf("durable: consumer %q: %w", cfg.Durable, ErrNotStarted)
+			}
+			return cons.start(ctx, js)
+		},
+		OnStop: cons.Stop,
+	})
+	return cons, nil
+}
