@@ -390,7 +390,7 @@ func (r *Runtime) waitPreviousTasks(ctx context.Context) error {
 
 // becomeReady moves a booted runtime to running and announces it, unless
 // shutdown began. Under Module it runs when the app's last OnStart hook has
-// returned, so that Ready means every component has started.
+// returned, so that ReadyEvent means every component has started.
 func (r *Runtime) becomeReady() {
 	r.mu.Lock()
 	if r.phase != phaseBooted {
