@@ -5,29 +5,16 @@ import (
 	"context"
 	"io"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/claviron/fxruntime/natsbridge/internal/natstest"
 )
 
 // buildPeer builds internal/cmd/bridgepeer into a temporary directory.
-func buildPeer(t *testing.T) string {
-	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command to build the helper:", err)
-	}
-	bin := filepath.Join(t.TempDir(), "bridgepeer")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // a cold build cache takes about a minute
-	defer cancel()
-	out, err := exec.CommandContext(ctx, goBin, "build", "-o", bin, "./internal/cmd/bridgepeer").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
+func buildPeer(t *testing.T) string { return natstest.Build(t, "./internal/cmd/bridgepeer") }
 
 // lines sends each line of r on the returned channel, which is closed at
 // EOF.

@@ -2,35 +2,22 @@ package durable_test
 
 import (
 	"bufio"
-	"context"
 	"io"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/claviron/fxruntime/natsbridge/internal/natstest"
+
 	"github.com/claviron/fxruntime/natsbridge/durable"
 	"github.com/claviron/fxruntime/natsbridge/internal/demo"
 )
 
 // buildJSPeer builds internal/cmd/jspeer into a temporary directory.
-func buildJSPeer(t *testing.T) string {
-	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("no go command to build the helper: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "jspeer")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // a cold build cache takes about a minute
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, goBin, "build", "-o", bin, "../internal/cmd/jspeer").CombinedOutput(); err != nil {
-		t.Fatalf("go build jspeer: %v\n%s", err, out)
-	}
-	return bin
-}
+func buildJSPeer(t *testing.T) string { return natstest.Build(t, "../internal/cmd/jspeer") }
 
 // peer is a running jspeer.
 type peer struct {

@@ -2,31 +2,19 @@ package leader_test
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/claviron/fxruntime/natsbridge/internal/natstest"
 )
 
-func buildJSPeer(t *testing.T) string {
-	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("no go command to build the helper: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "jspeer")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // a cold build cache takes about a minute
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, goBin, "build", "-o", bin, "../internal/cmd/jspeer").CombinedOutput(); err != nil {
-		t.Fatalf("go build jspeer: %v\n%s", err, out)
-	}
-	return bin
-}
+// buildJSPeer builds internal/cmd/jspeer into a temporary directory.
+func buildJSPeer(t *testing.T) string { return natstest.Build(t, "../internal/cmd/jspeer") }
 
 // mark is a line of a singleton replica: start, beat or stop.
 type mark struct {

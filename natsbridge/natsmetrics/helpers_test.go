@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/claviron/fxruntime/natsbridge/internal/natstest"
+
 	"github.com/claviron/fxruntime/fxbus"
 	"github.com/claviron/fxruntime/natsbridge"
 	"github.com/nats-io/nats-server/v2/server"
@@ -34,23 +36,10 @@ type (
 // and shuts it down at the end of the test.
 func runServer(t testing.TB, port int) *server.Server {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatalf("nats server: %v", err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(wait) {
-		s.Shutdown()
-		t.Fatalf("nats server on port %d not ready within %v", port, wait)
-	}
-	t.Cleanup(func() { stopServer(s) })
-	return s
+	return natstest.RunServer(t, &server.Options{Port: port})
 }
 
-func stopServer(s *server.Server) {
-	s.Shutdown()
-	s.WaitForShutdown()
-}
+func stopServer(s *server.Server) { natstest.StopServer(s) }
 
 func newBus(t testing.TB, opts ...fxbus.Option) *fxbus.Bus {
 	t.Helper()
