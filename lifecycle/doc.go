@@ -60,9 +60,11 @@
 // [Config.RollbackTimeout], and the bus closes. This holds under plain
 // fx.New as under [Run]; app.Stop after a failed start changes nothing
 // but returns once that end is complete, so call it to know when. When a
-// stop passes its deadline and Fx skips the runtime's OnStop hook, the run
-// ends at once (the token is cancelled, signal handling ends, a [StoppedEvent]
-// event reports the skipped stop) and the bus closes, waking every reader.
+// stop passes its deadline, the run ends as soon as the runtime's stop in
+// progress (bounded by its own expired budget) allows; if Fx skipped the
+// runtime's OnStop hook, the token is cancelled, signal handling ends and
+// a [StoppedEvent] reports the skipped stop. Then the bus closes, waking
+// every reader.
 // Both modules must be at the top level of fx.New: a runtime outside
 // fxbus.Module's scope fails the build, and hooks appended outside it fail
 // the start.
