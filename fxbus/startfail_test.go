@@ -1,8 +1,10 @@
 package fxbus_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"runtime"
 	"testing"
 	"time"
 
@@ -34,6 +36,9 @@ func TestStopAfterAStartFailedAtItsDeadlineEndsTheRun(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 		err := app.Start(ctx)
 		cancel()
+		if err != nil {
+			waitFxStartReturned(t)
+		}
 		sctx, scancel := context.WithTimeout(context.Background(), time.Second)
 		_ = app.Stop(sctx)
 		scancel()
@@ -45,5 +50,27 @@ func TestStopAfterAStartFailedAtItsDeadlineEndsTheRun(t *testing.T) {
 				t.Errorf("try %d: app.Start = %v, and after app.Stop the bus is still open (%v): the failed start was not ended", i, err, rerr)
 			}
 		}
+	}
+}
+
+// waitFxStartReturned waits until the goroutine in which Fx runs the start
+// hooks has returned. When the start context expires, app.Start returns at
+// once and leaves that goroutine to finish the hook in progress; Fx
+// (v1.24.0, internal/lifecycle) then counts the hook as started outside its
+// mutex, so an app.Stop in that window is a data race inside Fx that no
+// code in fxbus can order. The goroutine's last step takes that mutex, so
+// once it is gone app.Stop is ordered after it.
+func waitFxStartReturned(t *testing.T) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	for end := time.Now().Add(waitLimit); ; {
+		n := runtime.Stack(buf, true)
+		if !bytes.Contains(buf[:n], []byte("go.uber.org/fx.withTimeout.func1")) {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("Fx's start goroutine still runs %v after app.Start returned:\n%s", waitLimit, buf[:n])
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
