@@ -3,6 +3,10 @@
 # benchstat and rewrites the results section of README.md.
 #
 #   ./run.sh                      # COUNT=6 BENCHTIME=300ms, all workloads
+#
+# The COUNT samples of each workload come from COUNT interleaved rounds
+# (every workload once per round), so that noise from other work on the
+# machine spreads over every implementation.
 #   COUNT=10 BENCH=FanOut ./run.sh
 #
 # The raw output is kept in results.txt next to this script.
@@ -15,8 +19,23 @@ BENCH=${BENCH:-.}
 BENCHSTAT=golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 
 if [ "${REUSE:-0}" != 1 ]; then # REUSE=1: only redo the table from results.txt
-  GOMAXPROCS=2 go test -run '^$' -bench "$BENCH" -benchmem \
-    -count "$COUNT" -benchtime "$BENCHTIME" . | tee results.txt
+  # COUNT rounds of one run of every workload each, rather than COUNT runs
+  # of one workload after another: a change of load on the machine during
+  # the run then falls on every implementation alike, so the same-run
+  # comparisons stay fair.
+  go test -c -o bench.test .
+  : >results.txt
+  for round in $(seq "$COUNT"); do
+    echo "round $round of $COUNT" >&2
+    if [ "$round" = 1 ]; then
+      GOMAXPROCS=2 ./bench.test -test.run '^$' -test.bench "$BENCH" -test.benchmem \
+        -test.count 1 -test.benchtime "$BENCHTIME" | tee -a results.txt
+    else # benchstat needs the header once
+      GOMAXPROCS=2 ./bench.test -test.run '^$' -test.bench "$BENCH" -test.benchmem \
+        -test.count 1 -test.benchtime "$BENCHTIME" | grep '^Benchmark' | tee -a results.txt
+    fi
+  done
+  rm -f bench.test
   # How emit grows with the number of types: inside the package (see README).
   if [[ EmitTypes =~ $BENCH ]]; then
     (cd .. && GOMAXPROCS=2 go test -run '^$' -bench "EmitTypes" -benchmem \
