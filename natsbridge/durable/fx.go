@@ -132,6 +132,47 @@ func ProvidePublisher[E any](subject string, opts ...Option[E]) fx.Option {
 	})
 }
 
+// ProvideAsyncPublisher provides an [*AsyncPublisher] of E to subject on
+// the [*Client] of [Module], configured by cfg (cfg.Logger defaults to
+// the bus's logger). Its Publish fails with an error wrapping
+// [ErrNotStarted] until the application has started.
+//
+// Its OnStop hook runs after fxbus.ShutdownInitiatedEvent and before the
+// Conn closes the connection (components that take the publisher stop
+// before it, so what they publish while stopping is flushed too): Publish
+// refuses new events ([ErrStopped]), then the stop waits for the
+// acknowledgment of every event published. Each waits at most
+// cfg.AckTimeout before it counts as failed, and the stop waits at most
+// three quarters of the time its context has left, keeping the rest for
+// the Conn to close (Fx skips the hooks left once the stop's context has
+// ended): keep cfg.AckTimeout well below the stop timeout. Every event not
+// stored by then (refused, timed out, or still waiting when the wait
+// ends) is given to cfg.OnError, counted in
+// [AsyncStats.Failed] and logged, and the stop returns an error with
+// their count and message IDs: nothing published is dropped silently.
+func ProvideAsyncPublisher[E any](subject string, cfg AsyncConfig[E], opts ...Option[E]) fx.Option {
+	return fx.Provide(func(lc fx.Lifecycle, c *Client) (*AsyncPublisher[E], error) {
+		if cfg.Logger == nil {
+			cfg.Logger = c.log
+		}
+		p, err := newAsyncPublisher(subject, cfg, opts)
+		if err != nil {
+			return nil, err
+		}
+		lc.Append(fx.Hook{
+			OnStart: func(context.Context) error {
+				nc := c.conn.NATS()
+				if nc == nil || c.JetStream() == nil {
+					return fmt.Errorf("durable: async publisher to %q: %w", subject, ErrNotStarted)
+				}
+				return p.start(nc)
+			},
+			OnStop: p.stop,
+		})
+		return p, nil
+	})
+}
+
 // Listen runs h for the messages of the durable consumer cfg for the
 // life of an Fx application, on the [*Client] of [Module]: call it from
 // an fx.Invoke or a constructor, with the handler's dependencies. A bad
