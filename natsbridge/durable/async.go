@@ -352,6 +352,11 @@ func (p *AsyncPublisher[E]) stop(ctx context.Context) error {
 	for _, m := range left {
 		p.fail(m, fmt.Errorf("no acknowledgment by the end of the stop (the event may or may not be stored; publish it again with the same ID to be sure): %w", cause))
 	}
+	// Unsubscribe from the acknowledgments: the connection may outlive the
+	// run (a Conn not closed by the application), and the next start
+	// makes a JetStream of its own. The events it still held are no
+	// longer pending: its error handler's calls for them are ignored.
+	js.CleanupPublisher()
 	p.pmu.Lock()
 	failed := p.stopFailed
 	p.stopping, p.stopFailed = false, nil

@@ -44,9 +44,16 @@ var ErrNotStarted = errors.New("durable: not started: the Fx application has not
 // then), so they stop before the Conn closes the connection; fxbus.Module
 // emits fxbus.ShutdownInitiatedEvent before the first OnStop hook and
 // closes the bus after the last, so a consumer stops after the shutdown
-// is announced and before the bus closes. Like the Conn, the Client
-// serves one run of the application: it is not started again after a
-// stop.
+// is announced and before the bus closes.
+//
+// Runs: natsbridge.Module's Conn serves one run of the application (a
+// second start fails with its natsbridge.ErrClosed). On a *natsbridge.Conn
+// that outlives the application's runs (connected and closed by the
+// caller, provided to the graph), an application started again after a
+// stop gets the Client, [ProvidePublisher] and [ProvideAsyncPublisher]
+// working again: the streams are ensured again and the publishers publish
+// on the connection of the new run. A consumer of [Listen] serves one
+// run: the second start fails with an error naming it.
 var Module fx.Option = fx.Module("durable",
 	fx.Provide(provideClient),
 )
@@ -185,6 +192,10 @@ func ProvideAsyncPublisher[E any](subject string, cfg AsyncConfig[E], opts ...Op
 //
 // cfg.Logger defaults to the bus's logger. The returned Consumer gives
 // [Consumer.Stats] once the application has started.
+//
+// The Consumer serves one run of the application: when the application
+// is started again after a stop (or after a start that reached this
+// hook and failed), the start fails with an error naming the consumer.
 func Listen[E any](lc fx.Lifecycle, c *Client, cfg ConsumerConfig, h Handler[E], opts ...Option[E]) (*Consumer[E], error) {
 	if lc == nil || c == nil {
 		return nil, fmt.Errorf("durable: consumer %q: nil fx.Lifecycle or *Client", cfg.Durable)
@@ -196,8 +207,12 @@ func Listen[E any](lc fx.Lifecycle, c *Client, cfg ConsumerConfig, h Handler[E],
 	if err != nil {
 		return nil, err
 	}
+	var tried atomic.Bool // an OnStart ran: the Consumer's one run is used
 	lc.Append(fx.Hook{
 		OnStart: func(ctx context.Context) error {
+			if tried.Swap(true) {
+				return fmt.Errorf("durable: consumer %q: a Consumer built by Listen serves one run of the application and cannot be started again after a stop or a failed start; build the application again", cfg.Durable)
+			}
 			js := c.JetStream()
 			if js == nil {
 				cons.cancelHandler()

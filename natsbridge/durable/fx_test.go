@@ -303,7 +303,8 @@ func TestFxAsyncPublisherStopNamesEventsNotAcknowledged(t *testing.T) {
 		stopBudget time.Duration
 	}{
 		{"timed out during the stop", 300 * time.Millisecond, wait},
-		{"waiting when the stop's context ends", time.Minute, 500 * time.Millisecond},
+		// The wait ends at 1.5s, leaving 0.5s for the Conn to close.
+		{"waiting when the stop's context ends", time.Minute, 2 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := runJS(t, "", -1)
@@ -363,4 +364,105 @@ func TestFxAsyncPublisherStopNamesEventsNotAcknowledged(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fxOnConn is an Fx application of Module on a natsbridge.Conn that
+// lives outside the application's lifecycle (connected when built,
+// closed at the end of the test), so that the application can be
+// started again after a stop; natsbridge.Module's Conn cannot.
+func fxOnConn(t *testing.T, url string, opts ...fx.Option) *fx.App {
+	t.Helper()
+	app := fx.New(append([]fx.Option{
+		fx.NopLogger,
+		fxbus.Module,
+		durable.Module,
+		fx.Provide(func(bus *fxbus.Bus) (*natsbridge.Conn, error) {
+			c, err := natsbridge.Connect(ctxWait(t), bus, natsbridge.Config{URL: url, Name: "restarted"})
+			if err == nil {
+				t.Cleanup(func() { _ = c.Close(ctxWait(t)) })
+			}
+			return c, err
+		}),
+		durable.Stream(ordersStream),
+	}, opts...)...)
+	if err := app.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return app
+}
+
+// An application started again after a stop publishes again, with the
+// synchronous and the asynchronous publisher, and the second stop
+// flushes the second run's events.
+func TestFxRestartedAppPublishesAgain(t *testing.T) {
+	srv := runJS(t, "", -1)
+	var (
+		pub   *durable.Publisher[Order]
+		async *durable.AsyncPublisher[Order]
+	)
+	app := fxOnConn(t, srv.ClientURL(),
+		durable.ProvidePublisher[Order]("orders.placed"),
+		durable.ProvideAsyncPublisher("orders.queued", durable.AsyncConfig[Order]{}),
+		fx.Populate(&pub, &async),
+	)
+	for run := 1; run <= 2; run++ {
+		if err := app.Start(ctxWait(t)); err != nil {
+			t.Fatalf("start %d: %v", run, err)
+		}
+		if _, err := pub.Publish(ctxWait(t), Order{ID: fmt.Sprintf("sync-%d", run)}); err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+		if err := async.Publish(ctxWait(t), Order{ID: fmt.Sprintf("async-%d", run)}); err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+		if err := app.Stop(ctxWait(t)); err != nil {
+			t.Fatalf("stop %d: %v", run, err)
+		}
+		if st := async.Stats(); st != (durable.AsyncStats{Published: uint64(run), Stored: uint64(run)}) {
+			t.Fatalf("after stop %d: async stats %+v, want every event stored", run, st)
+		}
+		if err := async.Publish(ctxWait(t), Order{ID: "between"}); !errors.Is(err, durable.ErrStopped) {
+			t.Fatalf("after stop %d: %v, want ErrStopped", run, err)
+		}
+	}
+	if got := msgCount(t, ensureOrders(t, connectJS(t, srv.ClientURL()))); got != 4 {
+		t.Errorf("stream holds %d, want the 4 events of the two runs", got)
+	}
+}
+
+// A consumer of Listen serves one run: the second start of its
+// application fails with an error naming it and saying why, rather than
+// starting without it or with a misleading error.
+func TestFxListenSecondStartFailsNamingTheConsumer(t *testing.T) {
+	srv := runJS(t, "", -1)
+	handled := make(chan Order, 1)
+	var pub *durable.Publisher[Order]
+	app := fxOnConn(t, srv.ClientURL(),
+		durable.ProvidePublisher[Order]("orders.placed"),
+		fx.Invoke(func(lc fx.Lifecycle, c *durable.Client) error {
+			_, err := durable.Listen(lc, c, durable.ConsumerConfig{Stream: "ORDERS", Durable: "billing"},
+				func(_ context.Context, o Order) error { handled <- o; return nil })
+			return err
+		}),
+		fx.Populate(&pub),
+	)
+	if err := app.Start(ctxWait(t)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pub.Publish(ctxWait(t), Order{ID: "first"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-handled:
+	case <-time.After(wait):
+		t.Fatal("the first run's consumer handled nothing")
+	}
+	if err := app.Stop(ctxWait(t)); err != nil {
+		t.Fatal(err)
+	}
+	err := app.Start(ctxWait(t))
+	if err == nil || !strings.Contains(err.Error(), `consumer "billing"`) || !strings.Contains(err.Error(), "cannot be started again") {
+		t.Errorf("second start: %v; want an error naming consumer \"billing\" that cannot be started again", err)
+	}
+	_ = app.Stop(ctxWait(t))
 }
