@@ -33,10 +33,11 @@ func consumerKey(stream, consumer, typ string) string {
 }
 
 // A known sequence on a real JetStream server: while the consumer's one
-// handler holds the first message, the lag is read from the server (5
-// pending, 1 awaiting its acknowledgment); then a message acknowledged,
-// one redelivered after an error, one terminated by a permanent error,
-// one that cannot be decoded; every counter of durable.Stats is exported
+// handler holds the first message, the lag is read from the server
+// (messages pending, and those delivered awaiting their acknowledgment,
+// together the whole stream); then messages acknowledged, one redelivered
+// after an error, one terminated by a permanent error, one that cannot be
+// decoded; every counter of durable.Stats is exported
 // with exactly the value the sequence makes. Once the connection is
 // closed, the counters are still reported and the lag is not.
 func TestDurableConsumerCountersFollowAKnownSequence(t *testing.T) {
@@ -64,7 +65,12 @@ func TestDurableConsumerCountersFollowAKnownSequence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, id := range []string{"hold", "ok-1", "ok-2", "retry", "refuse"} {
+	// More than the client fetches at a time while a handler holds one.
+	ids := []string{"hold", "retry", "refuse"}
+	for i := range 20 {
+		ids = append(ids, fmt.Sprintf("ok-%d", i))
+	}
+	for _, id := range ids {
 		if _, err := pub.Publish(ctx, Order{ID: id}); err != nil {
 			t.Fatal(err)
 		}
@@ -73,13 +79,14 @@ func TestDurableConsumerCountersFollowAKnownSequence(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	release := make(chan struct{})
+	entered, release := make(chan struct{}), make(chan struct{})
 	failedOnce := false
 	cons, err := durable.Consume(ctx, js, durable.ConsumerConfig{
-		Stream: "ORDERS", Durable: "billing", MaxAckPending: 1, Backoff: []time.Duration{time.Millisecond},
+		Stream: "ORDERS", Durable: "billing", Backoff: []time.Duration{time.Millisecond},
 	}, func(ctx context.Context, o Order) error {
 		switch o.ID {
 		case "hold":
+			close(entered)
 			<-release
 		case "retry":
 			if !failedOnce { // one handler at a time: no lock needed
@@ -122,22 +129,38 @@ func TestDurableConsumerCountersFollowAKnownSequence(t *testing.T) {
 			s.want(t, name, map[string]int64{k: v})
 		}
 	}
-	// The handler holds the first message; MaxAckPending keeps the rest
-	// on the server.
+	// The handler holds the first message: the client has fetched a few
+	// (delivered, awaiting their acknowledgment), the server holds the
+	// rest. Nothing is settled.
+	select {
+	case <-entered:
+	case <-time.After(wait):
+		t.Fatal("the handler did not get the first message")
+	}
+	const total = 24 // the orders and the undecodable message
 	eventually(t, "the server reports the lag", func() bool {
 		s := collect(t, reader)
-		return s["natsbridge.durable.pending.messages"][k] == 5 && s["natsbridge.durable.ack_pending.messages"][k] == 1
+		p, a := s["natsbridge.durable.pending.messages"][k], s["natsbridge.durable.ack_pending.messages"][k]
+		return p > 0 && a > 0 && p+a == total
 	})
-	counters(collect(t, reader), 1, 0, 0, 0, 0, 0)
+	s := collect(t, reader)
+	if d := s["natsbridge.durable.delivered.messages"][k]; d < 1 || d > total {
+		t.Errorf("delivered %d while the first is held", d)
+	}
+	for _, name := range []string{"acked", "retried", "terminated", "redelivered"} {
+		if v := s["natsbridge.durable."+name+".messages"][k]; v != 0 {
+			t.Errorf("%s %d while the first is held", name, v)
+		}
+	}
 
 	close(release)
 	eventually(t, "every message settled", func() bool {
 		s := collect(t, reader)
-		return s["natsbridge.durable.acked.messages"][k] == 4 && s["natsbridge.durable.ack_pending.messages"][k] == 0 &&
+		return s["natsbridge.durable.acked.messages"][k] == 22 && s["natsbridge.durable.ack_pending.messages"][k] == 0 &&
 			s["natsbridge.durable.decode.failures"][k] == 1 && s["natsbridge.durable.terminated.messages"][k] == 1
 	})
-	s := collect(t, reader)
-	counters(s, 7, 1, 4, 1, 1, 1)
+	s = collect(t, reader)
+	counters(s, total+1, 1, 22, 1, 1, 1)
 	s.want(t, "natsbridge.durable.pending.messages", map[string]int64{k: 0})
 	s.want(t, "natsbridge.durable.ack_pending.messages", map[string]int64{k: 0})
 
@@ -147,7 +170,7 @@ func TestDurableConsumerCountersFollowAKnownSequence(t *testing.T) {
 	nc.Close()
 	<-closed
 	s = collect(t, reader) // no error: a closed connection has no lag to give
-	counters(s, 7, 1, 4, 1, 1, 1)
+	counters(s, total+1, 1, 22, 1, 1, 1)
 	if p, ok := s["natsbridge.durable.pending.messages"][k]; ok {
 		t.Errorf("pending reported as %d on a closed connection", p)
 	}
