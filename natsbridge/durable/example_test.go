@@ -2,14 +2,18 @@ package durable_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
 
+	"github.com/claviron/fxruntime/fxbus"
+	"github.com/claviron/fxruntime/natsbridge"
 	"github.com/claviron/fxruntime/natsbridge/durable"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/fx"
 )
 
 // exampleServer starts a NATS server with JetStream on loopback, storing
@@ -98,4 +102,49 @@ func Example() {
 	// billed A-1: 30
 	// billed A-2: 12
 	// delivered 2, acknowledged 2, pending 0
+}
+
+// Under Fx, an async publisher's events are flushed when the application
+// stops, after the shutdown is announced and before the connection
+// closes.
+func ExampleProvideAsyncPublisher() {
+	url, stopServer := exampleServer()
+	defer stopServer()
+
+	var pub *durable.AsyncPublisher[OrderPlaced]
+	app := fx.New(
+		fx.NopLogger,
+		fxbus.Module,
+		natsbridge.Module,
+		durable.Module,
+		fx.Supply(natsbridge.Config{URL: url, Name: "shop"}),
+		durable.Stream(durable.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.>"}}),
+		durable.ProvideAsyncPublisher("orders.placed", durable.AsyncConfig[OrderPlaced]{
+			MaxPending: 64,
+			OnError: func(o OrderPlaced, err *durable.PublishError) {
+				fmt.Println("not stored:", o.ID, err)
+			},
+		}),
+		fx.Populate(&pub),
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := app.Start(ctx); err != nil {
+		panic(err)
+	}
+	for i := range 500 {
+		if err := pub.Publish(ctx, OrderPlaced{ID: fmt.Sprintf("B-%d", i), Total: i}); err != nil {
+			panic(err)
+		}
+	}
+	if err := app.Stop(ctx); err != nil { // waits for every acknowledgment
+		panic(err)
+	}
+	st := pub.Stats()
+	fmt.Printf("published %d, stored %d, failed %d\n", st.Published, st.Stored, st.Failed)
+	err := pub.Publish(ctx, OrderPlaced{ID: "B-late"})
+	fmt.Println("after the stop:", errors.Is(err, durable.ErrStopped))
+	// Output:
+	// published 500, stored 500, failed 0
+	// after the stop: true
 }

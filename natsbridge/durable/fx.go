@@ -44,9 +44,16 @@ var ErrNotStarted = errors.New("durable: not started: the Fx application has not
 // then), so they stop before the Conn closes the connection; fxbus.Module
 // emits fxbus.ShutdownInitiatedEvent before the first OnStop hook and
 // closes the bus after the last, so a consumer stops after the shutdown
-// is announced and before the bus closes. Like the Conn, the Client
-// serves one run of the application: it is not started again after a
-// stop.
+// is announced and before the bus closes.
+//
+// Runs: natsbridge.Module's Conn serves one run of the application (a
+// second start fails with its natsbridge.ErrClosed). On a *natsbridge.Conn
+// that outlives the application's runs (connected and closed by the
+// caller, provided to the graph), an application started again after a
+// stop gets the Client, [ProvidePublisher] and [ProvideAsyncPublisher]
+// working again: the streams are ensured again and the publishers publish
+// on the connection of the new run. A consumer of [Listen] serves one
+// run: the second start fails with an error naming it.
 var Module fx.Option = fx.Module("durable",
 	fx.Provide(provideClient),
 )
@@ -132,6 +139,47 @@ func ProvidePublisher[E any](subject string, opts ...Option[E]) fx.Option {
 	})
 }
 
+// ProvideAsyncPublisher provides an [*AsyncPublisher] of E to subject on
+// the [*Client] of [Module], configured by cfg (cfg.Logger defaults to
+// the bus's logger). Its Publish fails with an error wrapping
+// [ErrNotStarted] until the application has started.
+//
+// Its OnStop hook runs after fxbus.ShutdownInitiatedEvent and before the
+// Conn closes the connection (components that take the publisher stop
+// before it, so what they publish while stopping is flushed too): Publish
+// refuses new events ([ErrStopped]), then the stop waits for the
+// acknowledgment of every event published. Each waits at most
+// cfg.AckTimeout before it counts as failed, and the stop waits at most
+// three quarters of the time its context has left, keeping the rest for
+// the Conn to close (Fx skips the hooks left once the stop's context has
+// ended): keep cfg.AckTimeout well below the stop timeout. Every event not
+// stored by then (refused, timed out, or still waiting when the wait
+// ends) is given to cfg.OnError, counted in
+// [AsyncStats.Failed] and logged, and the stop returns an error with
+// their count and message IDs: nothing published is dropped silently.
+func ProvideAsyncPublisher[E any](subject string, cfg AsyncConfig[E], opts ...Option[E]) fx.Option {
+	return fx.Provide(func(lc fx.Lifecycle, c *Client) (*AsyncPublisher[E], error) {
+		if cfg.Logger == nil {
+			cfg.Logger = c.log
+		}
+		p, err := newAsyncPublisher(subject, cfg, opts)
+		if err != nil {
+			return nil, err
+		}
+		lc.Append(fx.Hook{
+			OnStart: func(context.Context) error {
+				nc := c.conn.NATS()
+				if nc == nil || c.JetStream() == nil {
+					return fmt.Errorf("durable: async publisher to %q: %w", subject, ErrNotStarted)
+				}
+				return p.start(nc)
+			},
+			OnStop: p.stop,
+		})
+		return p, nil
+	})
+}
+
 // Listen runs h for the messages of the durable consumer cfg for the
 // life of an Fx application, on the [*Client] of [Module]: call it from
 // an fx.Invoke or a constructor, with the handler's dependencies. A bad
@@ -144,6 +192,10 @@ func ProvidePublisher[E any](subject string, opts ...Option[E]) fx.Option {
 //
 // cfg.Logger defaults to the bus's logger. The returned Consumer gives
 // [Consumer.Stats] once the application has started.
+//
+// The Consumer serves one run of the application: when the application
+// is started again after a stop (or after a start that reached this
+// hook and failed), the start fails with an error naming the consumer.
 func Listen[E any](lc fx.Lifecycle, c *Client, cfg ConsumerConfig, h Handler[E], opts ...Option[E]) (*Consumer[E], error) {
 	if lc == nil || c == nil {
 		return nil, fmt.Errorf("durable: consumer %q: nil fx.Lifecycle or *Client", cfg.Durable)
@@ -155,8 +207,12 @@ func Listen[E any](lc fx.Lifecycle, c *Client, cfg ConsumerConfig, h Handler[E],
 	if err != nil {
 		return nil, err
 	}
+	var tried atomic.Bool // an OnStart ran: the Consumer's one run is used
 	lc.Append(fx.Hook{
 		OnStart: func(ctx context.Context) error {
+			if tried.Swap(true) {
+				return fmt.Errorf("durable: consumer %q: a Consumer built by Listen serves one run of the application and cannot be started again after a stop or a failed start; build the application again", cfg.Durable)
+			}
 			js := c.JetStream()
 			if js == nil {
 				cons.cancelHandler()

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/claviron/fxruntime/natsbridge/durable"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
+	"go.uber.org/zap"
 )
 
 // fxOrders is an Fx application with the ORDERS stream, a publisher of
@@ -194,4 +197,272 @@ func TestFxListenRefusesBadConfig(t *testing.T) {
 	if err := app.Err(); err == nil || !strings.Contains(err.Error(), "Durable is empty") {
 		t.Errorf("err = %v, want the empty Durable named", err)
 	}
+}
+
+// fxAsync is an Fx application with the ORDERS stream and an async
+// publisher of Orders to subject; before the publisher, it appends a hook
+// whose OnStop (which runs after the publisher's and before the Conn's)
+// calls atStop. It hands out the publisher and the Conn.
+func fxAsync(t *testing.T, url, subject string, cfg durable.AsyncConfig[Order], atStop func(*durable.AsyncPublisher[Order], *natsbridge.Conn), pub **durable.AsyncPublisher[Order], conn **natsbridge.Conn, extra ...fx.Option) *fx.App {
+	t.Helper()
+	opts := []fx.Option{
+		fx.NopLogger,
+		fxbus.Module,
+		natsbridge.Module,
+		durable.Module,
+		fx.Supply(natsbridge.Config{URL: url, Name: "shop"}),
+		durable.Stream(ordersStream),
+		durable.ProvideAsyncPublisher(subject, cfg),
+		// Constructed in this order: the Conn (its hook), this hook, the
+		// Client and the publisher (theirs); stopped in the reverse.
+		fx.Invoke(func(lc fx.Lifecycle, c *natsbridge.Conn) {
+			lc.Append(fx.StopHook(func() { atStop(*pub, c) }))
+		}),
+		fx.Populate(pub, conn),
+	}
+	app := fx.New(append(opts, extra...)...)
+	if err := app.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return app
+}
+
+// Under Fx the async publisher's stop comes after the shutdown is
+// announced and before the Conn closes: the events published before the
+// stop, and those published by components stopping before it, are all
+// acknowledged while the connection is still open; after the stop,
+// Publish refuses with ErrStopped, naming the event.
+func TestFxAsyncPublisherFlushesAtStopBeforeTheConnCloses(t *testing.T) {
+	srv := runJS(t, "", -1)
+	const n, atStopN = 2000, 100
+	var (
+		pub      *durable.AsyncPublisher[Order]
+		conn     *natsbridge.Conn
+		beforeCC durable.AsyncStats
+		open     bool
+	)
+	app := fxAsync(t, srv.ClientURL(), "orders.placed", durable.AsyncConfig[Order]{MaxPending: 512},
+		func(p *durable.AsyncPublisher[Order], c *natsbridge.Conn) {
+			beforeCC, open = p.Stats(), c.NATS().IsConnected()
+		}, &pub, &conn,
+		// A component that takes the publisher stops before it, after the
+		// shutdown is announced, and publishes while stopping.
+		fx.Invoke(func(lc fx.Lifecycle, p *durable.AsyncPublisher[Order], bus *fxbus.Bus) {
+			shutdown := fxbus.Subscribe[fxbus.ShutdownInitiatedEvent](bus)
+			lc.Append(fx.StopHook(func(ctx context.Context) error {
+				defer shutdown.Close()
+				if _, err := shutdown.TryRecv(); err != nil {
+					return fmt.Errorf("stopping, and no ShutdownInitiatedEvent: %w", err)
+				}
+				for i := range atStopN {
+					if err := p.Publish(ctx, Order{ID: fmt.Sprintf("stop-%d", i)}); err != nil {
+						return err
+					}
+				}
+				return nil
+			}))
+		}),
+	)
+	if err := pub.Publish(ctxWait(t), Order{ID: "early"}); !errors.Is(err, durable.ErrNotStarted) {
+		t.Fatalf("publish before start: %v; want ErrNotStarted", err)
+	}
+	if err := app.Start(ctxWait(t)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if err := pub.Publish(ctxWait(t), Order{ID: fmt.Sprintf("o-%d", i), Items: i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := app.Stop(ctxWait(t)); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if want := (durable.AsyncStats{Published: n + atStopN, Stored: n + atStopN}); beforeCC != want || !open {
+		t.Fatalf("when the Conn began to close: stats %+v, connected %v; want %+v on an open connection", beforeCC, open, want)
+	}
+	err := pub.Publish(ctxWait(t), Order{ID: "late"})
+	var perr *durable.PublishError
+	if !errors.Is(err, durable.ErrStopped) || !errors.As(err, &perr) || perr.MsgID != "late" {
+		t.Fatalf("publish after stop: %v; want a PublishError naming the event and wrapping ErrStopped", err)
+	}
+	if got := msgCount(t, ensureOrders(t, connectJS(t, srv.ClientURL()))); got != n+atStopN {
+		t.Errorf("stream holds %d, want %d", got, n+atStopN)
+	}
+}
+
+// Events the server does not acknowledge by the end of the stop are not
+// dropped silently: each goes to OnError, is counted as failed, and the
+// stop's error gives their count and IDs. Whether they fail by their
+// AckTimeout during the stop or are still waiting when the stop's
+// context ends (the client would report nothing for those once the
+// connection closes), the outcome is the same.
+func TestFxAsyncPublisherStopNamesEventsNotAcknowledged(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		ackTimeout time.Duration
+		stopBudget time.Duration
+	}{
+		{"timed out during the stop", 300 * time.Millisecond, wait},
+		// The wait ends at 1.5s, leaving 0.5s for the Conn to close.
+		{"waiting when the stop's context ends", time.Minute, 2 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := runJS(t, "", -1)
+			// No stream stores void.placed, and a plain subscriber that
+			// never answers keeps the server from saying so: the
+			// publishes wait for an acknowledgment that never comes.
+			silent := natsConn(t, srv.ClientURL())
+			sub, err := silent.SubscribeSync("void.placed")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = sub.Unsubscribe() }()
+			if err := silent.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			var (
+				mu     sync.Mutex
+				failed []string
+				pub    *durable.AsyncPublisher[Order]
+				conn   *natsbridge.Conn
+			)
+			app := fxAsync(t, srv.ClientURL(), "void.placed", durable.AsyncConfig[Order]{
+				AckTimeout: tc.ackTimeout,
+				Logger:     zap.NewNop(), // OnError is checked
+				OnError: func(o Order, err *durable.PublishError) {
+					mu.Lock()
+					defer mu.Unlock()
+					if err.MsgID == o.ID {
+						failed = append(failed, o.ID)
+					}
+				},
+			}, func(*durable.AsyncPublisher[Order], *natsbridge.Conn) {}, &pub, &conn)
+			if err := app.Start(ctxWait(t)); err != nil {
+				t.Fatal(err)
+			}
+			// When the stop's deadline passes, Fx skips the Conn's OnStop.
+			defer func() { _ = conn.Close(ctxWait(t)) }()
+			for _, id := range []string{"v-2", "v-0", "v-1"} {
+				if err := pub.Publish(ctxWait(t), Order{ID: id}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), tc.stopBudget)
+			defer cancel()
+			err = app.Stop(ctx)
+			if err == nil || !strings.Contains(err.Error(), `3 events to "void.placed" not stored at the stop (msg ids v-0, v-1, v-2)`) {
+				t.Fatalf("stop: %v; want the three events named", err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			slices.Sort(failed)
+			if !slices.Equal(failed, []string{"v-0", "v-1", "v-2"}) {
+				t.Errorf("OnError got %v, want each of the three once", failed)
+			}
+			if st := pub.Stats(); st != (durable.AsyncStats{Published: 3, Failed: 3}) {
+				t.Errorf("stats %+v, want 3 published, 3 failed", st)
+			}
+		})
+	}
+}
+
+// fxOnConn is an Fx application of Module on a natsbridge.Conn that
+// lives outside the application's lifecycle (connected when built,
+// closed at the end of the test), so that the application can be
+// started again after a stop; natsbridge.Module's Conn cannot.
+func fxOnConn(t *testing.T, url string, opts ...fx.Option) *fx.App {
+	t.Helper()
+	app := fx.New(append([]fx.Option{
+		fx.NopLogger,
+		fxbus.Module,
+		durable.Module,
+		fx.Provide(func(bus *fxbus.Bus) (*natsbridge.Conn, error) {
+			c, err := natsbridge.Connect(ctxWait(t), bus, natsbridge.Config{URL: url, Name: "restarted"})
+			if err == nil {
+				t.Cleanup(func() { _ = c.Close(ctxWait(t)) })
+			}
+			return c, err
+		}),
+		durable.Stream(ordersStream),
+	}, opts...)...)
+	if err := app.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return app
+}
+
+// An application started again after a stop publishes again, with the
+// synchronous and the asynchronous publisher, and the second stop
+// flushes the second run's events.
+func TestFxRestartedAppPublishesAgain(t *testing.T) {
+	srv := runJS(t, "", -1)
+	var (
+		pub   *durable.Publisher[Order]
+		async *durable.AsyncPublisher[Order]
+	)
+	app := fxOnConn(t, srv.ClientURL(),
+		durable.ProvidePublisher[Order]("orders.placed"),
+		durable.ProvideAsyncPublisher("orders.queued", durable.AsyncConfig[Order]{}),
+		fx.Populate(&pub, &async),
+	)
+	for run := 1; run <= 2; run++ {
+		if err := app.Start(ctxWait(t)); err != nil {
+			t.Fatalf("start %d: %v", run, err)
+		}
+		if _, err := pub.Publish(ctxWait(t), Order{ID: fmt.Sprintf("sync-%d", run)}); err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+		if err := async.Publish(ctxWait(t), Order{ID: fmt.Sprintf("async-%d", run)}); err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+		if err := app.Stop(ctxWait(t)); err != nil {
+			t.Fatalf("stop %d: %v", run, err)
+		}
+		if st := async.Stats(); st != (durable.AsyncStats{Published: uint64(run), Stored: uint64(run)}) {
+			t.Fatalf("after stop %d: async stats %+v, want every event stored", run, st)
+		}
+		if err := async.Publish(ctxWait(t), Order{ID: "between"}); !errors.Is(err, durable.ErrStopped) {
+			t.Fatalf("after stop %d: %v, want ErrStopped", run, err)
+		}
+	}
+	if got := msgCount(t, ensureOrders(t, connectJS(t, srv.ClientURL()))); got != 4 {
+		t.Errorf("stream holds %d, want the 4 events of the two runs", got)
+	}
+}
+
+// A consumer of Listen serves one run: the second start of its
+// application fails with an error naming it and saying why, rather than
+// starting without it or with a misleading error.
+func TestFxListenSecondStartFailsNamingTheConsumer(t *testing.T) {
+	srv := runJS(t, "", -1)
+	handled := make(chan Order, 1)
+	var pub *durable.Publisher[Order]
+	app := fxOnConn(t, srv.ClientURL(),
+		durable.ProvidePublisher[Order]("orders.placed"),
+		fx.Invoke(func(lc fx.Lifecycle, c *durable.Client) error {
+			_, err := durable.Listen(lc, c, durable.ConsumerConfig{Stream: "ORDERS", Durable: "billing"},
+				func(_ context.Context, o Order) error { handled <- o; return nil })
+			return err
+		}),
+		fx.Populate(&pub),
+	)
+	if err := app.Start(ctxWait(t)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pub.Publish(ctxWait(t), Order{ID: "first"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-handled:
+	case <-time.After(wait):
+		t.Fatal("the first run's consumer handled nothing")
+	}
+	if err := app.Stop(ctxWait(t)); err != nil {
+		t.Fatal(err)
+	}
+	err := app.Start(ctxWait(t))
+	if err == nil || !strings.Contains(err.Error(), `consumer "billing"`) || !strings.Contains(err.Error(), "cannot be started again") {
+		t.Errorf("second start: %v; want an error naming consumer \"billing\" that cannot be started again", err)
+	}
+	_ = app.Stop(ctxWait(t))
 }

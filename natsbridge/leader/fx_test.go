@@ -3,6 +3,9 @@ package leader_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -10,6 +13,7 @@ import (
 	"github.com/claviron/fxruntime/lifecycle"
 	"github.com/claviron/fxruntime/natsbridge"
 	"github.com/claviron/fxruntime/natsbridge/leader"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
@@ -70,5 +74,112 @@ func TestFxSingletonCampaignsOnceTheConnConnectsAndGivesUpAtStop(t *testing.T) {
 	}
 	if _, err := kv.Create(ctx, "cleanup", []byte("b")); err != nil {
 		t.Errorf("the key was not given up at stop: %v", err)
+	}
+}
+
+// runConn is a leader.Conn that connects at each start of the application
+// and drains the connection at each stop; like a *natsbridge.Conn, it keeps returning
+// the closed connection until the next start has connected again.
+type runConn struct {
+	mu sync.Mutex // guards nc
+	nc *nats.Conn
+}
+
+func (c *runConn) NATS() *nats.Conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nc
+}
+
+func provideRunConn(url string) fx.Option {
+	return fx.Provide(func(lc fx.Lifecycle) *runConn {
+		c := &runConn{}
+		lc.Append(fx.Hook{
+			OnStart: func(context.Context) error {
+				nc, err := nats.Connect(url)
+				if err != nil {
+					return err
+				}
+				c.mu.Lock()
+				c.nc = nc
+				c.mu.Unlock()
+				return nil
+			},
+			// Drained as natsbridge.Conn drains it: what was published
+			// before (the key given up) reaches the server.
+			OnStop: func(ctx context.Context) error {
+				nc := c.NATS()
+				if err := nc.Drain(); err != nil {
+					return err
+				}
+				for !nc.IsClosed() {
+					if ctx.Err() != nil {
+						nc.Close()
+						return ctx.Err()
+					}
+					time.Sleep(time.Millisecond)
+				}
+				return nil
+			},
+		})
+		return c
+	})
+}
+
+// An application started again after a stop campaigns again: its second
+// run leads with a greater fencing token, as soon as the connection of
+// the new run is up (not a renewal interval, here 20s, after the task
+// found the previous run's closed connection), and gives the key up at
+// its stop too.
+func TestFxSingletonCampaignsAgainInARestartedApp(t *testing.T) {
+	srv := runJS(t)
+	var tm terms
+	app := fx.New(
+		fx.NopLogger,
+		fxbus.Module,
+		lifecycle.Module,
+		provideRunConn(srv.ClientURL()),
+		lifecycle.AsTask(func(c *runConn, b *fxbus.Bus) (lifecycle.Task, error) {
+			s, err := leader.New(c, leader.Config{Bucket: "leaders", Group: "cleanup", ID: "a", TTL: time.Minute, Bus: b}, tm.fn)
+			if err != nil {
+				return lifecycle.Task{}, err
+			}
+			return s.Task("cleanup"), nil
+		}),
+	)
+	if err := app.Err(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*wait)
+	defer cancel()
+	for run := 1; run <= 2; run++ {
+		if err := app.Start(ctx); err != nil {
+			t.Fatalf("start %d: %v", run, err)
+		}
+		eventually(t, fmt.Sprintf("run %d leads", run), func() bool { return tm.count() == run })
+		if err := app.Stop(ctx); err != nil {
+			t.Fatalf("stop %d: %v", run, err)
+		}
+		if n := tm.running.Load(); n != 0 {
+			t.Fatalf("after stop %d: %d terms running", run, n)
+		}
+	}
+	tm.mu.Lock()
+	tokens := slices.Clone(tm.tokens)
+	tm.mu.Unlock()
+	if tokens[1] <= tokens[0] {
+		t.Errorf("tokens %v: the second run's must be greater", tokens)
+	}
+	// The second run gave the key up at its stop as well.
+	js, err := jetstream.New(connect(t, srv.ClientURL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(ctx, "leaders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Create(ctx, "cleanup", []byte("b")); err != nil {
+		t.Errorf("the key was not given up at the second stop: %v", err)
 	}
 }

@@ -155,25 +155,38 @@ func (s *Singleton) Task(name string) lifecycle.Task {
 // A Func that returns nil while leader is done: Run gives leadership up
 // and returns nil.
 func (s *Singleton) Run(ctx context.Context) error {
-	var kv jetstream.KeyValue
-	var waiting time.Time // since when there has been no connection
-	warned := false
+	var (
+		kv      jetstream.KeyValue
+		kvConn  *nats.Conn // the connection kv is on
+		waiting time.Time  // since when there has been no open connection
+		warned  bool
+	)
 	for ctx.Err() == nil {
-		if kv == nil {
-			if s.conn.NATS() == nil {
-				// Under Fx, the runtime starts its tasks before the
-				// *natsbridge.Conn connects: campaign as soon as it has.
-				if waiting.IsZero() {
-					waiting = time.Now()
-				} else if !warned && time.Since(waiting) > s.cfg.TTL {
-					warned = true
-					s.log.Warn("leader: no connection yet (is the Conn started?); still waiting", zap.Duration("waited", time.Since(waiting)))
-				}
-				s.sleep(ctx, connPoll)
-				continue
+		nc := s.conn.NATS()
+		if nc == nil || nc.IsClosed() {
+			// Under Fx, the runtime starts its tasks before the
+			// *natsbridge.Conn connects; in an application started
+			// again, the Conn still has the previous run's closed
+			// connection then. Campaign as soon as there is an open one,
+			// not a renewal interval later.
+			kv = nil
+			if waiting.IsZero() {
+				waiting = time.Now()
+			} else if !warned && time.Since(waiting) > s.cfg.TTL {
+				warned = true
+				s.log.Warn("leader: no open connection yet (is the Conn started?); still waiting", zap.Duration("waited", time.Since(waiting)))
 			}
+			s.sleep(ctx, connPoll)
+			continue
+		}
+		waiting, warned = time.Time{}, false
+		if nc != kvConn {
+			kv = nil
+		}
+		if kv == nil {
 			var err error
-			if kv, err = s.bucket(ctx); err != nil {
+			kvConn = nc
+			if kv, err = s.bucket(ctx, nc); err != nil {
 				if ctx.Err() == nil {
 					s.log.Warn("leader: no bucket yet; trying again", zap.String("bucket", s.cfg.Bucket), zap.Error(err))
 				}
@@ -199,11 +212,7 @@ func (s *Singleton) Run(ctx context.Context) error {
 	return nil
 }
 
-func (s *Singleton) bucket(ctx context.Context) (jetstream.KeyValue, error) {
-	nc := s.conn.NATS()
-	if nc == nil {
-		return nil, errors.New("not connected yet")
-	}
+func (s *Singleton) bucket(ctx context.Context, nc *nats.Conn) (jetstream.KeyValue, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, err
@@ -230,8 +239,8 @@ func (s *Singleton) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 	return kv, nil
 }
 
-// connPoll is how often Run looks for a connection that does not exist
-// yet (a Conn not started).
+// connPoll is how often Run looks for an open connection while there is
+// none (a Conn not started yet, or closed).
 const connPoll = 20 * time.Millisecond
 
 // errLost is the cause of a leader's context when a renewal fails.

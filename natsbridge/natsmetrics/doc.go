@@ -69,6 +69,33 @@
 //     connected, reconnecting, disconnected, draining (Conn.Close is
 //     draining the connection) and closed.
 //
+// # Durable consumers
+//
+// [NewConsumer] reports the [durable.Stats] of a consumer of the durable
+// package (a *durable.Consumer[E], from durable.Consume or durable.Listen)
+// on the same meter, by natsbridge.durable.stream,
+// natsbridge.durable.consumer and natsbridge.event.type (Stats.Type):
+//
+//   - counters, {message}: natsbridge.durable.delivered.messages,
+//     redelivered.messages, acked.messages, retried.messages,
+//     terminated.messages, newer_schema.messages and returned.messages
+//     (Prometheus: natsbridge_durable_delivered_messages_total, ...), and
+//     natsbridge.durable.decode.failures, {failure};
+//   - updowncounters read from the server at each collection (within 2s):
+//     natsbridge.durable.pending.messages, the consumer's lag, and
+//     natsbridge.durable.ack_pending.messages. When the server does not
+//     answer they are not reported and the collection returns the error;
+//     before the consumer starts and once its connection is closed they
+//     are not reported either, without an error.
+//
+// Under Fx, call it next to durable.Listen:
+//
+//	cons, err := durable.Listen(lc, client, cfg, handle)
+//	if err != nil {
+//		return err
+//	}
+//	_, err = natsmetrics.NewConsumer(cons, natsmetrics.WithMeterProvider(mp))
+//
 // # Cardinality
 //
 // No attribute takes a per-message value: the routes are the ones the
