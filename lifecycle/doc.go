@@ -228,8 +228,10 @@
 // it short, and a third then forces the exit. [Main] and [Run] wait for
 // it before app.Stop, so that components stopped by OnStop hooks of their
 // own stop after it, with the gate closed. Under plain fx.New, Fx runs
-// those hooks before the runtime's, whose [Runtime.Stop] begins with the
-// delay: such components stop before it. Run a server that must serve
+// the hooks of components that no provider or task needs before the
+// runtime's, whose [Runtime.Stop] begins with the delay: such components
+// stop before it (those that providers or tasks need stop after the
+// runtime; see [Module]). Run a server that must serve
 // through the delay as a provider ([NewHTTPServer]), which stops after
 // the drain either way.
 //

@@ -46,8 +46,13 @@ func groupTag(group string) string { return fmt.Sprintf("group:%q", group) }
 // name, and fails the application on a cycle. Its
 // OnStart hook calls [Runtime.Start] with the start context; its OnStop
 // hook calls [Runtime.Stop] with the stop context. The runtime's hook is
-// appended when the runtime is built, before the hooks of the components
-// that depend on it: they start after it and stop before it.
+// appended once the constructors of its providers and tasks have run, so
+// that Fx orders it as it orders any component after what it needs: the
+// components that providers and tasks need (a connection pool, a client
+// with Fx hooks of its own) start before the providers boot and the tasks
+// start, and stop after the providers have stopped and the tasks have
+// ended. Components built later that depend on the runtime (from an
+// fx.Invoke of the application) start after it and stop before it.
 //
 // The runtime enters [StateRunning] and emits [ReadyEvent] when every OnStart
 // hook of the application has returned, not only its own.
@@ -69,6 +74,7 @@ var Module fx.Option = fx.Module("lifecycle",
 type components struct {
 	fx.In
 
+	Lifecycle fx.Lifecycle
 	Runtime   *Runtime
 	Providers []Provider `group:"lifecycle.providers"`
 	Origins   []origin   `group:"lifecycle.origins"`
@@ -81,7 +87,16 @@ func registerComponents(c components) error {
 	if err != nil {
 		return err
 	}
-	return c.Runtime.register(c.Providers, c.Tasks, deps)
+	if err := c.Runtime.register(c.Providers, c.Tasks, deps); err != nil {
+		return err
+	}
+	// Appended now, after the constructors of the providers and tasks
+	// have run: Fx starts the hooks those constructors appended (and
+	// those of everything they need) before the runtime boots the
+	// providers and starts the tasks, and stops them only after the
+	// runtime has stopped both.
+	c.Lifecycle.Append(fx.Hook{OnStart: c.Runtime.Start, OnStop: c.Runtime.Stop})
+	return nil
 }
 
 // params are what [Module] reads from the graph.
@@ -142,7 +157,6 @@ func provideRuntime(p params) (*Runtime, error) {
 	})
 	r.readyLater = hooks.OnAppStarted(r.becomeReady)
 	hooks.OnRunEnd(r.runEnded)
-	p.Lifecycle.Append(fx.Hook{OnStart: r.Start, OnStop: r.Stop})
 	return r, nil
 }
 

@@ -7,10 +7,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/claviron/fxruntime/fxbus"
 	"github.com/claviron/fxruntime/lifecycle"
 	"go.uber.org/fx"
+	"go.uber.org/fx/fxtest"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -496,4 +498,61 @@ func TestPlanFxErrors(t *testing.T) {
 			}
 		}
 	})
+}
+
+// pool stands for a component with Fx hooks of its own (a connection
+// pool, a client): its constructor appends them.
+type pool struct{ rec *recorder }
+
+func newPool(lc fx.Lifecycle, rec *recorder) *pool {
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error { rec.add("pool started"); return nil },
+		OnStop:  func(context.Context) error { rec.add("pool stopped"); return nil },
+	})
+	return &pool{rec: rec}
+}
+
+// A provider or a task that needs a component with Fx hooks of its own has
+// that component started before it boots or runs, and stopped only after
+// it has stopped: the provider's Stop and the task's last work may still
+// use it, as Fx orders any constructor after what it needs.
+func TestModuleStartsWhatProvidersAndTasksNeedFirstAndStopsItLast(t *testing.T) {
+	rec := &recorder{}
+	app := fxtest.New(t, quiet(), fxbus.Module, lifecycle.Module,
+		fx.Supply(rec),
+		fx.Provide(newPool),
+		lifecycle.AsProvider(func(p *pool) lifecycle.Provider {
+			return lifecycle.NewProvider("repo", lifecycle.Normal, lifecycle.Hooks{
+				Boot: func(context.Context) error { p.rec.add("repo booted"); return nil },
+				Stop: func(context.Context) error { p.rec.add("repo stopped"); return nil },
+			})
+		}),
+		lifecycle.AsTask(func(p *pool) lifecycle.Task {
+			return lifecycle.Task{Name: "flusher", Run: func(ctx context.Context) error {
+				p.rec.add("flusher running")
+				<-ctx.Done()
+				time.Sleep(20 * time.Millisecond) // a last flush through the pool
+				p.rec.add("flusher ended")
+				return nil
+			}}
+		}),
+	)
+	app.RequireStart()
+	eventually(t, "running the task", func() bool { return slices.Contains(rec.get(), "flusher running") },
+		func() string { return fmt.Sprint(rec.get()) })
+	app.RequireStop()
+	got := rec.get()
+	at := func(s string) int {
+		i := slices.Index(got, s)
+		if i < 0 {
+			t.Fatalf("%q never happened: %v", s, got)
+		}
+		return i
+	}
+	if at("pool started") > at("repo booted") || at("pool started") > at("flusher running") {
+		t.Errorf("the pool started after what needs it: %v", got)
+	}
+	if at("pool stopped") < at("repo stopped") || at("pool stopped") < at("flusher ended") {
+		t.Errorf("the pool stopped before what needs it: %v", got)
+	}
 }

@@ -17,21 +17,26 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 )
 
-// Under Fx a Singleton is a lifecycle task on the *natsbridge.Conn, whose
-// OnStart runs after the runtime has started the task: it campaigns as
-// soon as the Conn connects (not a renewal interval later: a third of the
-// TTL, here 20s), leads, and at the app's stop its task's
-// context is cancelled, the LostEvent reaches the bus before it closes,
-// and the key is given up (deleted), so another replica need not wait for
-// the TTL.
+// Under Fx a Singleton is a lifecycle task on the *natsbridge.Conn, which
+// the task needs: the Conn connects before the runtime starts the task
+// and closes after the task has ended. The Singleton campaigns at once,
+// leads, and at the app's stop its task's context is cancelled, the
+// LostEvent reaches the bus before it closes, and the key is given up
+// (deleted) on the still open connection, so another replica need not
+// wait for the TTL.
 func TestFxSingletonCampaignsOnceTheConnConnectsAndGivesUpAtStop(t *testing.T) {
 	srv := runJS(t)
 	var tm terms
 	var bus *fxbus.Bus
+	core, logs := observer.New(zapcore.InfoLevel)
 	app := fxtest.New(t,
 		fx.NopLogger,
+		fx.Supply(zap.New(core)),
 		fxbus.Module,
 		lifecycle.Module,
 		natsbridge.Module,
@@ -58,6 +63,9 @@ func TestFxSingletonCampaignsOnceTheConnConnectsAndGivesUpAtStop(t *testing.T) {
 	}
 	if l := recvEv(t, lost); l.ID != "a" || !errors.Is(l.Cause, lifecycle.ErrShutdown) {
 		t.Errorf("lost %+v, want a's term ended by the shutdown", l)
+	}
+	for _, e := range logs.FilterLevelExact(zapcore.WarnLevel).All() {
+		t.Errorf("warning at stop: %s %v", e.Message, e.ContextMap())
 	}
 
 	// The key is gone: a TTL of a minute has not passed, and the key can
