@@ -32,7 +32,10 @@
 // Leadership changes are [ElectedEvent] and [LostEvent] on the bus given
 // in [Config.Bus], and log lines. Run a Singleton as a lifecycle task
 // with [Singleton.Task] (or call [Singleton.Run] from one); under Fx,
-// build it from the *natsbridge.Conn, whose connection it waits for:
+// build it from the *natsbridge.Conn, which the task then needs: the
+// connection is open before the runtime starts the task and closes after
+// the task has ended, so that the key is given up at the stop (Run waits
+// for a connection that is not open yet, as without Fx):
 //
 //	lifecycle.AsTask(func(c *natsbridge.Conn, bus *fxbus.Bus) (lifecycle.Task, error) {
 //		s, err := leader.New(c, leader.Config{Bucket: "leaders", Group: "cleanup", Bus: bus}, cleanup)

@@ -164,11 +164,9 @@ func (s *Singleton) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		nc := s.conn.NATS()
 		if nc == nil || nc.IsClosed() {
-			// Under Fx, the runtime starts its tasks before the
-			// *natsbridge.Conn connects; in an application started
-			// again, the Conn still has the previous run's closed
-			// connection then. Campaign as soon as there is an open one,
-			// not a renewal interval later.
+			// A Conn not started yet, or one that still has a previous
+			// run's closed connection: campaign as soon as there is an
+			// open one, not a renewal interval later.
 			kv = nil
 			if waiting.IsZero() {
 				waiting = time.Now()
