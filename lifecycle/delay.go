@@ -17,7 +17,8 @@ import (
 //
 // The delay runs from the start of the shutdown. Main waits for it before
 // app.Stop, so that no component stops while work is still admitted (Fx
-// runs the components' OnStop hooks before the runtime's); the runtime's
+// runs the OnStop hooks of components built after the runtime, those no
+// provider or task needs, before the runtime's); the runtime's
 // Stop waits for what is left of it otherwise. It is cut short by a second SIGINT or SIGTERM (a third one
 // then forces the exit), and by the stop budget: it takes at most half of
 // the time left before Stop's deadline, so that the drain keeps the rest.
