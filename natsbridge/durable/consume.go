@@ -306,11 +306,25 @@ func ensureConsumer(ctx context.Context, js jetstream.JetStream, cfg ConsumerCon
 	return nil, fmt.Errorf("durable: consumer %q of stream %q exists with another configuration: %w", cfg.Durable, cfg.Stream, jetstream.ErrConsumerExists)
 }
 
+// pullHeartbeat is how often the server confirms a pull request it holds
+// and has nothing for; after two missing confirmations the iterator
+// reports ErrNoHeartbeat, forgets what it asked for and asks again. That
+// bounds, to twice this, how long the consumer can sit idle while the
+// server has messages for it but no pull request of its: one lost on the
+// way, or one the iterator counted as asked and never sent (nats.go skips
+// a pull while its previous one is still being sent, and checks again only
+// when something arrives). nats.go's default, half the 30s expiry, would
+// leave such a consumer idle for 30s.
+const pullHeartbeat = 2 * time.Second
+
 // messages starts a pull iterator. The client buffers at most twice the
 // handlers' worth of messages, so that few wait unhandled in a process
 // that dies.
 func messages(cons jetstream.Consumer, cfg ConsumerConfig) (jetstream.MessagesContext, error) {
-	it, err := cons.Messages(jetstream.PullMaxMessages(min(2*cfg.Concurrency+8, cfg.MaxAckPending)))
+	it, err := cons.Messages(
+		jetstream.PullMaxMessages(min(2*cfg.Concurrency+8, cfg.MaxAckPending)),
+		jetstream.PullHeartbeat(pullHeartbeat),
+	)
 	if err != nil {
 		return nil, fmt.Errorf("durable: consumer %q of stream %q: %w", cfg.Durable, cfg.Stream, err)
 	}

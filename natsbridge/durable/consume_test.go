@@ -1,9 +1,12 @@
 package durable_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -313,4 +316,88 @@ func TestConsumerEmitsHandledEventsOnTheBus(t *testing.T) {
 	if err != nil || ev.ID != "o-1" {
 		t.Fatalf("bus got %+v, %v; want only o-1, whose handler succeeded", ev, err)
 	}
+}
+
+// A consumer whose pull request the server does not hold (lost on the
+// way, or one the client counted as asked but never sent) asks again once
+// the server's heartbeats for it are missing: the stored messages are
+// handled within a few seconds, not after the request's 30s expiry.
+func TestConsumerAsksAgainWhenTheServerHoldsNoPullRequest(t *testing.T) {
+	srv := runJS(t, "", -1)
+	js := connectJS(t, srv.ClientURL())
+	ensureOrders(t, js)
+	publishOrders(t, js, "orders.placed", 5)
+	d := &pullDropper{left: 1}
+	var got seen
+	c := consume(t, connectJS(t, srv.ClientURL(), nats.SetCustomDialer(d)), durable.ConsumerConfig{Stream: "ORDERS", Durable: "billing"},
+		func(_ context.Context, o Order) error { got.add(o); return nil })
+	eventually(t, "the first pull request dropped", func() bool { return d.count() == 1 })
+	eventually(t, "5 events handled after the first pull request was lost", func() bool { return got.len() == 5 })
+	if st := stats(t, c); st.Acked != 5 || st.Pending != 0 {
+		t.Errorf("stats %+v; want 5 acknowledged, none pending", st)
+	}
+}
+
+// pullDropper is a nats.CustomDialer whose connections leave out of what
+// the client writes the first `left` pull requests of a JetStream
+// consumer: the client counts them as asked, the server never sees them.
+type pullDropper struct {
+	mu      sync.Mutex // guards left and dropped
+	left    int
+	dropped int
+}
+
+func (d *pullDropper) Dial(network, address string) (net.Conn, error) {
+	c, err := net.Dial(network, address)
+	if err != nil {
+		return nil, err
+	}
+	return &pullDroppingConn{Conn: c, d: d}, nil
+}
+
+func (d *pullDropper) count() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.dropped
+}
+
+type pullDroppingConn struct {
+	net.Conn
+	d *pullDropper
+}
+
+var pullOp = []byte("PUB $JS.API.CONSUMER.MSG.NEXT.")
+
+// Write drops a whole PUB of a pull request (its line, payload and CRLF)
+// found in p; the client writes each protocol operation whole.
+func (c *pullDroppingConn) Write(p []byte) (int, error) {
+	out := p
+	c.d.mu.Lock()
+	if i := bytes.Index(p, pullOp); c.d.left > 0 && i >= 0 && (i == 0 || p[i-1] == '\n') {
+		if n := pubLen(p[i:]); n > 0 {
+			out = append(append([]byte{}, p[:i]...), p[i+n:]...)
+			c.d.left--
+			c.d.dropped++
+		}
+	}
+	c.d.mu.Unlock()
+	if _, err := c.Conn.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// pubLen is the length of the PUB operation at the start of b, 0 if b
+// does not hold all of it.
+func pubLen(b []byte) int {
+	line, _, ok := bytes.Cut(b, []byte("\r\n"))
+	if !ok {
+		return 0
+	}
+	f := bytes.Fields(line)
+	size, err := strconv.Atoi(string(f[len(f)-1]))
+	if err != nil || len(line)+2+size+2 > len(b) {
+		return 0
+	}
+	return len(line) + 2 + size + 2
 }

@@ -111,15 +111,22 @@ func TestFxConsumerStopsBetweenShutdownAnnouncedAndBusClosed(t *testing.T) {
 	app2 := fxOrders(t, srv.ClientURL(), func(_ context.Context, o Order) error { second.add(o); return nil }, &bus, &pub, &cons)
 	app2.RequireStart()
 	defer app2.RequireStop()
-	eventually(t, "every order handled in one of the runs", func() bool {
+	missing := func() []string {
+		var ids []string
 		for i := range n {
-			id := fmt.Sprintf("o-%d", i)
-			if first.count(id)+second.count(id) == 0 {
-				return false
+			if id := fmt.Sprintf("o-%d", i); first.count(id)+second.count(id) == 0 {
+				ids = append(ids, id)
 			}
 		}
-		return true
-	})
+		return ids
+	}
+	for deadline := time.Now().Add(wait); len(missing()) > 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			st2, err := cons.Stats(ctxWait(t))
+			t.Fatalf("not within %v: %v handled in neither run; first run handled %d, stats %+v; second run handled %d, stats %+v (%v); server: %s",
+				wait, missing(), first.len(), st, second.len(), st2, err, consumerState(t, srv.ClientURL(), "ORDERS", "billing"))
+		}
+	}
 	eventually(t, "nothing pending on the server", func() bool {
 		st := stats(t, cons)
 		return st.Pending == 0 && st.AckPending == 0
@@ -129,6 +136,23 @@ func TestFxConsumerStopsBetweenShutdownAnnouncedAndBusClosed(t *testing.T) {
 			t.Errorf("%s, acknowledged in the first run, handled %d times in the second", o.ID, c)
 		}
 	}
+}
+
+// consumerState is the server's view of a consumer, for a failure message:
+// what it delivered, what awaits acknowledgment or delivery, and how many
+// pull requests it holds.
+func consumerState(t *testing.T, url, stream, name string) string {
+	t.Helper()
+	c, err := connectJS(t, url).Consumer(ctxWait(t), stream, name)
+	if err != nil {
+		return err.Error()
+	}
+	ci, err := c.Info(ctxWait(t))
+	if err != nil {
+		return err.Error()
+	}
+	return fmt.Sprintf("delivered up to stream seq %d, ack floor %d, %d awaiting acknowledgment, %d redelivered, %d not yet delivered, %d pull requests held",
+		ci.Delivered.Stream, ci.AckFloor.Stream, ci.NumAckPending, ci.NumRedelivered, ci.NumPending, ci.NumWaiting)
 }
 
 // A publisher provided by Module refuses to publish before the app has
