@@ -128,24 +128,29 @@ type run struct {
 	begun       chan struct{} // closed once the shutdown has begun and been announced
 
 	// Guarded by Runtime.mu.
-	shutdown  *ShutdownError // nil until shutdown begins
-	delay     delayState     // the shutdown delay
-	booted    []*provider    // booted providers, in boot order
-	tasks     map[string]*task
-	spawned   bool    // tasks start at once rather than wait for Start
-	pending   []*task // registered before Start
-	startedAt time.Time
+	shutdown *ShutdownError   // nil until shutdown begins
+	delay    delayState       // the shutdown delay
+	booted   []*provider      // booted providers, in boot order
+	tasks    map[string]*task // by name, until the task has stopped
+	// supervised are the tasks whose goroutine has started and not yet
+	// returned: a task leaves tasks before it reports that it stopped,
+	// and the drain waits for the report as well.
+	supervised map[*task]struct{}
+	spawned    bool    // tasks start at once rather than wait for Start
+	pending    []*task // registered before Start
+	startedAt  time.Time
 }
 
 func newRun() *run {
 	ru := &run{
-		running:  make(chan struct{}),
-		started:  make(chan struct{}),
-		finished: make(chan struct{}),
-		ended:    make(chan struct{}),
-		begun:    make(chan struct{}),
-		tasks:    make(map[string]*task),
-		delay:    delayState{cut: make(chan struct{})},
+		running:    make(chan struct{}),
+		started:    make(chan struct{}),
+		finished:   make(chan struct{}),
+		ended:      make(chan struct{}),
+		begun:      make(chan struct{}),
+		tasks:      make(map[string]*task),
+		supervised: make(map[*task]struct{}),
+		delay:      delayState{cut: make(chan struct{})},
 	}
 	ru.ctx, ru.cancel = context.WithCancelCause(context.Background())
 	ru.reload.init()
@@ -367,7 +372,7 @@ func (r *Runtime) waitPreviousTasks(ctx context.Context) error {
 	r.mu.Lock()
 	var live []*task
 	if r.phase == phaseStopped {
-		for _, tk := range r.run.tasks {
+		for tk := range r.run.supervised {
 			live = append(live, tk)
 		}
 	}

@@ -276,6 +276,7 @@ func (r *Runtime) addTask(ru *run, t Task) error {
 	}
 	ru.tasks[t.Name] = tk
 	if ru.spawned {
+		ru.supervised[tk] = struct{}{}
 		go r.supervise(ru, tk)
 	} else {
 		ru.pending = append(ru.pending, tk)
@@ -289,6 +290,7 @@ func (r *Runtime) startTasks(ru *run) {
 	defer r.mu.Unlock()
 	ru.spawned = true
 	for _, tk := range ru.pending {
+		ru.supervised[tk] = struct{}{}
 		go r.supervise(ru, tk)
 	}
 	ru.pending = nil
@@ -298,7 +300,12 @@ func (r *Runtime) startTasks(ru *run) {
 // runs on a goroutine of its own, so that a task calling runtime.Goexit
 // fails like one that panics.
 func (r *Runtime) supervise(ru *run, tk *task) {
-	defer close(tk.done) // every return goes through taskStopped first
+	defer func() {
+		r.mu.Lock()
+		delete(ru.supervised, tk)
+		r.mu.Unlock()
+		close(tk.done) // every return goes through taskStopped first
+	}()
 	log := r.log.With(zap.String("task", tk.Name))
 	var failures []time.Time // failure times within the window
 	for attempt := 1; ; attempt++ {
@@ -347,6 +354,10 @@ func (r *Runtime) supervise(ru *run, tk *task) {
 	}
 }
 
+// testHookTaskLeft is called between a task's leaving the run's names and
+// its TaskStoppedEvent; tests replace it to hold a task in that window.
+var testHookTaskLeft = func(string) {}
+
 // taskStopped frees the task's name, then reports that it ended. A task
 // that returns after the run's token was cancelled, with nil, the
 // cancellation, or the token's cause (a *ShutdownError), stopped as asked:
@@ -357,6 +368,7 @@ func (r *Runtime) taskStopped(ru *run, log *zap.Logger, tk *task, err error) {
 		delete(ru.tasks, tk.Name) // the name may be used again
 	}
 	r.mu.Unlock()
+	testHookTaskLeft(tk.Name)
 	if ru.ctx.Err() != nil && err != nil &&
 		(errors.Is(err, context.Canceled) || errors.Is(err, ErrShutdown) || err == context.Cause(ru.ctx)) {
 		err = nil
@@ -369,8 +381,8 @@ func (r *Runtime) taskStopped(ru *run, log *zap.Logger, tk *task, err error) {
 // by its shutdown token, and reports those that did not return.
 func (r *Runtime) drainTasks(ctx context.Context, ru *run) error {
 	r.mu.Lock()
-	live := make([]*task, 0, len(ru.tasks))
-	for _, tk := range ru.tasks {
+	live := make([]*task, 0, len(ru.supervised))
+	for tk := range ru.supervised {
 		live = append(live, tk)
 	}
 	r.mu.Unlock()
