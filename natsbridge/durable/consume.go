@@ -340,7 +340,7 @@ func (c *Consumer[E]) fetch() {
 		c.iterMu.Lock()
 		it := c.iter
 		c.iterMu.Unlock()
-		msg, err := it.Next()
+		msg, err := next(it)
 		if err != nil {
 			if c.stopping.Load() {
 				return
@@ -368,6 +368,28 @@ func (c *Consumer[E]) fetch() {
 		}
 		c.work <- msg
 	}
+}
+
+// recheckPull bounds the first wait of [next]. A wait that ends empty
+// costs one timer; one that should not have been empty costs this much.
+const recheckPull = 20 * time.Millisecond
+
+// next returns the iterator's next message. nats.go's pull iterator asks
+// the server for more only at the start of a Next call, and not while its
+// previous request is still being sent: a Next that starts in that moment
+// can consume what the previous request brought and then wait with nothing
+// requested, until its missed-heartbeat timer (two heartbeats, 30 s by
+// default) resets it. So the first wait is short, and a Next that comes
+// back empty is called again, which asks for more when nothing is
+// requested. The second Next waits without a bound, so that the
+// iterator's heartbeat check (which lives for one Next call) still detects
+// a pull request the server lost.
+func next(it jetstream.MessagesContext) (jetstream.Msg, error) {
+	msg, err := it.Next(jetstream.NextMaxWait(recheckPull))
+	if errors.Is(err, nats.ErrTimeout) {
+		return it.Next()
+	}
+	return msg, err
 }
 
 // restartIterator waits a second and makes a new iterator; false if Stop

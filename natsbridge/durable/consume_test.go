@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -400,4 +401,45 @@ func pubLen(b []byte) int {
 		return 0
 	}
 	return len(line) + 2 + size + 2
+}
+
+// A consumer working through a backlog asks the server for more as it
+// goes: it never sits idle, with messages waiting on the server and none
+// requested, until the client's missed-heartbeat timer (30 s) notices.
+// MaxAckPending 1 makes every message a pull request of its own, so that
+// the many requests give the client's request bookkeeping many chances to
+// go wrong; the test fails at the first 3 s without progress.
+func TestConsumerKeepsPullingThroughABacklog(t *testing.T) {
+	srv := runJS(t, "", -1)
+	js := connectJS(t, srv.ClientURL())
+	ensureOrders(t, js)
+	const n = 5000
+	pub, err := durable.NewAsyncPublisher[Note](js.Conn(), "orders.note", durable.AsyncConfig[Note]{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if err := pub.Publish(ctxWait(t), Note{Text: fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pub.Flush(ctxWait(t)); err != nil {
+		t.Fatal(err)
+	}
+	var handled atomic.Int64
+	c := consume(t, js, durable.ConsumerConfig{Stream: "ORDERS", Durable: "notes", MaxAckPending: 1},
+		func(context.Context, Note) error { handled.Add(1); return nil })
+	const stall = 3 * time.Second
+	last, lastAt := int64(0), time.Now()
+	for handled.Load() < n {
+		time.Sleep(10 * time.Millisecond)
+		if h := handled.Load(); h != last {
+			last, lastAt = h, time.Now()
+			continue
+		}
+		if time.Since(lastAt) > stall {
+			t.Fatalf("no event handled for %v after %d of %d; stats %+v", stall, last, n, stats(t, c))
+		}
+	}
+	eventually(t, "every event acknowledged", func() bool { return stats(t, c).Acked == n })
 }
