@@ -2,7 +2,9 @@ package natsbridge_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/claviron/fxruntime/fxbus"
 	"github.com/claviron/fxruntime/natsbridge"
@@ -136,5 +138,73 @@ func TestModuleBridgesEveryRunOfAnApplicationStartedAgain(t *testing.T) {
 	}
 	if s := statsOf(t, conn, natsbridge.Outbound, "fleet.shutdown"); s.Forwarded != runs {
 		t.Errorf("shutdown route %+v, want %d forwarded", s, runs)
+	}
+}
+
+// A stop that passes its deadline before the bridge's OnStop makes Fx skip
+// it; the run's end closes the Conn instead, and the application started
+// again is bridged.
+func TestModuleBridgesTheRunAfterAStopThatSkippedTheBridge(t *testing.T) {
+	srv := runServer(t, -1)
+	busP := newBus(t)
+	connect(t, busP, natsbridge.Config{URL: srv.ClientURL(), Name: "peer"}, func(c *natsbridge.Conn) error {
+		return natsbridge.Receive[Order](c, "orders")
+	})
+	peerOrders := fxbus.Subscribe[Order](busP)
+	defer peerOrders.Close()
+
+	var (
+		bus   *fxbus.Bus
+		conn  *natsbridge.Conn
+		stuck atomic.Bool
+	)
+	stuck.Store(true)
+	app := fx.New(
+		fx.NopLogger,
+		fxbus.Module,
+		natsbridge.Module,
+		fx.Supply(natsbridge.Config{URL: srv.ClientURL(), Name: "shop"}),
+		natsbridge.BridgeOut[Order]("orders"),
+		// Takes the *Conn, so it stops before it: in the first run, until
+		// the stop's deadline.
+		fx.Invoke(func(lc fx.Lifecycle, _ *natsbridge.Conn) {
+			lc.Append(fx.StopHook(func(ctx context.Context) error {
+				if stuck.Load() {
+					<-ctx.Done()
+					return ctx.Err()
+				}
+				return nil
+			}))
+		}),
+		fx.Populate(&bus, &conn),
+	)
+	if err := app.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for run := 1; run <= 2; run++ {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		if err := app.Start(ctx); err != nil {
+			cancel()
+			t.Fatalf("run %d: %v", run, err)
+		}
+		cancel()
+		fxbus.Emit(bus, Order{ID: "up", Items: run})
+		if got := recv(t, peerOrders); got != (Order{ID: "up", Items: run}) {
+			t.Fatalf("run %d: the peer got %+v", run, got)
+		}
+		stopTimeout := wait
+		if stuck.Load() {
+			stopTimeout = 200 * time.Millisecond
+		}
+		ctx, cancel = context.WithTimeout(context.Background(), stopTimeout)
+		err := app.Stop(ctx)
+		cancel()
+		if stuck.Load() != (err != nil) {
+			t.Fatalf("run %d: stop: %v", run, err)
+		}
+		stuck.Store(false)
+	}
+	if s := statsOf(t, conn, natsbridge.Outbound, "orders"); s.Forwarded != 2 {
+		t.Errorf("outbound %+v, want 2 forwarded", s)
 	}
 }
