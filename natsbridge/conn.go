@@ -231,7 +231,9 @@ func (c *Conn) Origin() string { return c.origin }
 
 // NATS returns the underlying client connection, nil before Start. Use it
 // for what the bridge does not do (requests, JetStream); closing it is
-// Close's job.
+// Close's job. Under [Module] it is the current run's connection: each run
+// connects anew, and between the runs it is the last run's, closed, or
+// nil once the next run has begun and not yet connected.
 func (c *Conn) NATS() *nats.Conn {
 	c.mu.Lock()
 	defer c.mu.Unlock()

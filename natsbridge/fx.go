@@ -20,6 +20,15 @@ import (
 //   - OnStop closes ([Conn.Close]): the outbound routes forward what is
 //     waiting, then the connection is drained, within the stop timeout.
 //
+// The *Conn serves every run of the application: started again after a
+// stop, it connects anew, and the routes declared at construction bridge
+// the new run's events, the outbound ones from the moment fxbus.Module
+// opens the bus again (before any other OnStart hook). The counters of
+// [Conn.Stats] go on across the runs. If a stop passes its deadline
+// before the bridge's OnStop, so that Fx skips it, the connection is
+// closed at once when the run ends. See the package documentation,
+// "Runs".
+//
 // Declare routes with [Bridge], [BridgeOut], [BridgeIn] and
 // [BridgeShutdown], or with [Forward] and [Receive] from a constructor
 // that takes the *Conn:
