@@ -41,6 +41,7 @@ type phases struct {
 	onShutdown []shutdownCallback
 	onStarted  []func()
 	onRunEnd   []func(startFailed bool)
+	onRunAgain []func()
 	listeners  []runListener // registered by Listen on a managed bus
 	nextID     uint64        // identifies OnShutdown registrations, for removal
 }
@@ -101,7 +102,8 @@ func (b *Bus) waitAnnounced(ctx context.Context) {
 // newRun begins a run of the application. After a run that ended (the
 // bus was closed by the previous stop), the bus is opened again with no
 // ring and no subscription of the old run, every Listen handler gets a
-// new subscription, and the next stop announces again. Before the first
+// new subscription, the OnRunAgain callbacks run, and the next stop
+// announces again. Before the first
 // run, an announcement made while the application was built is kept.
 func (b *Bus) newRun(afterStop bool) {
 	if afterStop {
@@ -113,6 +115,12 @@ func (b *Bus) newRun(afterStop bool) {
 		b.phases.mu.Unlock()
 		for _, l := range ls {
 			l.resubscribe()
+		}
+		b.phases.mu.Lock()
+		fns := b.phases.onRunAgain
+		b.phases.mu.Unlock()
+		for _, f := range fns {
+			f()
 		}
 	}
 	b.phases.mu.Lock()
@@ -208,6 +216,25 @@ func (b *Bus) onRunEnd(f func(startFailed bool)) bool {
 		b.phases.mu.Lock()
 		defer b.phases.mu.Unlock()
 		b.phases.onRunEnd = append(b.phases.onRunEnd, f)
+	}
+	return true
+}
+
+// onRunAgain registers f to run synchronously when the Fx application
+// begins a run after a run that ended, once the bus is open again and
+// before any OnStart hook of the application other than the bus's own: a
+// package subscribes there again what the previous run's close ended, and
+// so misses nothing the new run emits. f must be quick and must not block.
+// It reports whether f will be called: only a bus built by [Module] knows
+// the application's runs; for any other bus it returns false and drops f.
+func (b *Bus) onRunAgain(f func()) bool {
+	if !b.phases.managed.Load() {
+		return false
+	}
+	if f != nil {
+		b.phases.mu.Lock()
+		defer b.phases.mu.Unlock()
+		b.phases.onRunAgain = append(b.phases.onRunAgain, f)
 	}
 	return true
 }

@@ -3,6 +3,8 @@ package fxbus_test
 import (
 	"context"
 	"errors"
+	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -229,5 +231,50 @@ func TestRunEndRunsOncePerStopAfterTheAnnouncement(t *testing.T) {
 	}
 	if b := newTestBus(t); runhooks.Of(b).OnRunEnd(func(bool) {}) {
 		t.Fatal("OnRunEnd = true on a bus built by New")
+	}
+}
+
+// OnRunAgain runs at each start after a stop, not at the first, with the
+// bus open again and before the application's OnStart hooks: what it
+// subscribes gets every event of the new run.
+func TestRunAgainRunsAtEachRestartBeforeTheOnStartHooks(t *testing.T) {
+	var (
+		bus   *fxbus.Bus
+		order []string
+		sub   *fxbus.Subscription[int]
+		run   int
+	)
+	app := fx.New(fx.NopLogger, fxbus.Module, fx.Populate(&bus),
+		fx.Invoke(func(lc fx.Lifecycle, b *fxbus.Bus) {
+			if !runhooks.Of(b).OnRunAgain(func() {
+				order = append(order, "again "+strconv.Itoa(run))
+				sub = fxbus.Subscribe[int](b)
+			}) {
+				t.Error("OnRunAgain = false on a bus built by Module")
+			}
+			lc.Append(fx.StartHook(func() {
+				order = append(order, "start "+strconv.Itoa(run))
+				fxbus.Emit(b, run)
+			}))
+		}))
+	for run = 1; run <= 3; run++ {
+		if err := app.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if run > 1 {
+			if got, err := sub.TryRecv(); err != nil || got != run {
+				t.Fatalf("run %d: the subscription made by OnRunAgain got %d, %v; want the run's event", run, got, err)
+			}
+		}
+		if err := app.Stop(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{"start 1", "again 2", "start 2", "again 3", "start 3"}
+	if !slices.Equal(order, want) {
+		t.Fatalf("calls %q, want %q", order, want)
+	}
+	if b := newTestBus(t); runhooks.Of(b).OnRunAgain(func() {}) {
+		t.Fatal("OnRunAgain = true on a bus built by New")
 	}
 }

@@ -37,6 +37,8 @@ func (h hooks) OnAppStarted(f func()) bool { return h.b.onAppStarted(f) }
 
 func (h hooks) OnRunEnd(f func(startFailed bool)) bool { return h.b.onRunEnd(f) }
 
+func (h hooks) OnRunAgain(f func()) bool { return h.b.onRunAgain(f) }
+
 func (h hooks) Managed() bool { return h.b.phases.managed.Load() }
 
 func (h hooks) NewRun() {

@@ -610,8 +610,11 @@ func TestRouteErrors(t *testing.T) {
 		if err := natsbridge.Forward[Ping](c, "late"); !errors.Is(err, natsbridge.ErrClosed) {
 			t.Errorf("Forward after Close: %v", err)
 		}
-		if err := c.Start(context.Background()); !errors.Is(err, natsbridge.ErrClosed) {
-			t.Errorf("Start after Close: %v", err)
+		// A standalone Conn serves once: the error says so and what to do.
+		err := c.Start(context.Background())
+		if !errors.Is(err, natsbridge.ErrClosed) || !strings.Contains(err.Error(), "cannot be started again") ||
+			!strings.Contains(err.Error(), "natsbridge.New") {
+			t.Errorf("Start after Close: %v, want ErrClosed saying a closed Conn cannot be started again and to make one with natsbridge.New", err)
 		}
 	})
 }

@@ -101,17 +101,24 @@ func WithNATSOptions(opts ...nats.Option) Option {
 // Build it with [New] and start it with [Conn.Start], or do both with
 // [Connect]; [Module] does it for an Fx application. Routes may be
 // declared before or after Start. Every method is safe for concurrent use.
+//
+// A Conn built by New serves once: after [Conn.Close] it cannot be
+// started again. The Conn of [Module] serves every run of the
+// application: each start connects anew and each stop closes.
 type Conn struct {
 	bus    *fxbus.Bus
 	cfg    Config
 	log    *zap.Logger
-	origin string     // random, fixed at New
-	shared *busShared // what the Conns on bus share; left at Close
+	origin string // random, fixed at New
+	// shared is what the Conns on bus share: joined at New and at each
+	// new run, left at Close. Replaced under mu, read without it by the
+	// inbound routes' callbacks.
+	shared atomic.Pointer[busShared]
 
 	natsOpts []nats.Option
 
-	mu sync.Mutex // guards nc, ncClosed, routes, started, closing
-	nc *nats.Conn // nil until Start succeeds
+	mu sync.Mutex // guards nc, ncClosed, routes, started, closing, again, end
+	nc *nats.Conn // nil until Start succeeds, and again once a new run begins
 	// ncClosed is closed by the ClosedHandler of nc; set with nc.
 	ncClosed chan struct{}
 	// routes only grows, in declaration order: readers copy the slice
@@ -119,15 +126,24 @@ type Conn struct {
 	routes  []route
 	started bool
 	closing bool // Close was called: no new routes, no Disconnected
-
-	// closeErr is written by the first Close before it closes closed, and
-	// read by later calls after closed is closed.
-	closeErr error
-	closed   chan struct{}
+	// again says that Start after Close begins a new run ([Module] sets
+	// it); otherwise Close is final.
+	again bool
+	// end is the Close of the current run, replaced when a new run
+	// begins.
+	end *runEnd
 
 	// outage counts the disconnects; a route logs its first drop of each
 	// cause in each outage only.
 	outage atomic.Uint64
+}
+
+// runEnd is the outcome of a run's Close: err is written by the first
+// Close before it closes done, and read by later calls after done is
+// closed.
+type runEnd struct {
+	err  error
+	done chan struct{}
 }
 
 // route is a Forward or Receive route seen without its type.
@@ -140,6 +156,13 @@ type route interface {
 	// buffered for them, within ctx.
 	stop(ctx context.Context) error
 	stats() Stats
+	// running returns a channel closed when the goroutine the route
+	// started has returned, or nil if it has none; with c.mu held.
+	running() <-chan struct{}
+	// again readies the route for a new run, with c.mu held, once the
+	// previous run's Close has returned and running is done: it
+	// subscribes to the bus again, as at its declaration.
+	again()
 }
 
 type routeKey struct {
@@ -172,14 +195,14 @@ func New(bus *fxbus.Bus, cfg Config, opts ...Option) (*Conn, error) {
 		cfg:    cfg,
 		log:    bus.Logger(),
 		origin: newOrigin(),
-		closed: make(chan struct{}),
+		end:    &runEnd{done: make(chan struct{})},
 	}
 	for _, o := range opts {
 		if o != nil {
 			o.apply(c)
 		}
 	}
-	c.shared = joinBus(c)
+	c.shared.Store(joinBus(c))
 	return c, nil
 }
 
@@ -208,7 +231,9 @@ func (c *Conn) Origin() string { return c.origin }
 
 // NATS returns the underlying client connection, nil before Start. Use it
 // for what the bridge does not do (requests, JetStream); closing it is
-// Close's job.
+// Close's job. Under [Module] it is the current run's connection: each run
+// connects anew, and between the runs it is the last run's, closed, or
+// nil once the next run has begun and not yet connected.
 func (c *Conn) NATS() *nats.Conn {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -222,14 +247,26 @@ func (c *Conn) NATS() *nats.Conn {
 // returns an error that names the URL (without its password). The client
 // reconnects by itself after a later loss.
 //
-// Start may be tried again after it failed; after it succeeded, or after
-// [Conn.Close] ([ErrClosed]), it returns an error.
+// Start may be tried again after it failed; after it succeeded it
+// returns an error. After [Conn.Close], it fails with an error that wraps
+// [ErrClosed]: a Conn built by [New] or [Connect] serves once, and a new
+// one is needed. The Conn of [Module] instead begins a new run: it waits,
+// within ctx, for the previous run's Close, then connects anew, with
+// every route declared.
 func (c *Conn) Start(ctx context.Context) error {
+	if err := c.waitRunEnded(ctx); err != nil {
+		return err
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.closing && c.again && c.runEnded() {
+		c.runAgain()
+	}
 	switch {
+	case c.closing && c.again:
+		return errors.New("natsbridge: the previous run of the Conn is still closing") // waitRunEnded raced a Close
 	case c.closing:
-		return ErrClosed
+		return fmt.Errorf("%w: a closed Conn cannot be started again; make a new one with natsbridge.New or natsbridge.Connect (the Conn of natsbridge.Module is started again with each run of the application)", ErrClosed)
 	case c.started:
 		return errors.New("natsbridge: already started")
 	}
@@ -375,14 +412,16 @@ func (c *Conn) onAsyncError(_ *nats.Conn, sub *nats.Subscription, err error) {
 // the connection is closed and what the reconnect buffer held is lost.
 //
 // Close is idempotent: later calls wait for the first and return its
-// result.
+// result. Under [Module], Close ends the application's run, and the
+// next start begins another.
 func (c *Conn) Close(ctx context.Context) error {
 	c.mu.Lock()
+	end := c.end
 	if c.closing {
 		c.mu.Unlock()
 		select {
-		case <-c.closed:
-			return c.closeErr
+		case <-end.done:
+			return end.err
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -406,9 +445,86 @@ func (c *Conn) Close(ctx context.Context) error {
 		}
 	}
 	leaveBus(c)
-	c.closeErr = errors.Join(errs...)
-	close(c.closed)
-	return c.closeErr
+	end.err = errors.Join(errs...)
+	close(end.done)
+	return end.err
+}
+
+// waitRunEnded waits, within ctx, until the run that Close ended is over
+// (see runEnded), if the Conn begins runs again. It waits without c.mu:
+// Close's drain runs client callbacks that take it.
+func (c *Conn) waitRunEnded(ctx context.Context) error {
+	c.mu.Lock()
+	if !c.closing || !c.again {
+		c.mu.Unlock()
+		return nil
+	}
+	waits := []<-chan struct{}{c.end.done}
+	names := []string{"the previous run's Close"}
+	for _, r := range c.routes {
+		if ch := r.running(); ch != nil {
+			k := r.key()
+			waits = append(waits, ch)
+			names = append(names, fmt.Sprintf("the previous run's %s route of %s on %q", k.dir, k.typ, k.subject))
+		}
+	}
+	c.mu.Unlock()
+	for i, ch := range waits {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("natsbridge: cannot begin a new run: %s has not returned: %w", names[i], ctx.Err())
+		}
+	}
+	return nil
+}
+
+// runEnded reports, with c.mu held, whether the run that Close ended is
+// over: Close has returned and no route's goroutine is left.
+func (c *Conn) runEnded() bool {
+	if !isDone(c.end.done) {
+		return false
+	}
+	for _, r := range c.routes {
+		if ch := r.running(); ch != nil && !isDone(ch) {
+			return false
+		}
+	}
+	return true
+}
+
+func isDone(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// runAgain begins a new run of a Conn whose previous run is over, with
+// c.mu held: the Conn joins its bus again, and every route subscribes to
+// the bus again. The counters go on.
+func (c *Conn) runAgain() {
+	c.closing, c.started = false, false
+	c.nc, c.ncClosed = nil, nil
+	c.end = &runEnd{done: make(chan struct{})}
+	c.shared.Store(joinBus(c))
+	for _, r := range c.routes {
+		r.again()
+	}
+}
+
+// beginRun begins a new run at once if the previous one is over; Start
+// does it otherwise. [Module] calls it when the application begins a run
+// again, before any OnStart hook, so that the outbound routes miss no
+// event of the new run.
+func (c *Conn) beginRun() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing && c.again && c.runEnded() {
+		c.runAgain()
+	}
 }
 
 func (c *Conn) drain(ctx context.Context, nc *nats.Conn, ncClosed <-chan struct{}, routes []route) error {

@@ -89,7 +89,8 @@
 //   - a received event a slow local subscriber missed: the bus's own
 //     fxbus.Stats Missed, as for any event.
 //
-// Once [Conn.Close] has returned nil the counters are final. Not counted,
+// Once [Conn.Close] has returned nil the counters are final (under
+// [Module], until the next run). Not counted,
 // because no one can see them: messages written to a socket the moment the
 // connection broke, messages published while a receiver was disconnected
 // or not yet subscribed, the reconnect buffer ([Stats.Buffered]) when the
@@ -109,6 +110,24 @@
 // disconnected, forwarded events go to the client's reconnect buffer
 // ([Config.ReconnectBufSize]) and are sent on reconnect; past its limit
 // they are dropped and counted.
+//
+// # Runs
+//
+// A Conn built by [New] or [Connect] serves once: after [Conn.Close],
+// [Conn.Start] fails (the error wraps [ErrClosed]) and a new Conn is
+// needed. The Conn of [Module] serves every run of the application: an
+// application started again after a stop (app.Start, app.Stop, app.Start
+// on one *fx.App, as fxtest and some supervisors do) is bridged again with
+// the routes declared at construction. fxbus.Module opens the bus again,
+// empty, when the new run begins; before any other OnStart hook, the
+// outbound routes subscribe to it again, so they forward every event of
+// the new run, those of the hooks that start before the bridge's
+// included; the bridge's OnStart connects anew and the inbound routes
+// subscribe again. The echo guard and what the Conns of the bus share are
+// the new run's. [Conn.Stats] counters go on counting across the runs;
+// [Conn.Origin] stays the same; [Conn.NATS] returns the current run's
+// connection. A run whose stop passed its deadline before the bridge's
+// OnStop (Fx then skips it) is closed at once when the run ends.
 //
 // # Shutdown
 //

@@ -31,7 +31,8 @@ type forwarder[E any] struct {
 	queued   bool // guard.emit queued the event it emits for this route
 
 	// Set by start, with conn.mu held; read by stop, which Close calls
-	// after taking and releasing conn.mu.
+	// after taking and releasing conn.mu. Cleared by again, for a new run,
+	// once done is closed.
 	quit chan struct{} // closed by stop: forward what is waiting, then return
 	done chan struct{} // closed by the goroutine when it returns
 
@@ -60,6 +61,17 @@ func (f *forwarder[E]) start(nc *nats.Conn) error {
 	f.done = make(chan struct{})
 	go f.run()
 	return nil
+}
+
+func (f *forwarder[E]) running() <-chan struct{} { return f.done }
+
+// again subscribes to the bus again: the previous run's Close closed the
+// subscription (and, under fxbus.Module, the bus its ring). The guard is
+// the new run's: the Conns of the bus left the old one at Close.
+func (f *forwarder[E]) again() {
+	f.quit, f.done = nil, nil
+	f.nc, f.lastLog = nil, ""
+	guardOf[E](f.conn).subscribe(f)
 }
 
 func (f *forwarder[E]) stop(ctx context.Context) error {

@@ -5,7 +5,9 @@ import (
 	"fmt"
 
 	"github.com/claviron/fxruntime/fxbus"
+	"github.com/claviron/fxruntime/internal/runhooks"
 	"go.uber.org/fx"
+	"go.uber.org/zap"
 )
 
 // Module provides one [*Conn] to an Fx application, built as [New] builds
@@ -17,6 +19,15 @@ import (
 //     unreachable server fails the start with an error naming the URL;
 //   - OnStop closes ([Conn.Close]): the outbound routes forward what is
 //     waiting, then the connection is drained, within the stop timeout.
+//
+// The *Conn serves every run of the application: started again after a
+// stop, it connects anew, and the routes declared at construction bridge
+// the new run's events, the outbound ones from the moment fxbus.Module
+// opens the bus again (before any other OnStart hook). The counters of
+// [Conn.Stats] go on across the runs. If a stop passes its deadline
+// before the bridge's OnStop, so that Fx skips it, the connection is
+// closed at once when the run ends. See the package documentation,
+// "Runs".
 //
 // Declare routes with [Bridge], [BridgeOut], [BridgeIn] and
 // [BridgeShutdown], or with [Forward] and [Receive] from a constructor
@@ -79,6 +90,31 @@ func provideConn(p params) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.mu.Lock()
+	c.again = true
+	c.mu.Unlock()
+	hooks := runhooks.Of(p.Bus)
+	// A restarted application reopens the bus before any OnStart hook:
+	// the routes subscribe to it again there, so that the events emitted
+	// by the hooks that start before this one are forwarded, as in the
+	// first run. (On a bus fxbus.Module did not build, Start does it.)
+	hooks.OnRunAgain(c.beginRun)
+	// Fx skips the OnStop hooks left when a stop passes its deadline, and
+	// runs none after a start that failed with its context done: the run
+	// is then closed at once, so that the next one can begin.
+	hooks.OnRunEnd(func(bool) {
+		c.mu.Lock()
+		closing := c.closing
+		c.mu.Unlock()
+		if closing {
+			return
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := c.Close(ctx); err != nil {
+			c.log.Warn("natsbridge: the application's run ended without the Conn's OnStop; closed at once", zap.Error(err))
+		}
+	})
 	p.Lifecycle.Append(fx.Hook{
 		OnStart: func(ctx context.Context) error {
 			if err := c.Start(ctx); err != nil {

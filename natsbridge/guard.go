@@ -126,10 +126,11 @@ func guardOf[E any](c *Conn) *guard[E] {
 	buses.mu.Lock()
 	defer buses.mu.Unlock()
 	t := reflect.TypeFor[E]()
-	g, ok := c.shared.guards[t]
+	sh := c.shared.Load()
+	g, ok := sh.guards[t]
 	if !ok {
 		g = &guard[E]{bus: c.bus, cap: c.bus.Capacity()}
-		c.shared.guards[t] = g
+		sh.guards[t] = g
 	}
 	return g.(*guard[E])
 }

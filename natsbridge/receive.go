@@ -19,10 +19,20 @@ type receiver[E any] struct {
 	subject string
 	typ     string
 	codec   Codec[E]
-	guard   *guard[E]
 	n       counters
 
-	sub atomic.Pointer[nats.Subscription] // set by start
+	// guard is the echo guard of E on the bus in the current run: set at
+	// declaration and by again, read by the client's callback.
+	guard atomic.Pointer[guard[E]]
+	// sub is the current run's subscription: set by start.
+	sub atomic.Pointer[subscription]
+}
+
+// subscription is an inbound route's subscription in one run; base is
+// what the route's Dropped counted before it, in earlier runs.
+type subscription struct {
+	*nats.Subscription
+	base uint64
 }
 
 func (r *receiver[E]) key() routeKey {
@@ -45,9 +55,15 @@ func (r *receiver[E]) start(nc *nats.Conn) error {
 		_ = s.Unsubscribe()
 		return fmt.Errorf("natsbridge: pending limits of %q: %w", r.subject, err)
 	}
-	r.sub.Store(s)
+	r.sub.Store(&subscription{Subscription: s, base: r.n.dropped.Load()})
 	return nil
 }
+
+func (r *receiver[E]) running() <-chan struct{} { return nil }
+
+// again takes the new run's echo guard; start subscribes to the subject
+// on the new run's connection.
+func (r *receiver[E]) again() { r.guard.Store(guardOf[E](r.conn)) }
 
 // stop does nothing: draining the connection unsubscribes, after the
 // messages already delivered have been handled.
@@ -59,7 +75,7 @@ func (r *receiver[E]) handle(m *nats.Msg) {
 	// here makes it final once the subscription is drained: the client
 	// forgets it when the subscription closes.
 	r.noteDropped(m.Sub)
-	if r.conn.shared.published(m.Header.Get(HeaderOrigin)) {
+	if r.conn.shared.Load().published(m.Header.Get(HeaderOrigin)) {
 		r.n.echoes.Add(1)
 		return
 	}
@@ -74,33 +90,44 @@ func (r *receiver[E]) handle(m *nats.Msg) {
 	}
 	// Counted first, so that whoever gets the event sees it counted.
 	r.n.received.Add(1)
-	r.guard.emit(ev)
+	r.guard.Load().emit(ev)
 }
 
 // noteDropped records the client's count of the messages it discarded for
-// sub, if sub is still open. The count only grows; a stale read never
+// sub, if sub is the current run's subscription and still open, on top of
+// what earlier runs counted. The count only grows; a stale read never
 // lowers it.
 func (r *receiver[E]) noteDropped(sub *nats.Subscription) {
-	if sub == nil {
+	cur := r.sub.Load()
+	if sub == nil || cur == nil || cur.Subscription != sub {
 		return
 	}
 	d, err := sub.Dropped()
 	if err != nil || d <= 0 {
 		return
 	}
+	total := cur.base + uint64(d)
 	for {
 		old := r.n.dropped.Load()
-		if uint64(d) <= old || r.n.dropped.CompareAndSwap(old, uint64(d)) {
+		if total <= old || r.n.dropped.CompareAndSwap(old, total) {
 			return
 		}
 	}
+}
+
+// current returns the current run's subscription, or nil.
+func (r *receiver[E]) current() *nats.Subscription {
+	if cur := r.sub.Load(); cur != nil {
+		return cur.Subscription
+	}
+	return nil
 }
 
 // abandon is called when Close gives up draining: it records the drops and
 // returns how many messages the client still holds for the route, which
 // the close discards.
 func (r *receiver[E]) abandon() int {
-	s := r.sub.Load()
+	s := r.current()
 	r.noteDropped(s)
 	if s == nil {
 		return 0
@@ -110,6 +137,6 @@ func (r *receiver[E]) abandon() int {
 }
 
 func (r *receiver[E]) stats() Stats {
-	r.noteDropped(r.sub.Load())
+	r.noteDropped(r.current())
 	return r.n.snapshot(Inbound, r.subject, r.typ)
 }

@@ -93,7 +93,7 @@ func Receive[E any](c *Conn, subject string, opts ...RouteOption[E]) error {
 	if err := c.addRoute(r, Inbound, subject, reflect.TypeFor[E]()); err != nil {
 		return err
 	}
-	r.guard = guardOf[E](c)
+	r.guard.Store(guardOf[E](c))
 	if c.started {
 		return r.start(c.nc)
 	}

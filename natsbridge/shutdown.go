@@ -36,10 +36,15 @@ func ForwardShutdown(c *Conn, subject string) error {
 	if c.started {
 		s.nc.Store(c.nc)
 	}
-	s.remove = runhooks.Of(c.bus).OnShutdown(func(reason string, cause error, exitCode int) {
+	s.listen()
+	return nil
+}
+
+// listen registers publish to run when the bus announces a shutdown.
+func (s *shutdownForwarder) listen() {
+	s.remove = runhooks.Of(s.conn.bus).OnShutdown(func(reason string, cause error, exitCode int) {
 		s.publish(fxbus.ShutdownInitiatedEvent{Reason: reason, Cause: cause, ExitCode: exitCode})
 	})
-	return nil
 }
 
 // shutdownForwarder is the outbound route of ForwardShutdown.
@@ -49,7 +54,7 @@ type shutdownForwarder struct {
 	n       counters
 	nc      atomic.Pointer[nats.Conn] // set by start
 	stopped atomic.Bool               // set by stop, which also unregisters the callback
-	remove  func()                    // unregisters publish; set under Conn.mu, before Close can see the route
+	remove  func()                    // unregisters publish; set under Conn.mu, before Close can see the route or begins its run
 }
 
 func (s *shutdownForwarder) key() routeKey {
@@ -59,6 +64,16 @@ func (s *shutdownForwarder) key() routeKey {
 func (s *shutdownForwarder) start(nc *nats.Conn) error {
 	s.nc.Store(nc)
 	return nil
+}
+
+func (s *shutdownForwarder) running() <-chan struct{} { return nil }
+
+// again registers the route again for the new run's announcement; stop
+// unregistered it.
+func (s *shutdownForwarder) again() {
+	s.nc.Store(nil)
+	s.stopped.Store(false)
+	s.listen()
 }
 
 func (s *shutdownForwarder) stop(context.Context) error {

@@ -38,7 +38,9 @@ func (d Direction) String() string {
 // exactly one of Received, DecodeFailures, Echoes or Dropped (discarded by
 // the client because the route fell behind), once the route has handled
 // what the client holds for it. After [Conn.Close] has returned nil, the
-// counters are final, whenever they are read. A Close cut short by its
+// counters are final, whenever they are read. Under [Module], the
+// counters of a route go on across the runs of an application started
+// again: they count every run since the *Conn was built. A Close cut short by its
 // context discards what the client still holds, which is counted nowhere;
 // Close's error says about how many messages that is.
 type Stats struct {

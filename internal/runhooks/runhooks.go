@@ -36,6 +36,13 @@ type Bus interface {
 	// return within a bounded time. It reports false, and drops f, for a
 	// bus that fxbus.Module did not build.
 	OnRunEnd(f func(startFailed bool)) bool
+	// OnRunAgain registers f to run when the application begins a run
+	// after a run that ended (app.Start after app.Stop), once the bus is
+	// open again and before any other OnStart hook of the application;
+	// not for the first run. f must be quick and must not block. It
+	// reports false, and drops f, for a bus that fxbus.Module did not
+	// build.
+	OnRunAgain(f func()) bool
 	// Managed reports whether fxbus.Module built the bus.
 	Managed() bool
 	// NewRun tells a bus that fxbus.Module did not build that a new run
