@@ -454,39 +454,86 @@ func TestFxRestartedAppPublishesAgain(t *testing.T) {
 	}
 }
 
-// A consumer of Listen serves one run: the second start of its
-// application fails with an error naming it and saying why, rather than
-// starting without it or with a misleading error.
-func TestFxListenSecondStartFailsNamingTheConsumer(t *testing.T) {
+// A consumer of Listen serves every run of an application started again
+// after a stop, on a Conn that outlives the runs: each start binds the
+// durable consumer again and handles what the stream holds for it, each
+// stop stops the run; every event is handled exactly once over the runs
+// (what one run acknowledged, the next does not see again), and Stats
+// count both runs.
+func TestFxListenConsumesInEveryRunOfARestartedApp(t *testing.T) {
 	srv := runJS(t, "", -1)
-	handled := make(chan Order, 1)
-	var pub *durable.Publisher[Order]
+	var (
+		handled seen
+		pub     *durable.Publisher[Order]
+		cons    *durable.Consumer[Order]
+	)
 	app := fxOnConn(t, srv.ClientURL(),
 		durable.ProvidePublisher[Order]("orders.placed"),
 		fx.Invoke(func(lc fx.Lifecycle, c *durable.Client) error {
-			_, err := durable.Listen(lc, c, durable.ConsumerConfig{Stream: "ORDERS", Durable: "billing"},
-				func(_ context.Context, o Order) error { handled <- o; return nil })
+			var err error
+			cons, err = durable.Listen(lc, c, durable.ConsumerConfig{Stream: "ORDERS", Durable: "billing", Concurrency: 2},
+				func(_ context.Context, o Order) error { handled.add(o); return nil })
 			return err
 		}),
 		fx.Populate(&pub),
 	)
+	// outside publishes while the application is stopped.
+	outside, err := durable.NewPublisher[Order](connectJS(t, srv.ClientURL()), "orders.placed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish := func(p *durable.Publisher[Order], from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			if _, err := p.Publish(ctxWait(t), Order{ID: fmt.Sprintf("o-%d", i), Items: i}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// each waits until o-0 to o-(n-1) have each been handled, then
+	// checks that none was handled twice and that the server has nothing
+	// left for the consumer.
+	each := func(run, n int) {
+		t.Helper()
+		eventually(t, fmt.Sprintf("run %d: %d orders handled", run, n), func() bool { return handled.len() >= n })
+		for i := range n {
+			if id := fmt.Sprintf("o-%d", i); handled.count(id) != 1 {
+				t.Fatalf("run %d: %s handled %d times, want once", run, id, handled.count(id))
+			}
+		}
+		eventually(t, fmt.Sprintf("run %d: nothing pending on the server", run), func() bool {
+			st := stats(t, cons)
+			return st.Pending == 0 && st.AckPending == 0
+		})
+	}
+
 	if err := app.Start(ctxWait(t)); err != nil {
-		t.Fatal(err)
+		t.Fatalf("start 1: %v", err)
 	}
-	if _, err := pub.Publish(ctxWait(t), Order{ID: "first"}); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-handled:
-	case <-time.After(wait):
-		t.Fatal("the first run's consumer handled nothing")
-	}
+	publish(pub, 0, 10)
+	each(1, 10)
 	if err := app.Stop(ctxWait(t)); err != nil {
-		t.Fatal(err)
+		t.Fatalf("stop 1: %v", err)
 	}
-	err := app.Start(ctxWait(t))
-	if err == nil || !strings.Contains(err.Error(), `consumer "billing"`) || !strings.Contains(err.Error(), "cannot be started again") {
-		t.Errorf("second start: %v; want an error naming consumer \"billing\" that cannot be started again", err)
+	st := stats(t, cons) // the Conn is open: the last run's consumer answers
+	if st.Delivered != 10 || st.Acked != 10 || st.Redelivered != 0 {
+		t.Fatalf("after run 1: stats %+v, want 10 delivered and acknowledged, none redelivered", st)
 	}
-	_ = app.Stop(ctxWait(t))
+
+	publish(outside, 10, 20) // waiting for run 2
+	if err := app.Start(ctxWait(t)); err != nil {
+		t.Fatalf("start 2: %v", err)
+	}
+	publish(pub, 20, 30)
+	each(2, 30)
+	if err := app.Stop(ctxWait(t)); err != nil {
+		t.Fatalf("stop 2: %v", err)
+	}
+	if n := handled.len(); n != 30 {
+		t.Errorf("%d handled over the two runs, want 30", n)
+	}
+	st = stats(t, cons)
+	if st.Delivered != 30 || st.Acked != 30 || st.Redelivered != 0 || st.Returned != 0 {
+		t.Errorf("after run 2: stats %+v, want the two runs counted: 30 delivered and acknowledged, none redelivered or returned", st)
+	}
 }
