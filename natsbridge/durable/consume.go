@@ -241,11 +241,11 @@ func newConsumer[E any](cfg ConsumerConfig, h Handler[E], opts []Option[E]) (*Co
 	}
 	o := newOptions(opts)
 	c := &Consumer[E]{
-		cfg:      cfg,
-		h:        h,
-		decode:   o.codec.Decode,
-		hdr:      headerFor[E](),
-		schema:   schemaOf[E](),
+		cfg:    cfg,
+		h:      h,
+		decode: o.codec.Decode,
+		hdr:    headerFor[E](),
+		schema: schemaOf[E](),
 		log:    cfg.Logger.With(zap.String("stream", cfg.Stream), zap.String("consumer", cfg.Durable)),
 	}
 	return c, nil

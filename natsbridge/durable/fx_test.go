@@ -7,12 +7,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/claviron/fxruntime/fxbus"
 	"github.com/claviron/fxruntime/natsbridge"
 	"github.com/claviron/fxruntime/natsbridge/durable"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 	"go.uber.org/zap"
@@ -535,5 +537,114 @@ func TestFxListenConsumesInEveryRunOfARestartedApp(t *testing.T) {
 	st = stats(t, cons)
 	if st.Delivered != 30 || st.Acked != 30 || st.Redelivered != 0 || st.Returned != 0 {
 		t.Errorf("after run 2: stats %+v, want the two runs counted: 30 delivered and acknowledged, none redelivered or returned", st)
+	}
+}
+
+// A start that fails leaves nothing of the consumer's run going, and the
+// next start begins a new run that handles what the failed ones left:
+// whether the consumer's own OnStart failed (the server's consumer
+// differs from the declared one) or a later hook did (Fx stops the
+// consumer's run it had started).
+func TestFxListenStartsAgainAfterAFailedStart(t *testing.T) {
+	srv := runJS(t, "", -1)
+	var (
+		handled seen
+		cons    *durable.Consumer[Order]
+		failing atomic.Bool // the hook after the consumer's fails its start
+	)
+	app := fxOnConn(t, srv.ClientURL(),
+		fx.Invoke(func(lc fx.Lifecycle, c *durable.Client) error {
+			var err error
+			cons, err = durable.Listen(lc, c, durable.ConsumerConfig{Stream: "ORDERS", Durable: "billing"},
+				func(_ context.Context, o Order) error { handled.add(o); return nil })
+			return err
+		}),
+		fx.Invoke(func(lc fx.Lifecycle) {
+			lc.Append(fx.StartHook(func() error {
+				if failing.Load() {
+					return errors.New("a later hook fails")
+				}
+				return nil
+			}))
+		}),
+	)
+	js := connectJS(t, srv.ClientURL())
+	pub, err := durable.NewPublisher[Order](js, "orders.placed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish := func(id string) {
+		t.Helper()
+		if _, err := pub.Publish(ctxWait(t), Order{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// idle checks that nothing is handled while the app is not running:
+	// no run of the consumer is left fetching.
+	idle := func(when string) {
+		t.Helper()
+		n := handled.len()
+		time.Sleep(300 * time.Millisecond)
+		if got := handled.len(); got != n {
+			t.Fatalf("%s: %d orders handled while the application is not running", when, got-n)
+		}
+	}
+	setAckWait := func(d time.Duration) {
+		t.Helper()
+		if _, err := js.UpdateConsumer(ctxWait(t), "ORDERS", jetstream.ConsumerConfig{
+			Durable: "billing", AckPolicy: jetstream.AckExplicitPolicy, AckWait: d,
+			MaxDeliver: -1, MaxAckPending: 1000, DeliverPolicy: jetstream.DeliverAllPolicy,
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	if err := app.Start(ctxWait(t)); err != nil {
+		t.Fatalf("start 1: %v", err)
+	}
+	publish("o-1")
+	eventually(t, "o-1 handled in run 1", func() bool { return handled.count("o-1") == 1 })
+	if err := app.Stop(ctxWait(t)); err != nil {
+		t.Fatalf("stop 1: %v", err)
+	}
+
+	// The consumer's own start fails.
+	setAckWait(time.Minute)
+	publish("o-2")
+	err = app.Start(ctxWait(t))
+	var mm *durable.MismatchError
+	if !errors.As(err, &mm) || mm.Field != "AckWait" {
+		t.Fatalf("start 2: %v; want a MismatchError on AckWait", err)
+	}
+	_ = app.Stop(ctxWait(t))
+	if _, err := cons.Stats(ctxWait(t)); !errors.Is(err, durable.ErrNotStarted) {
+		t.Errorf("stats after the consumer's failed start: %v; want ErrNotStarted", err)
+	}
+	idle("after the consumer's failed start")
+
+	// A later hook fails: Fx stops the run the consumer had started.
+	setAckWait(30 * time.Second)
+	failing.Store(true)
+	if err := app.Start(ctxWait(t)); err == nil || !strings.Contains(err.Error(), "a later hook fails") {
+		t.Fatalf("start 3: %v; want the later hook's error", err)
+	}
+	_ = app.Stop(ctxWait(t))
+	publish("o-3")
+	idle("after a later hook's failed start")
+
+	failing.Store(false)
+	if err := app.Start(ctxWait(t)); err != nil {
+		t.Fatalf("start 4: %v", err)
+	}
+	eventually(t, "o-2 and o-3 handled in run 4", func() bool {
+		return handled.count("o-2") >= 1 && handled.count("o-3") >= 1
+	})
+	if err := app.Stop(ctxWait(t)); err != nil {
+		t.Fatalf("stop 4: %v", err)
+	}
+	for _, id := range []string{"o-1", "o-2", "o-3"} {
+		if n := handled.count(id); n != 1 {
+			t.Errorf("%s handled %d times, want once", id, n)
+		}
 	}
 }
