@@ -648,3 +648,76 @@ func TestFxListenStartsAgainAfterAFailedStart(t *testing.T) {
 		}
 	}
 }
+
+// Two runs of a consumer of Listen never handle at once: when a stop
+// ends before a handler returns, the next start waits for it within the
+// start's context, fails naming it if it is still running then, and
+// starts once it has returned.
+func TestFxListenStartWaitsForThePreviousRunsHandlers(t *testing.T) {
+	srv := runJS(t, "", -1)
+	entered, release := make(chan struct{}), make(chan struct{})
+	var handled seen
+	app := fxOnConn(t, srv.ClientURL(),
+		fx.Invoke(func(lc fx.Lifecycle, c *durable.Client) error {
+			_, err := durable.Listen(lc, c, durable.ConsumerConfig{Stream: "ORDERS", Durable: "billing"},
+				func(_ context.Context, o Order) error {
+					if handled.add(o) == 1 && o.ID == "slow" {
+						close(entered)
+						<-release // ignores its context's end
+					}
+					return nil
+				})
+			return err
+		}),
+	)
+	pub, err := durable.NewPublisher[Order](connectJS(t, srv.ClientURL()), "orders.placed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Start(ctxWait(t)); err != nil {
+		t.Fatalf("start 1: %v", err)
+	}
+	if _, err := pub.Publish(ctxWait(t), Order{ID: "slow"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-entered:
+	case <-time.After(wait):
+		t.Fatal("the handler did not get the order")
+	}
+	short, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := app.Stop(short); err == nil {
+		t.Fatal("stop 1 returned nil while the handler was running")
+	}
+	if _, err := pub.Publish(ctxWait(t), Order{ID: "next"}); err != nil {
+		t.Fatal(err)
+	}
+
+	short2, cancel2 := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel2()
+	// Fx returns the start context's error when it ends before the hook
+	// returns, so the hook's own error may not show.
+	if err := app.Start(short2); err == nil {
+		t.Fatal("start 2 succeeded while the first run's handler was running")
+	}
+	_ = app.Stop(ctxWait(t))
+	time.Sleep(300 * time.Millisecond)
+	if n := handled.count("next"); n != 0 {
+		t.Fatalf("next handled %d times while the first run's handler was running", n)
+	}
+
+	close(release)
+	if err := app.Start(ctxWait(t)); err != nil {
+		t.Fatalf("start 3: %v", err)
+	}
+	eventually(t, "next handled in run 3", func() bool { return handled.count("next") == 1 })
+	if err := app.Stop(ctxWait(t)); err != nil {
+		t.Fatalf("stop 3: %v", err)
+	}
+	// slow was acknowledged when its handler returned, after its run's
+	// stop and well within AckWait (30s).
+	if n := handled.count("slow"); n != 1 {
+		t.Errorf("slow handled %d times, want once", n)
+	}
+}
