@@ -142,7 +142,10 @@ func (cfg ConsumerConfig) jetstream() jetstream.ConsumerConfig {
 }
 
 // Consumer runs a [Handler] for every message of a durable JetStream
-// consumer. Build it with [Consume]; stop it with [Consumer.Stop].
+// consumer. Build it with [Consume], or [Listen] under Fx; stop it with
+// [Consumer.Stop]. It works in runs, each from a start that binds the
+// server's consumer to a stop: a Consumer of Consume has one run, a
+// Consumer of Listen one per run of the application.
 //
 // For each message: a message whose [HeaderType] names another type, or
 // that the codec cannot decode, is terminated and counted in
@@ -214,6 +217,11 @@ type consumerCounters struct {
 // binds to it if it exists with the same configuration (a different one
 // is a [*MismatchError] naming the field, and nothing is changed), and
 // starts handling its messages with h. ctx bounds the setup only.
+//
+// The Consumer serves one run: once [Consumer.Stop] is called, it
+// does not start again; call Consume again for another (the durable
+// consumer keeps its place on the server: what was acknowledged is not
+// delivered again).
 func Consume[E any](ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig, h Handler[E], opts ...Option[E]) (*Consumer[E], error) {
 	if js == nil {
 		return nil, errors.New("durable: nil JetStream")
