@@ -169,11 +169,14 @@ type Consumer[E any] struct {
 	schema int
 	log    *zap.Logger
 
-	// runMu guards run: the current run, or the last one once it has
-	// stopped; nil before the first start. A run's own fields are guarded
-	// as consumerRun says.
+	// runMu guards run and last. run is the current run, or the last one
+	// once it has stopped; nil before the first start. A run's own fields
+	// are guarded as consumerRun says.
+	// last is the last run whose start succeeded (the current one, or one
+	// before it): a new run waits for its handlers.
 	runMu sync.Mutex
 	run   *consumerRun[E]
+	last  *consumerRun[E]
 
 	// n counts over every run.
 	n consumerCounters
@@ -193,7 +196,7 @@ type consumerRun[E any] struct {
 	nc      *nats.Conn
 
 	// handlerCtx is given to handlers; cancelled when Stop's context
-	// ends, and when the run ends.
+	// ends, or once Stop has seen every handler return.
 	handlerCtx    context.Context
 	cancelHandler context.CancelFunc
 
@@ -268,20 +271,21 @@ func (c *Consumer[E]) newRun() *consumerRun[E] {
 
 // startRun begins a new run of c within ctx, as [Listen]'s OnStart: it
 // fails while the current run is started and not stopped, waits (within
-// ctx) for the handlers of a run stopped past its budget to return, and
-// then starts a new run, which becomes the current one even if its start
-// fails (nothing of it runs then, and the next startRun replaces it).
+// ctx) for the handlers of the last run that started to return (they
+// outlive a stop that ran out of budget), and then starts a new run,
+// which becomes the current one even if its start fails (nothing of it
+// runs then, and the next startRun replaces it).
 func (c *Consumer[E]) startRun(ctx context.Context, js jetstream.JetStream) error {
 	c.runMu.Lock()
-	prev := c.run
-	if prev != nil && prev.started() && !prev.stopping.Load() {
+	if cur := c.run; cur != nil && cur.started() && !cur.stopping.Load() {
 		c.runMu.Unlock()
 		return fmt.Errorf("durable: consumer %q: already started", c.cfg.Durable)
 	}
+	prev := c.last
 	r := c.newRun()
 	c.run = r
 	c.runMu.Unlock()
-	if prev != nil && prev.started() {
+	if prev != nil {
 		select {
 		case <-prev.done:
 		case <-ctx.Done():
@@ -289,7 +293,13 @@ func (c *Consumer[E]) startRun(ctx context.Context, js jetstream.JetStream) erro
 			return fmt.Errorf("durable: consumer %q: handlers of the previous run still running: %w", c.cfg.Durable, ctx.Err())
 		}
 	}
-	return r.start(ctx, js)
+	if err := r.start(ctx, js); err != nil {
+		return err
+	}
+	c.runMu.Lock()
+	c.last = r
+	c.runMu.Unlock()
+	return nil
 }
 
 // current returns the current run, nil before the first.
