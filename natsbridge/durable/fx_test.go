@@ -725,3 +725,70 @@ func TestFxListenStartWaitsForThePreviousRunsHandlers(t *testing.T) {
 		t.Errorf("slow handled %d times, want once", n)
 	}
 }
+
+// When Fx skips the consumer's OnStop (an earlier hook used the whole
+// stop budget), the run goes on until the next start, which stops it and
+// begins a new run that handles what is left, each event once.
+func TestFxListenStartStopsARunWhoseStopFxSkipped(t *testing.T) {
+	srv := runJS(t, "", -1)
+	var (
+		handled seen
+		cons    *durable.Consumer[Order]
+	)
+	app := fxOnConn(t, srv.ClientURL(),
+		fx.Invoke(func(lc fx.Lifecycle, c *durable.Client) error {
+			var err error
+			cons, err = durable.Listen(lc, c, durable.ConsumerConfig{Stream: "ORDERS", Durable: "billing"},
+				func(_ context.Context, o Order) error { handled.add(o); return nil })
+			return err
+		}),
+		// Appended after the consumer's hook, stopped before it: it
+		// uses the whole stop budget, so Fx skips the consumer's OnStop.
+		fx.Invoke(func(lc fx.Lifecycle) {
+			lc.Append(fx.StopHook(func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }))
+		}),
+	)
+	pub, err := durable.NewPublisher[Order](connectJS(t, srv.ClientURL()), "orders.placed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish := func(id string) {
+		t.Helper()
+		if _, err := pub.Publish(ctxWait(t), Order{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := func() {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		if err := app.Stop(ctx); err == nil {
+			t.Fatal("stop returned nil past its deadline")
+		}
+	}
+	if err := app.Start(ctxWait(t)); err != nil {
+		t.Fatalf("start 1: %v", err)
+	}
+	publish("o-1")
+	eventually(t, "o-1 handled in run 1", func() bool { return handled.count("o-1") == 1 })
+	stop()
+	publish("o-2")
+	if err := app.Start(ctxWait(t)); err != nil {
+		t.Fatalf("start 2: %v", err)
+	}
+	publish("o-3")
+	eventually(t, "o-2 and o-3 handled", func() bool { return handled.count("o-2") >= 1 && handled.count("o-3") >= 1 })
+	stop()
+	// The last run's OnStop was skipped too.
+	if err := cons.Stop(ctxWait(t)); err != nil {
+		t.Fatalf("Consumer.Stop: %v", err)
+	}
+	for _, id := range []string{"o-1", "o-2", "o-3"} {
+		if n := handled.count(id); n != 1 {
+			t.Errorf("%s handled %d times, want once", id, n)
+		}
+	}
+	if st := stats(t, cons); st.Acked != 3 || st.Delivered != 3 {
+		t.Errorf("stats %+v, want 3 delivered and acknowledged over the runs", st)
+	}
+}
