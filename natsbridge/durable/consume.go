@@ -269,19 +269,25 @@ func (c *Consumer[E]) newRun() *consumerRun[E] {
 	return r
 }
 
-// startRun begins a new run of c within ctx, as [Listen]'s OnStart: it
-// fails while the current run is started and not stopped, waits (within
-// ctx) for the handlers of the last run that started to return (they
-// outlive a stop that ran out of budget), and then starts a new run,
-// which becomes the current one even if its start fails (nothing of it
-// runs then, and the next startRun replaces it).
+// startRun begins a new run of c within ctx, as [Listen]'s OnStart. Fx
+// starts an application only once it has stopped, so a run still going
+// is one whose OnStop Fx skipped (the stop's deadline passed first):
+// startRun stops it within ctx. It waits (within ctx) for the handlers
+// of the last run that started to return (they outlive a stop that ran
+// out of budget), and then starts a new run, which becomes the current
+// one even if its start fails (nothing of it runs then, and the next
+// startRun replaces it). Fx does not call OnStart twice at once.
 func (c *Consumer[E]) startRun(ctx context.Context, js jetstream.JetStream) error {
 	c.runMu.Lock()
-	if cur := c.run; cur != nil && cur.started() && !cur.stopping.Load() {
-		c.runMu.Unlock()
-		return fmt.Errorf("durable: consumer %q: already started", c.cfg.Durable)
-	}
 	prev := c.last
+	c.runMu.Unlock()
+	if prev != nil && !prev.stopping.Load() {
+		c.log.Warn("durable: the previous run was not stopped (its stop hook was skipped); stopping it")
+		if err := prev.stop(ctx); err != nil {
+			return err
+		}
+	}
+	c.runMu.Lock()
 	r := c.newRun()
 	c.run = r
 	c.runMu.Unlock()

@@ -202,9 +202,11 @@ func ProvideAsyncPublisher[E any](subject string, cfg AsyncConfig[E], opts ...Op
 // left unsettled is. [Consumer.Stop] and [Consumer.Stats] refer to the
 // current run; the counters of Stats count every run. A start that fails
 // (this hook's or another's) leaves nothing of the run going, and the
-// next start begins a new run. If the previous stop ended before its
-// handlers returned, OnStart waits for them within the start's context,
-// so that two runs never handle at once.
+// next start begins a new run. Two runs never handle at once: if the
+// previous stop ended before its handlers returned, OnStart waits for
+// them within the start's context; a run whose OnStop Fx skipped (an
+// earlier hook used the whole stop budget) goes on until
+// [Consumer.Stop] or the next start, which stops it first.
 func Listen[E any](lc fx.Lifecycle, c *Client, cfg ConsumerConfig, h Handler[E], opts ...Option[E]) (*Consumer[E], error) {
 	if lc == nil || c == nil {
 		return nil, fmt.Errorf("durable: consumer %q: nil fx.Lifecycle or *Client", cfg.Durable)
