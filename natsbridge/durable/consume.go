@@ -142,7 +142,10 @@ func (cfg ConsumerConfig) jetstream() jetstream.ConsumerConfig {
 }
 
 // Consumer runs a [Handler] for every message of a durable JetStream
-// consumer. Build it with [Consume]; stop it with [Consumer.Stop].
+// consumer. Build it with [Consume], or [Listen] under Fx; stop it with
+// [Consumer.Stop]. It works in runs, each from a start that binds the
+// server's consumer to a stop: a Consumer of Consume has one run, a
+// Consumer of Listen one per run of the application.
 //
 // For each message: a message whose [HeaderType] names another type, or
 // that the codec cannot decode, is terminated and counted in
@@ -161,18 +164,39 @@ type Consumer[E any] struct {
 	cfg ConsumerConfig
 	h   Handler[E]
 
+	decode func([]byte) (E, error)
+	hdr    header
+	schema int
+	log    *zap.Logger
+
+	// runMu guards run and last. run is the current run, or the last one
+	// once it has stopped; nil before the first start. A run's own fields
+	// are guarded as consumerRun says.
+	// last is the last run whose start succeeded (the current one, or one
+	// before it): a new run waits for its handlers.
+	runMu sync.Mutex
+	run   *consumerRun[E]
+	last  *consumerRun[E]
+
+	// n counts over every run.
+	n consumerCounters
+}
+
+// consumerRun is one run of a Consumer: from a start that binds the
+// server's consumer to the Stop that ends the fetching and the handlers.
+// [Consume] makes one; [Listen] makes one at each start of the
+// application.
+type consumerRun[E any] struct {
+	c *Consumer[E]
+
 	// startMu guards cons and nc, set once by start; the fetch loop and
 	// the workers start after they are set and read them without it.
 	startMu sync.Mutex
 	cons    jetstream.Consumer
 	nc      *nats.Conn
 
-	decode func([]byte) (E, error)
-	hdr    header
-	schema int
-	log    *zap.Logger
-
-	// handlerCtx is given to handlers; cancelled when Stop's context ends.
+	// handlerCtx is given to handlers; cancelled when Stop's context
+	// ends, or once Stop has seen every handler return.
 	handlerCtx    context.Context
 	cancelHandler context.CancelFunc
 
@@ -180,11 +204,11 @@ type Consumer[E any] struct {
 	iterMu   sync.Mutex  // guards iter
 	iter     jetstream.MessagesContext
 	stopOnce sync.Once
-	fetchEnd chan struct{} // closed when the fetch loop has returned
-	workers  sync.WaitGroup
-	work     chan jetstream.Msg
-
-	n consumerCounters
+	// done is closed when the fetch loop and every worker have returned;
+	// only after a successful start.
+	done    chan struct{}
+	workers sync.WaitGroup
+	work    chan jetstream.Msg
 }
 
 type consumerCounters struct {
@@ -196,6 +220,11 @@ type consumerCounters struct {
 // binds to it if it exists with the same configuration (a different one
 // is a [*MismatchError] naming the field, and nothing is changed), and
 // starts handling its messages with h. ctx bounds the setup only.
+//
+// The Consumer serves one run: once [Consumer.Stop] is called, it
+// does not start again; call Consume again for another (the durable
+// consumer keeps its place on the server: what was acknowledged is not
+// delivered again).
 func Consume[E any](ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig, h Handler[E], opts ...Option[E]) (*Consumer[E], error) {
 	if js == nil {
 		return nil, errors.New("durable: nil JetStream")
@@ -204,14 +233,16 @@ func Consume[E any](ctx context.Context, js jetstream.JetStream, cfg ConsumerCon
 	if err != nil {
 		return nil, err
 	}
-	if err := c.start(ctx, js); err != nil {
+	r := c.newRun()
+	c.run = r
+	if err := r.start(ctx, js); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
 // newConsumer checks and completes cfg; the consumer does nothing until
-// start.
+// a run of it starts.
 func newConsumer[E any](cfg ConsumerConfig, h Handler[E], opts []Option[E]) (*Consumer[E], error) {
 	if h == nil {
 		return nil, fmt.Errorf("durable: consumer %q: nil handler", cfg.Durable)
@@ -221,35 +252,94 @@ func newConsumer[E any](cfg ConsumerConfig, h Handler[E], opts []Option[E]) (*Co
 	}
 	o := newOptions(opts)
 	c := &Consumer[E]{
-		cfg:      cfg,
-		h:        h,
-		decode:   o.codec.Decode,
-		hdr:      headerFor[E](),
-		schema:   schemaOf[E](),
-		log:      cfg.Logger.With(zap.String("stream", cfg.Stream), zap.String("consumer", cfg.Durable)),
-		fetchEnd: make(chan struct{}),
-		work:     make(chan jetstream.Msg),
+		cfg:    cfg,
+		h:      h,
+		decode: o.codec.Decode,
+		hdr:    headerFor[E](),
+		schema: schemaOf[E](),
+		log:    cfg.Logger.With(zap.String("stream", cfg.Stream), zap.String("consumer", cfg.Durable)),
 	}
-	c.handlerCtx, c.cancelHandler = context.WithCancel(context.Background())
 	return c, nil
 }
 
+// newRun makes a run of c that does nothing until its start.
+func (c *Consumer[E]) newRun() *consumerRun[E] {
+	r := &consumerRun[E]{c: c, done: make(chan struct{}), work: make(chan jetstream.Msg)}
+	r.handlerCtx, r.cancelHandler = context.WithCancel(context.Background())
+	return r
+}
+
+// startRun begins a new run of c within ctx, as [Listen]'s OnStart. Fx
+// starts an application only once it has stopped, so a run still going
+// is one whose OnStop Fx skipped (the stop's deadline passed first):
+// startRun stops it within ctx. It waits (within ctx) for the handlers
+// of the last run that started to return (they outlive a stop that ran
+// out of budget), and then starts a new run, which becomes the current
+// one even if its start fails (nothing of it runs then, and the next
+// startRun replaces it). Fx does not call OnStart twice at once.
+func (c *Consumer[E]) startRun(ctx context.Context, js jetstream.JetStream) error {
+	c.runMu.Lock()
+	prev := c.last
+	c.runMu.Unlock()
+	if prev != nil && !prev.stopping.Load() {
+		c.log.Warn("durable: the previous run was not stopped (its stop hook was skipped); stopping it")
+		if err := prev.stop(ctx); err != nil {
+			return err
+		}
+	}
+	c.runMu.Lock()
+	r := c.newRun()
+	c.run = r
+	c.runMu.Unlock()
+	if prev != nil {
+		select {
+		case <-prev.done:
+		case <-ctx.Done():
+			r.cancelHandler()
+			return fmt.Errorf("durable: consumer %q: handlers of the previous run still running: %w", c.cfg.Durable, ctx.Err())
+		}
+	}
+	if err := r.start(ctx, js); err != nil {
+		return err
+	}
+	c.runMu.Lock()
+	c.last = r
+	c.runMu.Unlock()
+	return nil
+}
+
+// current returns the current run, nil before the first.
+func (c *Consumer[E]) current() *consumerRun[E] {
+	c.runMu.Lock()
+	defer c.runMu.Unlock()
+	return c.run
+}
+
+// started reports whether r's start succeeded; then it stays true.
+func (r *consumerRun[E]) started() bool {
+	r.startMu.Lock()
+	defer r.startMu.Unlock()
+	return r.cons != nil
+}
+
 // start creates or binds the server's consumer within ctx and starts
-// fetching and handling. It fails after Stop, and when called twice. On
-// failure the Consumer is done with: nothing runs.
-func (c *Consumer[E]) start(ctx context.Context, js jetstream.JetStream) error {
-	c.startMu.Lock()
-	defer c.startMu.Unlock()
+// fetching and handling. It fails after Stop, when called twice, and when
+// ctx has ended by the time the consumer is bound. On failure the run is
+// done with: nothing of it runs.
+func (r *consumerRun[E]) start(ctx context.Context, js jetstream.JetStream) error {
+	c := r.c
+	r.startMu.Lock()
+	defer r.startMu.Unlock()
 	// Stop sets stopping before it takes startMu: either it sees the
 	// consumer started, or this sees it stopping.
 	fail := func(err error) error {
-		c.cancelHandler()
+		r.cancelHandler()
 		return err
 	}
 	switch {
-	case c.stopping.Load():
+	case r.stopping.Load():
 		return fail(fmt.Errorf("durable: consumer %q: stopped before it started", c.cfg.Durable))
-	case c.cons != nil:
+	case r.cons != nil:
 		return fmt.Errorf("durable: consumer %q: already started", c.cfg.Durable)
 	}
 	cons, err := ensureConsumer(ctx, js, c.cfg)
@@ -260,15 +350,21 @@ func (c *Consumer[E]) start(ctx context.Context, js jetstream.JetStream) error {
 	if err != nil {
 		return fail(err)
 	}
-	c.cons, c.nc = cons, js.Conn()
-	c.iterMu.Lock()
-	c.iter = it
-	c.iterMu.Unlock()
-	for range c.cfg.Concurrency {
-		c.workers.Add(1)
-		go c.worker(c.h)
+	// A start whose context has ended counts as failed (under Fx, the
+	// start timeout has passed and no OnStop will come): nothing may run.
+	if err := ctx.Err(); err != nil {
+		it.Stop()
+		return fail(fmt.Errorf("durable: consumer %q of stream %q: %w", c.cfg.Durable, c.cfg.Stream, err))
 	}
-	go c.fetch()
+	r.cons, r.nc = cons, js.Conn()
+	r.iterMu.Lock()
+	r.iter = it
+	r.iterMu.Unlock()
+	for range c.cfg.Concurrency {
+		r.workers.Add(1)
+		go r.worker()
+	}
+	go r.fetch()
 	return nil
 }
 
@@ -332,17 +428,22 @@ func messages(cons jetstream.Consumer, cfg ConsumerConfig) (jetstream.MessagesCo
 }
 
 // fetch reads messages and hands them to the workers until Stop, then
-// gives back what the client had fetched and no worker took.
-func (c *Consumer[E]) fetch() {
-	defer close(c.fetchEnd)
-	defer close(c.work)
+// gives back what the client had fetched and no worker took. When it and
+// the workers have returned, it closes done.
+func (r *consumerRun[E]) fetch() {
+	c := r.c
+	defer func() {
+		close(r.work)
+		r.workers.Wait()
+		close(r.done)
+	}()
 	for {
-		c.iterMu.Lock()
-		it := c.iter
-		c.iterMu.Unlock()
+		r.iterMu.Lock()
+		it := r.iter
+		r.iterMu.Unlock()
 		msg, err := next(it)
 		if err != nil {
-			if c.stopping.Load() {
+			if r.stopping.Load() {
 				return
 			}
 			// The iterator ended on its own (the connection closed for
@@ -351,22 +452,22 @@ func (c *Consumer[E]) fetch() {
 				c.log.Warn("durable: consumer error", zap.Error(err))
 				continue
 			}
-			if c.nc.IsClosed() {
+			if r.nc.IsClosed() {
 				c.log.Error("durable: connection closed; the consumer stops", zap.Error(err))
 				return
 			}
 			c.log.Error("durable: consumer ended; starting again in 1s", zap.Error(err))
-			if !c.restartIterator() {
+			if !r.restartIterator() {
 				return
 			}
 			continue
 		}
 		c.n.delivered.Add(1)
-		if c.stopping.Load() {
+		if r.stopping.Load() {
 			c.giveBack(msg)
 			continue
 		}
-		c.work <- msg
+		r.work <- msg
 	}
 }
 
@@ -394,28 +495,28 @@ func next(it jetstream.MessagesContext) (jetstream.Msg, error) {
 
 // restartIterator waits a second and makes a new iterator; false if Stop
 // came meanwhile or the connection is closed.
-func (c *Consumer[E]) restartIterator() bool {
+func (r *consumerRun[E]) restartIterator() bool {
 	for {
 		select {
 		case <-time.After(time.Second):
-		case <-c.handlerCtx.Done():
+		case <-r.handlerCtx.Done():
 			return false
 		}
-		if c.stopping.Load() || c.nc.IsClosed() {
+		if r.stopping.Load() || r.nc.IsClosed() {
 			return false
 		}
-		it, err := messages(c.cons, c.cfg)
+		it, err := messages(r.cons, r.c.cfg)
 		if err != nil {
-			c.log.Error("durable: cannot start the consumer again; retrying in 1s", zap.Error(err))
+			r.c.log.Error("durable: cannot start the consumer again; retrying in 1s", zap.Error(err))
 			continue
 		}
-		c.iterMu.Lock()
-		defer c.iterMu.Unlock()
-		if c.stopping.Load() {
+		r.iterMu.Lock()
+		defer r.iterMu.Unlock()
+		if r.stopping.Load() {
 			it.Stop()
 			return false
 		}
-		c.iter = it
+		r.iter = it
 		return true
 	}
 }
@@ -427,18 +528,19 @@ func (c *Consumer[E]) giveBack(msg jetstream.Msg) {
 	_ = msg.Nak()
 }
 
-func (c *Consumer[E]) worker(h Handler[E]) {
-	defer c.workers.Done()
-	for msg := range c.work {
-		if c.stopping.Load() {
-			c.giveBack(msg)
+func (r *consumerRun[E]) worker() {
+	defer r.workers.Done()
+	for msg := range r.work {
+		if r.stopping.Load() {
+			r.c.giveBack(msg)
 			continue
 		}
-		c.handle(h, msg)
+		r.handle(msg)
 	}
 }
 
-func (c *Consumer[E]) handle(h Handler[E], msg jetstream.Msg) {
+func (r *consumerRun[E]) handle(msg jetstream.Msg) {
+	c := r.c
 	meta, err := msg.Metadata()
 	if err != nil { // not a JetStream message: cannot happen on a pull consumer
 		c.log.Error("durable: message without metadata, terminated", zap.Error(err))
@@ -474,7 +576,7 @@ func (c *Consumer[E]) handle(h Handler[E], msg jetstream.Msg) {
 		tick.Reset(every)
 	})
 	mu.Unlock()
-	err = callHandler(c.handlerCtx, h, ev)
+	err = callHandler(r.handlerCtx, c.h, ev)
 	mu.Lock()
 	done = true
 	tick.Stop()
@@ -505,7 +607,7 @@ func (c *Consumer[E]) handle(h Handler[E], msg jetstream.Msg) {
 	default:
 		c.n.retried.Add(1)
 		delay := c.backoff(meta.NumDelivered)
-		if c.stopping.Load() {
+		if r.stopping.Load() {
 			delay = 0
 		}
 		c.log.Warn("durable: handler failed; the message will be delivered again",
@@ -587,40 +689,45 @@ func truncate(s string, n int) string {
 // AckWait unless they settle them meanwhile. Messages the server was
 // sending at the moment the client stopped asking are not seen by this
 // process: the server delivers them again after AckWait. Stop does not
-// close the connection. Later calls return at once. A Consumer that
-// [Listen] built and whose application never started is stopped at once.
+// close the connection. Later calls return at once.
+//
+// Stop ends the current run. A Consumer of [Consume] has one run: once
+// stopped, it is done with (call Consume again). A Consumer of [Listen]
+// starts a new run at each start of the application; before the first,
+// or between a stop and the next start, Stop returns nil at once and the
+// next start is not affected.
 func (c *Consumer[E]) Stop(ctx context.Context) error {
+	r := c.current()
+	if r == nil {
+		return nil
+	}
+	return r.stop(ctx)
+}
+
+func (r *consumerRun[E]) stop(ctx context.Context) error {
+	c := r.c
 	first := false
-	c.stopOnce.Do(func() { first = true })
+	r.stopOnce.Do(func() { first = true })
 	if !first {
 		return nil
 	}
-	c.stopping.Store(true)
-	c.startMu.Lock()
-	started := c.cons != nil
-	c.startMu.Unlock()
-	if !started { // and never will be: start sees stopping
-		c.cancelHandler()
+	r.stopping.Store(true)
+	if !r.started() { // and never will be: start sees stopping
+		r.cancelHandler()
 		return nil
 	}
-	c.iterMu.Lock()
-	c.iter.Drain()
-	c.iterMu.Unlock()
+	r.iterMu.Lock()
+	r.iter.Drain()
+	r.iterMu.Unlock()
 
-	done := make(chan struct{})
-	go func() {
-		<-c.fetchEnd
-		c.workers.Wait()
-		close(done)
-	}()
 	select {
-	case <-done:
+	case <-r.done:
 	case <-ctx.Done():
-		c.cancelHandler()
+		r.cancelHandler()
 		return fmt.Errorf("durable: consumer %q: handlers still running at the end of the stop: %w", c.cfg.Durable, ctx.Err())
 	}
-	c.cancelHandler()
-	if c.nc.IsClosed() {
+	r.cancelHandler()
+	if r.nc.IsClosed() {
 		return nil
 	}
 	// The client's flush insists on a deadline; an acknowledgment that
@@ -631,14 +738,15 @@ func (c *Consumer[E]) Stop(ctx context.Context) error {
 		fctx, cancel = context.WithTimeout(ctx, c.cfg.AckWait)
 		defer cancel()
 	}
-	if err := c.nc.FlushWithContext(fctx); err != nil {
+	if err := r.nc.FlushWithContext(fctx); err != nil {
 		return fmt.Errorf("durable: consumer %q: acknowledgments not confirmed: %w", c.cfg.Durable, err)
 	}
 	return nil
 }
 
 // Stats are the counters of a [Consumer], for logs and metrics; see
-// [Consumer.Stats]. The counters only grow.
+// [Consumer.Stats]. The counters only grow; those of a Consumer of
+// [Listen] count over every run of the application.
 //
 // Every delivery counted in Delivered ends in exactly one of Acked,
 // Retried, Terminated, DecodeFailures, NewerSchema or Returned, once its
@@ -681,10 +789,13 @@ type Stats struct {
 	AckPending uint64
 }
 
-// Stats returns the counters and asks the server for the consumer's lag.
-// When the server does not answer within ctx, the counters are returned
-// with the error; before a Consumer built by [Listen] has started, the
-// error wraps [ErrNotStarted].
+// Stats returns the counters and asks the server for the consumer's lag,
+// through the current run's binding (the last run's, between a stop and
+// the next start). The counters of a Consumer of [Listen] count every run
+// of the application, not only the current one. When the server does not
+// answer within ctx, the counters are returned with the error; before a
+// Consumer built by [Listen] has started, and while the current run's
+// start has failed, the error wraps [ErrNotStarted].
 func (c *Consumer[E]) Stats(ctx context.Context) (Stats, error) {
 	s := Stats{
 		Stream:         c.cfg.Stream,
@@ -699,9 +810,12 @@ func (c *Consumer[E]) Stats(ctx context.Context) (Stats, error) {
 		NewerSchema:    c.n.newerSchema.Load(),
 		Returned:       c.n.returned.Load(),
 	}
-	c.startMu.Lock()
-	cons := c.cons
-	c.startMu.Unlock()
+	var cons jetstream.Consumer
+	if r := c.current(); r != nil {
+		r.startMu.Lock()
+		cons = r.cons
+		r.startMu.Unlock()
+	}
 	if cons == nil {
 		return s, fmt.Errorf("durable: consumer %q: %w", c.cfg.Durable, ErrNotStarted)
 	}

@@ -41,5 +41,9 @@
 // [Stream] declares the streams it ensures at start, [ProvidePublisher]
 // provides a Publisher, and [Listen] runs a consumer whose OnStop comes
 // after fxbus.ShutdownInitiatedEvent and before the connection and the
-// bus close.
+// bus close. An application started again after a stop, on a
+// *natsbridge.Conn that outlives its runs, gets all of them working
+// again: the consumer of Listen binds the durable consumer again at each
+// start and handles what the previous runs left, its [Stats] counting
+// every run. A Consumer of [Consume] serves one run.
 package durable

@@ -52,8 +52,9 @@ var ErrNotStarted = errors.New("durable: not started: the Fx application has not
 // caller, provided to the graph), an application started again after a
 // stop gets the Client, [ProvidePublisher] and [ProvideAsyncPublisher]
 // working again: the streams are ensured again and the publishers publish
-// on the connection of the new run. A consumer of [Listen] serves one
-// run: the second start fails with an error naming it.
+// on the connection of the new run, and a consumer of [Listen] binds the
+// durable consumer again and handles in the new run what the previous
+// ones left (its [Stats] count every run).
 var Module fx.Option = fx.Module("durable",
 	fx.Provide(provideClient),
 )
@@ -193,9 +194,19 @@ func ProvideAsyncPublisher[E any](subject string, cfg AsyncConfig[E], opts ...Op
 // cfg.Logger defaults to the bus's logger. The returned Consumer gives
 // [Consumer.Stats] once the application has started.
 //
-// The Consumer serves one run of the application: when the application
-// is started again after a stop (or after a start that reached this
-// hook and failed), the start fails with an error naming the consumer.
+// The Consumer serves every run of the application: when it is started
+// again after a stop (on a *natsbridge.Conn that outlives the runs, see
+// [Module]), OnStart binds the durable consumer again, on the new run's
+// connection, and the run handles what the server has for it: what a
+// previous run acknowledged is not delivered again, what it gave back or
+// left unsettled is. [Consumer.Stop] and [Consumer.Stats] refer to the
+// current run; the counters of Stats count every run. A start that fails
+// (this hook's or another's) leaves nothing of the run going, and the
+// next start begins a new run. Two runs never handle at once: if the
+// previous stop ended before its handlers returned, OnStart waits for
+// them within the start's context; a run whose OnStop Fx skipped (an
+// earlier hook used the whole stop budget) goes on until
+// [Consumer.Stop] or the next start, which stops it first.
 func Listen[E any](lc fx.Lifecycle, c *Client, cfg ConsumerConfig, h Handler[E], opts ...Option[E]) (*Consumer[E], error) {
 	if lc == nil || c == nil {
 		return nil, fmt.Errorf("durable: consumer %q: nil fx.Lifecycle or *Client", cfg.Durable)
@@ -207,18 +218,13 @@ func Listen[E any](lc fx.Lifecycle, c *Client, cfg ConsumerConfig, h Handler[E],
 	if err != nil {
 		return nil, err
 	}
-	var tried atomic.Bool // an OnStart ran: the Consumer's one run is used
 	lc.Append(fx.Hook{
 		OnStart: func(ctx context.Context) error {
-			if tried.Swap(true) {
-				return fmt.Errorf("durable: consumer %q: a Consumer built by Listen serves one run of the application and cannot be started again after a stop or a failed start; build the application again", cfg.Durable)
-			}
 			js := c.JetStream()
 			if js == nil {
-				cons.cancelHandler()
 				return fmt.Errorf("durable: consumer %q: %w", cfg.Durable, ErrNotStarted)
 			}
-			return cons.start(ctx, js)
+			return cons.startRun(ctx, js)
 		},
 		OnStop: cons.Stop,
 	})

@@ -7,12 +7,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/claviron/fxruntime/fxbus"
 	"github.com/claviron/fxruntime/natsbridge"
 	"github.com/claviron/fxruntime/natsbridge/durable"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 	"go.uber.org/zap"
@@ -454,39 +456,340 @@ func TestFxRestartedAppPublishesAgain(t *testing.T) {
 	}
 }
 
-// A consumer of Listen serves one run: the second start of its
-// application fails with an error naming it and saying why, rather than
-// starting without it or with a misleading error.
-func TestFxListenSecondStartFailsNamingTheConsumer(t *testing.T) {
+// A consumer of Listen serves every run of an application started again
+// after a stop, on a Conn that outlives the runs: each start binds the
+// durable consumer again and handles what the stream holds for it, each
+// stop stops the run; every event is handled exactly once over the runs
+// (what one run acknowledged, the next does not see again), and Stats
+// count both runs.
+func TestFxListenConsumesInEveryRunOfARestartedApp(t *testing.T) {
 	srv := runJS(t, "", -1)
-	handled := make(chan Order, 1)
-	var pub *durable.Publisher[Order]
+	var (
+		handled seen
+		pub     *durable.Publisher[Order]
+		cons    *durable.Consumer[Order]
+	)
 	app := fxOnConn(t, srv.ClientURL(),
 		durable.ProvidePublisher[Order]("orders.placed"),
 		fx.Invoke(func(lc fx.Lifecycle, c *durable.Client) error {
-			_, err := durable.Listen(lc, c, durable.ConsumerConfig{Stream: "ORDERS", Durable: "billing"},
-				func(_ context.Context, o Order) error { handled <- o; return nil })
+			var err error
+			cons, err = durable.Listen(lc, c, durable.ConsumerConfig{Stream: "ORDERS", Durable: "billing", Concurrency: 2},
+				func(_ context.Context, o Order) error { handled.add(o); return nil })
 			return err
 		}),
 		fx.Populate(&pub),
 	)
-	if err := app.Start(ctxWait(t)); err != nil {
+	// outside publishes while the application is stopped.
+	outside, err := durable.NewPublisher[Order](connectJS(t, srv.ClientURL()), "orders.placed")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pub.Publish(ctxWait(t), Order{ID: "first"}); err != nil {
+	publish := func(p *durable.Publisher[Order], from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			if _, err := p.Publish(ctxWait(t), Order{ID: fmt.Sprintf("o-%d", i), Items: i}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// each waits until o-0 to o-(n-1) have each been handled, then
+	// checks that none was handled twice and that the server has nothing
+	// left for the consumer.
+	each := func(run, n int) {
+		t.Helper()
+		eventually(t, fmt.Sprintf("run %d: %d orders handled", run, n), func() bool { return handled.len() >= n })
+		for i := range n {
+			if id := fmt.Sprintf("o-%d", i); handled.count(id) != 1 {
+				t.Fatalf("run %d: %s handled %d times, want once", run, id, handled.count(id))
+			}
+		}
+		eventually(t, fmt.Sprintf("run %d: nothing pending on the server", run), func() bool {
+			st := stats(t, cons)
+			return st.Pending == 0 && st.AckPending == 0
+		})
+	}
+
+	if err := app.Start(ctxWait(t)); err != nil {
+		t.Fatalf("start 1: %v", err)
+	}
+	publish(pub, 0, 10)
+	each(1, 10)
+	if err := app.Stop(ctxWait(t)); err != nil {
+		t.Fatalf("stop 1: %v", err)
+	}
+	st := stats(t, cons) // the Conn is open: the last run's consumer answers
+	if st.Delivered != 10 || st.Acked != 10 || st.Redelivered != 0 {
+		t.Fatalf("after run 1: stats %+v, want 10 delivered and acknowledged, none redelivered", st)
+	}
+
+	publish(outside, 10, 20) // waiting for run 2
+	if err := app.Start(ctxWait(t)); err != nil {
+		t.Fatalf("start 2: %v", err)
+	}
+	publish(pub, 20, 30)
+	each(2, 30)
+	if err := app.Stop(ctxWait(t)); err != nil {
+		t.Fatalf("stop 2: %v", err)
+	}
+	if n := handled.len(); n != 30 {
+		t.Errorf("%d handled over the two runs, want 30", n)
+	}
+	st = stats(t, cons)
+	if st.Delivered != 30 || st.Acked != 30 || st.Redelivered != 0 || st.Returned != 0 {
+		t.Errorf("after run 2: stats %+v, want the two runs counted: 30 delivered and acknowledged, none redelivered or returned", st)
+	}
+}
+
+// A start that fails leaves nothing of the consumer's run going, and the
+// next start begins a new run that handles what the failed ones left:
+// whether the consumer's own OnStart failed (the server's consumer
+// differs from the declared one) or a later hook did (Fx stops the
+// consumer's run it had started).
+func TestFxListenStartsAgainAfterAFailedStart(t *testing.T) {
+	srv := runJS(t, "", -1)
+	var (
+		handled seen
+		cons    *durable.Consumer[Order]
+		failing atomic.Bool // the hook after the consumer's fails its start
+	)
+	app := fxOnConn(t, srv.ClientURL(),
+		fx.Invoke(func(lc fx.Lifecycle, c *durable.Client) error {
+			var err error
+			cons, err = durable.Listen(lc, c, durable.ConsumerConfig{Stream: "ORDERS", Durable: "billing"},
+				func(_ context.Context, o Order) error { handled.add(o); return nil })
+			return err
+		}),
+		fx.Invoke(func(lc fx.Lifecycle) {
+			lc.Append(fx.StartHook(func() error {
+				if failing.Load() {
+					return errors.New("a later hook fails")
+				}
+				return nil
+			}))
+		}),
+	)
+	js := connectJS(t, srv.ClientURL())
+	pub, err := durable.NewPublisher[Order](js, "orders.placed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish := func(id string) {
+		t.Helper()
+		if _, err := pub.Publish(ctxWait(t), Order{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// idle checks that nothing is handled while the app is not running:
+	// no run of the consumer is left fetching.
+	idle := func(when string) {
+		t.Helper()
+		n := handled.len()
+		time.Sleep(300 * time.Millisecond)
+		if got := handled.len(); got != n {
+			t.Fatalf("%s: %d orders handled while the application is not running", when, got-n)
+		}
+	}
+	setAckWait := func(d time.Duration) {
+		t.Helper()
+		if _, err := js.UpdateConsumer(ctxWait(t), "ORDERS", jetstream.ConsumerConfig{
+			Durable: "billing", AckPolicy: jetstream.AckExplicitPolicy, AckWait: d,
+			MaxDeliver: -1, MaxAckPending: 1000, DeliverPolicy: jetstream.DeliverAllPolicy,
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	if err := app.Start(ctxWait(t)); err != nil {
+		t.Fatalf("start 1: %v", err)
+	}
+	publish("o-1")
+	eventually(t, "o-1 handled in run 1", func() bool { return handled.count("o-1") == 1 })
+	if err := app.Stop(ctxWait(t)); err != nil {
+		t.Fatalf("stop 1: %v", err)
+	}
+
+	// The consumer's own start fails.
+	setAckWait(time.Minute)
+	publish("o-2")
+	err = app.Start(ctxWait(t))
+	var mm *durable.MismatchError
+	if !errors.As(err, &mm) || mm.Field != "AckWait" {
+		t.Fatalf("start 2: %v; want a MismatchError on AckWait", err)
+	}
+	_ = app.Stop(ctxWait(t))
+	if _, err := cons.Stats(ctxWait(t)); !errors.Is(err, durable.ErrNotStarted) {
+		t.Errorf("stats after the consumer's failed start: %v; want ErrNotStarted", err)
+	}
+	idle("after the consumer's failed start")
+
+	// A later hook fails: Fx stops the run the consumer had started.
+	setAckWait(30 * time.Second)
+	failing.Store(true)
+	if err := app.Start(ctxWait(t)); err == nil || !strings.Contains(err.Error(), "a later hook fails") {
+		t.Fatalf("start 3: %v; want the later hook's error", err)
+	}
+	_ = app.Stop(ctxWait(t))
+	publish("o-3")
+	idle("after a later hook's failed start")
+
+	failing.Store(false)
+	if err := app.Start(ctxWait(t)); err != nil {
+		t.Fatalf("start 4: %v", err)
+	}
+	eventually(t, "o-2 and o-3 handled in run 4", func() bool {
+		return handled.count("o-2") >= 1 && handled.count("o-3") >= 1
+	})
+	if err := app.Stop(ctxWait(t)); err != nil {
+		t.Fatalf("stop 4: %v", err)
+	}
+	for _, id := range []string{"o-1", "o-2", "o-3"} {
+		if n := handled.count(id); n != 1 {
+			t.Errorf("%s handled %d times, want once", id, n)
+		}
+	}
+}
+
+// Two runs of a consumer of Listen never handle at once: when a stop
+// ends before a handler returns, the next start waits for it within the
+// start's context, fails if it is still running then (as does every
+// start after, until it returns), and starts once it has returned.
+func TestFxListenStartWaitsForThePreviousRunsHandlers(t *testing.T) {
+	srv := runJS(t, "", -1)
+	entered, release := make(chan struct{}), make(chan struct{})
+	var handled seen
+	app := fxOnConn(t, srv.ClientURL(),
+		fx.Invoke(func(lc fx.Lifecycle, c *durable.Client) error {
+			_, err := durable.Listen(lc, c, durable.ConsumerConfig{Stream: "ORDERS", Durable: "billing"},
+				func(_ context.Context, o Order) error {
+					if handled.add(o) == 1 && o.ID == "slow" {
+						close(entered)
+						<-release // ignores its context's end
+					}
+					return nil
+				})
+			return err
+		}),
+	)
+	pub, err := durable.NewPublisher[Order](connectJS(t, srv.ClientURL()), "orders.placed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Start(ctxWait(t)); err != nil {
+		t.Fatalf("start 1: %v", err)
+	}
+	if _, err := pub.Publish(ctxWait(t), Order{ID: "slow"}); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case <-handled:
+	case <-entered:
 	case <-time.After(wait):
-		t.Fatal("the first run's consumer handled nothing")
+		t.Fatal("the handler did not get the order")
 	}
-	if err := app.Stop(ctxWait(t)); err != nil {
+	short, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := app.Stop(short); err == nil {
+		t.Fatal("stop 1 returned nil while the handler was running")
+	}
+	if _, err := pub.Publish(ctxWait(t), Order{ID: "next"}); err != nil {
 		t.Fatal(err)
 	}
-	err := app.Start(ctxWait(t))
-	if err == nil || !strings.Contains(err.Error(), `consumer "billing"`) || !strings.Contains(err.Error(), "cannot be started again") {
-		t.Errorf("second start: %v; want an error naming consumer \"billing\" that cannot be started again", err)
+
+	// Twice: a start that failed while waiting does not let the next one
+	// forget the first run's handler.
+	for _, run := range []int{2, 3} {
+		short, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		// Fx returns the start context's error when it ends before the
+		// hook returns, so the hook's own error may not show.
+		if err := app.Start(short); err == nil {
+			t.Fatalf("start %d succeeded while the first run's handler was running", run)
+		}
+		_ = app.Stop(ctxWait(t))
+		time.Sleep(300 * time.Millisecond)
+		if n := handled.count("next"); n != 0 {
+			t.Fatalf("after start %d: next handled %d times while the first run's handler was running", run, n)
+		}
 	}
-	_ = app.Stop(ctxWait(t))
+
+	close(release)
+	if err := app.Start(ctxWait(t)); err != nil {
+		t.Fatalf("start 4: %v", err)
+	}
+	eventually(t, "next handled in run 4", func() bool { return handled.count("next") == 1 })
+	if err := app.Stop(ctxWait(t)); err != nil {
+		t.Fatalf("stop 4: %v", err)
+	}
+	// slow was acknowledged when its handler returned, after its run's
+	// stop and well within AckWait (30s).
+	if n := handled.count("slow"); n != 1 {
+		t.Errorf("slow handled %d times, want once", n)
+	}
+}
+
+// When Fx skips the consumer's OnStop (an earlier hook used the whole
+// stop budget), the run goes on handling until the next start, which
+// stops it and begins a new run; each event is handled once.
+func TestFxListenStartStopsARunWhoseStopFxSkipped(t *testing.T) {
+	srv := runJS(t, "", -1)
+	var (
+		handled seen
+		cons    *durable.Consumer[Order]
+	)
+	app := fxOnConn(t, srv.ClientURL(),
+		fx.Invoke(func(lc fx.Lifecycle, c *durable.Client) error {
+			var err error
+			cons, err = durable.Listen(lc, c, durable.ConsumerConfig{Stream: "ORDERS", Durable: "billing", Logger: zap.NewNop()},
+				func(_ context.Context, o Order) error { handled.add(o); return nil })
+			return err
+		}),
+		// Appended after the consumer's hook, stopped before it: it
+		// uses the whole stop budget, so Fx skips the consumer's OnStop.
+		fx.Invoke(func(lc fx.Lifecycle) {
+			lc.Append(fx.StopHook(func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }))
+		}),
+	)
+	pub, err := durable.NewPublisher[Order](connectJS(t, srv.ClientURL()), "orders.placed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish := func(id string) {
+		t.Helper()
+		if _, err := pub.Publish(ctxWait(t), Order{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := func() {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		if err := app.Stop(ctx); err == nil {
+			t.Fatal("stop returned nil past its deadline")
+		}
+	}
+	if err := app.Start(ctxWait(t)); err != nil {
+		t.Fatalf("start 1: %v", err)
+	}
+	publish("o-1")
+	eventually(t, "o-1 handled in run 1", func() bool { return handled.count("o-1") == 1 })
+	stop()
+	publish("o-2")
+	eventually(t, "o-2 handled by the run whose stop was skipped", func() bool { return handled.count("o-2") == 1 })
+	if err := app.Start(ctxWait(t)); err != nil {
+		t.Fatalf("start 2: %v", err)
+	}
+	publish("o-3")
+	eventually(t, "o-3 handled in run 2", func() bool { return handled.count("o-3") == 1 })
+	stop()
+	// The last run's OnStop was skipped too.
+	if err := cons.Stop(ctxWait(t)); err != nil {
+		t.Fatalf("Consumer.Stop: %v", err)
+	}
+	for _, id := range []string{"o-1", "o-2", "o-3"} {
+		if n := handled.count(id); n != 1 {
+			t.Errorf("%s handled %d times, want once", id, n)
+		}
+	}
+	if st := stats(t, cons); st.Acked != 3 || st.Delivered != 3 {
+		t.Errorf("stats %+v, want 3 delivered and acknowledged over the runs", st)
+	}
 }
