@@ -46,11 +46,10 @@ var ErrNotStarted = errors.New("durable: not started: the Fx application has not
 // closes the bus after the last, so a consumer stops after the shutdown
 // is announced and before the bus closes.
 //
-// Runs: natsbridge.Module's Conn serves one run of the application (a
-// second start fails with its natsbridge.ErrClosed). On a *natsbridge.Conn
-// that outlives the application's runs (connected and closed by the
-// caller, provided to the graph), an application started again after a
-// stop gets the Client, [ProvidePublisher] and [ProvideAsyncPublisher]
+// Runs: an application started again after a stop, on natsbridge.Module's
+// Conn (which connects at each start) or on a *natsbridge.Conn that
+// outlives the runs (connected and closed by the caller, provided to the
+// graph), gets the Client, [ProvidePublisher] and [ProvideAsyncPublisher]
 // working again: the streams are ensured again and the publishers publish
 // on the connection of the new run, and a consumer of [Listen] binds the
 // durable consumer again and handles in the new run what the previous

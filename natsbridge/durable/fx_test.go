@@ -463,13 +463,49 @@ func TestFxRestartedAppPublishesAgain(t *testing.T) {
 // (what one run acknowledged, the next does not see again), and Stats
 // count both runs.
 func TestFxListenConsumesInEveryRunOfARestartedApp(t *testing.T) {
+	t.Run("on a Conn that outlives the runs", func(t *testing.T) {
+		listenInEveryRun(t, fxOnConn, true)
+	})
+	t.Run("on natsbridge.Module's Conn", func(t *testing.T) {
+		listenInEveryRun(t, fxOnModuleConn, false)
+	})
+}
+
+// fxOnModuleConn is fxOnConn with the Conn of natsbridge.Module, which
+// connects at each start and closes at each stop.
+func fxOnModuleConn(t *testing.T, url string, opts ...fx.Option) *fx.App {
+	t.Helper()
+	app := fx.New(append([]fx.Option{
+		fx.NopLogger,
+		fxbus.Module,
+		natsbridge.Module,
+		durable.Module,
+		fx.Supply(natsbridge.Config{URL: url, Name: "restarted"}),
+		durable.Stream(ordersStream),
+	}, opts...)...)
+	if err := app.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return app
+}
+
+func listenInEveryRun(t *testing.T, newApp func(*testing.T, string, ...fx.Option) *fx.App, connOutlives bool) {
 	srv := runJS(t, "", -1)
 	var (
 		handled seen
 		pub     *durable.Publisher[Order]
 		cons    *durable.Consumer[Order]
 	)
-	app := fxOnConn(t, srv.ClientURL(),
+	// counters reads the consumer's Stats after a stop: with the Conn
+	// closed by the stop, only the counters are there (and an error).
+	counters := func() durable.Stats {
+		if connOutlives {
+			return stats(t, cons)
+		}
+		st, _ := cons.Stats(ctxWait(t))
+		return st
+	}
+	app := newApp(t, srv.ClientURL(),
 		durable.ProvidePublisher[Order]("orders.placed"),
 		fx.Invoke(func(lc fx.Lifecycle, c *durable.Client) error {
 			var err error
@@ -517,7 +553,7 @@ func TestFxListenConsumesInEveryRunOfARestartedApp(t *testing.T) {
 	if err := app.Stop(ctxWait(t)); err != nil {
 		t.Fatalf("stop 1: %v", err)
 	}
-	st := stats(t, cons) // the Conn is open: the last run's consumer answers
+	st := counters()
 	if st.Delivered != 10 || st.Acked != 10 || st.Redelivered != 0 {
 		t.Fatalf("after run 1: stats %+v, want 10 delivered and acknowledged, none redelivered", st)
 	}
@@ -534,7 +570,7 @@ func TestFxListenConsumesInEveryRunOfARestartedApp(t *testing.T) {
 	if n := handled.len(); n != 30 {
 		t.Errorf("%d handled over the two runs, want 30", n)
 	}
-	st = stats(t, cons)
+	st = counters()
 	if st.Delivered != 30 || st.Acked != 30 || st.Redelivered != 0 || st.Returned != 0 {
 		t.Errorf("after run 2: stats %+v, want the two runs counted: 30 delivered and acknowledged, none redelivered or returned", st)
 	}
