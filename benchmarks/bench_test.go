@@ -195,6 +195,62 @@ func BenchmarkWakeup(b *testing.B) {
 	}
 }
 
+// BenchmarkWakeupPaired compares the wake-up of a parked fxbus
+// subscriber with that of a receiver parked on one buffered channel
+// (chan-spsc) in the same moments: each iteration wakes both, one after
+// the other, in alternating order, with the same 20µs pause before each.
+// On a shared or virtual machine the wake-up latency drifts with the
+// machine's state (an idle vCPU takes microseconds to wake) over seconds,
+// which makes separate runs of BenchmarkWakeup hard to compare; pairing
+// puts that drift on both sides alike. It reports p50 and p99 of each,
+// and their ratios fxbus/chan.
+func BenchmarkWakeupPaired(b *testing.B) {
+	fx, ch := fxbusImpl().async(b, batch), chanSPSCImpl().async(b, batch)
+	base := time.Now()
+	type side struct {
+		bus asyncBus
+		lat []int64
+		ack chan struct{}
+	}
+	sides := [2]*side{{bus: fx}, {bus: ch}}
+	stops := make([]func(), 0, 2)
+	for _, sd := range sides {
+		sd.lat = make([]int64, 0, b.N)
+		sd.ack = make(chan struct{}, 1)
+		stops = append(stops, sd.bus.subscribe(func(ev event16) {
+			sd.lat = append(sd.lat, int64(time.Since(base))-int64(ev.a))
+			sd.ack <- struct{}{}
+		}))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for k := range 2 {
+			sd := sides[(i+k)%2]
+			spin(20 * time.Microsecond)
+			sd.bus.emit(event16{a: uint64(time.Since(base)), b: uint64(i)})
+			<-sd.ack
+		}
+	}
+	b.StopTimer()
+	for i, stop := range stops {
+		stop()
+		sides[i].bus.close()
+	}
+	pct := func(lat []int64, q int) float64 {
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		return float64(lat[(len(lat)-1)*q/100])
+	}
+	f50, f99 := pct(sides[0].lat, 50), pct(sides[0].lat, 99)
+	c50, c99 := pct(sides[1].lat, 50), pct(sides[1].lat, 99)
+	b.ReportMetric(f50, "fxbus-p50-ns")
+	b.ReportMetric(c50, "chan-p50-ns")
+	b.ReportMetric(f99, "fxbus-p99-ns")
+	b.ReportMetric(c99, "chan-p99-ns")
+	b.ReportMetric(f50/c50, "p50-ratio")
+	b.ReportMetric(f99/c99, "p99-ratio")
+}
+
 func wakeup(b *testing.B, im impl) {
 	bus := im.async(b, batch)
 	base := time.Now()
