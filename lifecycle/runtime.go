@@ -42,6 +42,9 @@ type Runtime struct {
 	readyLater bool           // the bus says when the app is up: see becomeReady
 	gate       *Gate
 	sd         *sdNotifier // systemd's notification socket; nil without one
+	// testHookTaskLeft, if set (by a test, before Start), is called
+	// between a task's leaving the run's names and its TaskStoppedEvent.
+	testHookTaskLeft func(name string)
 
 	// state mirrors phase (and the current run's shutdown) as a public
 	// State; written under mu by setPhase, read lock-free.

@@ -354,10 +354,6 @@ func (r *Runtime) supervise(ru *run, tk *task) {
 	}
 }
 
-// testHookTaskLeft is called between a task's leaving the run's names and
-// its TaskStoppedEvent; tests replace it to hold a task in that window.
-var testHookTaskLeft = func(string) {}
-
 // taskStopped frees the task's name, then reports that it ended. A task
 // that returns after the run's token was cancelled, with nil, the
 // cancellation, or the token's cause (a *ShutdownError), stopped as asked:
@@ -368,7 +364,9 @@ func (r *Runtime) taskStopped(ru *run, log *zap.Logger, tk *task, err error) {
 		delete(ru.tasks, tk.Name) // the name may be used again
 	}
 	r.mu.Unlock()
-	testHookTaskLeft(tk.Name)
+	if r.testHookTaskLeft != nil {
+		r.testHookTaskLeft(tk.Name)
+	}
 	if ru.ctx.Err() != nil && err != nil &&
 		(errors.Is(err, context.Canceled) || errors.Is(err, ErrShutdown) || err == context.Cause(ru.ctx)) {
 		err = nil

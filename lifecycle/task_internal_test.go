@@ -23,9 +23,13 @@ func TestStopWaitsForTheStoppedReportOfATaskThatEndedOnItsOwn(t *testing.T) {
 	stopped := fxbus.Subscribe[TaskStoppedEvent](bus)
 	defer stopped.Close()
 
+	r, err := New(bus, WithoutSignals())
+	if err != nil {
+		t.Fatal(err)
+	}
 	left := make(chan struct{})
 	release := make(chan struct{})
-	testHookTaskLeft = func(name string) {
+	r.testHookTaskLeft = func(name string) {
 		if name != "ender" {
 			return
 		}
@@ -37,12 +41,7 @@ func TestStopWaitsForTheStoppedReportOfATaskThatEndedOnItsOwn(t *testing.T) {
 		case <-time.After(300 * time.Millisecond):
 		}
 	}
-	defer func() { testHookTaskLeft = func(string) {} }()
 
-	r, err := New(bus, WithoutSignals())
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := r.Start(ctx); err != nil {
