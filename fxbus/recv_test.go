@@ -3,6 +3,7 @@ package fxbus_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -331,6 +332,111 @@ func TestLenCountsUnreadEvents(t *testing.T) {
 		st.give()
 		if got := s.Len(); got != st.want {
 			t.Fatalf("after %s: Len = %d, want %d", st.desc, got, st.want)
+		}
+	}
+}
+
+// A Recv whose context ends at the moment an emit hands it its event
+// loses nothing: each event is returned once, in order, by that Recv or by
+// a later receive.
+func TestRecvCancelledDuringEmitLosesNothing(t *testing.T) {
+	b := newTestBus(t)
+	s := fxbus.Subscribe[int](b)
+	defer s.Close()
+	var got []int
+	const rounds = 2000
+	for i := range rounds {
+		ctx, cancel := context.WithCancel(context.Background())
+		emitted := make(chan struct{})
+		go func() {
+			defer close(emitted)
+			if i%2 == 0 {
+				cancel()
+				fxbus.Emit(b, i)
+			} else {
+				fxbus.Emit(b, i)
+				cancel()
+			}
+		}()
+		if v, err := s.Recv(ctx); err == nil {
+			got = append(got, v)
+		} else if err != context.Canceled { //nolint:errorlint // must be ctx.Err() itself
+			t.Fatalf("round %d: Recv = %v, want an event or context.Canceled", i, err)
+		}
+		<-emitted
+		for {
+			v, err := s.TryRecv()
+			if err == fxbus.ErrEmpty {
+				break
+			}
+			if err != nil {
+				t.Fatalf("round %d: TryRecv = %v", i, err)
+			}
+			got = append(got, v)
+		}
+		cancel()
+	}
+	if len(got) != rounds {
+		t.Fatalf("received %d events, want %d", len(got), rounds)
+	}
+	for i, v := range got {
+		if v != i {
+			t.Fatalf("event %d is %d, want %d", i, v, i)
+		}
+	}
+}
+
+// A Recv parked when its subscription, or the bus, is closed at the moment
+// of an emit returns either the event or ErrClosed, and then ErrClosed;
+// an event the closed bus accepted is received, by Recv or after it.
+func TestRecvParkedDuringCloseAndEmit(t *testing.T) {
+	for _, closeBus := range []bool{false, true} {
+		for i := range 500 {
+			b := newTestBus(t)
+			s := fxbus.Subscribe[int](b)
+			res := make(chan error, 1)
+			received := 0
+			go func() {
+				v, err := s.Recv(context.Background())
+				if err == nil {
+					received++
+					if v != 7 {
+						err = fmt.Errorf("got event %d, want 7", v)
+					}
+				}
+				res <- err
+			}()
+			emitted := make(chan int, 1)
+			go func() { emitted <- fxbus.Emit(b, 7) }()
+			if closeBus {
+				b.Close()
+			} else {
+				s.Close()
+			}
+			var err error
+			within(t, "Recv", func() { err = <-res })
+			if err != nil && err != fxbus.ErrClosed {
+				t.Fatalf("closeBus=%v round %d: Recv = %v, want event 7 or ErrClosed", closeBus, i, err)
+			}
+			n := <-emitted
+			for {
+				v, err := s.TryRecv()
+				if err == fxbus.ErrClosed {
+					break
+				}
+				if err != nil || v != 7 {
+					t.Fatalf("closeBus=%v round %d: TryRecv after close = %d, %v; want 7 or ErrClosed", closeBus, i, v, err)
+				}
+				received++
+			}
+			if closeBus && received != n {
+				t.Fatalf("round %d: Emit queued the event for %d subscribers, received %d times", i, n, received)
+			}
+			if _, err := s.Recv(context.Background()); err != fxbus.ErrClosed {
+				t.Fatalf("closeBus=%v round %d: Recv after close = %v, want ErrClosed", closeBus, i, err)
+			}
+			s.Close()
+			b.Close()
 		}
 	}
 }
