@@ -51,8 +51,11 @@ func groupTag(group string) string { return fmt.Sprintf("group:%q", group) }
 // components that providers and tasks need (a connection pool, a client
 // with Fx hooks of its own) start before the providers boot and the tasks
 // start, and stop after the providers have stopped and the tasks have
-// ended. Components built later that depend on the runtime (from an
-// fx.Invoke of the application) start after it and stop before it.
+// ended. Components built later that depend on the runtime (by an
+// fx.Invoke at the top level of fx.New, or in an fx.Module listed after
+// Module) start after it and stop before it. Fx runs the invokes of the
+// modules listed before Module first: a component built there starts
+// before the providers boot, so list Module before your own modules.
 //
 // The runtime enters [StateRunning] and emits [ReadyEvent] when every OnStart
 // hook of the application has returned, not only its own.

@@ -556,3 +556,31 @@ func TestModuleStartsWhatProvidersAndTasksNeedFirstAndStopsItLast(t *testing.T) 
 		t.Errorf("the pool stopped before what needs it: %v", got)
 	}
 }
+
+// A component that depends on the runtime and is built by an fx.Invoke of
+// the application (at the top level of fx.New, or in a module listed after
+// lifecycle.Module) starts after the providers have booted and stops
+// before they stop: Fx runs the invokes of lifecycle.Module first.
+func TestModuleStartsComponentsBuiltAfterItOnceProvidersHaveBooted(t *testing.T) {
+	rec := &recorder{}
+	app := fxtest.New(t, quiet(), fxbus.Module, lifecycle.Module,
+		fx.Supply(rec),
+		lifecycle.AsProvider(func(rec *recorder) lifecycle.Provider {
+			return lifecycle.NewProvider("repo", lifecycle.Normal, lifecycle.Hooks{
+				Boot: func(context.Context) error { rec.add("repo booted"); return nil },
+				Stop: func(context.Context) error { rec.add("repo stopped"); return nil },
+			})
+		}),
+		fx.Module("app", fx.Invoke(func(lc fx.Lifecycle, _ *lifecycle.Runtime, rec *recorder) {
+			lc.Append(fx.Hook{
+				OnStart: func(context.Context) error { rec.add("server started"); return nil },
+				OnStop:  func(context.Context) error { rec.add("server stopped"); return nil },
+			})
+		})),
+	)
+	app.RequireStart().RequireStop()
+	want := []string{"repo booted", "server started", "server stopped", "repo stopped"}
+	if got := rec.get(); !slices.Equal(got, want) {
+		t.Fatalf("order %q, want %q", got, want)
+	}
+}
