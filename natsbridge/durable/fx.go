@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/claviron/fxruntime/fxbus"
+	"github.com/claviron/fxruntime/internal/runhooks"
 	"github.com/claviron/fxruntime/natsbridge"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/fx"
@@ -77,6 +78,7 @@ func Stream(cfg StreamConfig) fx.Option {
 // [Module].
 type Client struct {
 	conn    *natsbridge.Conn
+	bus     *fxbus.Bus
 	streams []StreamConfig
 	log     *zap.Logger
 	// js is set once, by the OnStart hook; nil before.
@@ -93,7 +95,7 @@ type clientParams struct {
 }
 
 func provideClient(p clientParams) *Client {
-	c := &Client{conn: p.Conn, streams: p.Streams, log: p.Bus.Logger()}
+	c := &Client{conn: p.Conn, bus: p.Bus, streams: p.Streams, log: p.Bus.Logger()}
 	p.Lifecycle.Append(fx.Hook{OnStart: c.start})
 	return c
 }
@@ -200,12 +202,14 @@ func ProvideAsyncPublisher[E any](subject string, cfg AsyncConfig[E], opts ...Op
 // previous run acknowledged is not delivered again, what it gave back or
 // left unsettled is. [Consumer.Stop] and [Consumer.Stats] refer to the
 // current run; the counters of Stats count every run. A start that fails
-// (this hook's or another's) leaves nothing of the run going, and the
-// next start begins a new run. Two runs never handle at once: if the
-// previous stop ended before its handlers returned, OnStart waits for
-// them within the start's context; a run whose OnStop Fx skipped (an
-// earlier hook used the whole stop budget) goes on until
-// [Consumer.Stop] or the next start, which stops it first.
+// (this hook's or another's, or the start timeout, after which Fx runs no
+// OnStop) leaves nothing of the run going, and the next start begins a
+// new run. A run whose OnStop Fx skipped (an earlier hook used the whole
+// stop budget) is stopped when the application's run ends, at once: its
+// handlers' context is cancelled, and what they had not settled comes
+// back after AckWait. Two runs never handle at once: if a previous run's
+// handlers have not returned, OnStart waits for them within the start's
+// context.
 func Listen[E any](lc fx.Lifecycle, c *Client, cfg ConsumerConfig, h Handler[E], opts ...Option[E]) (*Consumer[E], error) {
 	if lc == nil || c == nil {
 		return nil, fmt.Errorf("durable: consumer %q: nil fx.Lifecycle or *Client", cfg.Durable)
@@ -226,6 +230,16 @@ func Listen[E any](lc fx.Lifecycle, c *Client, cfg ConsumerConfig, h Handler[E],
 			return cons.startRun(ctx, js)
 		},
 		OnStop: cons.Stop,
+	})
+	// Fx runs no OnStop after a start that failed with its context done,
+	// and skips those left when a stop passes its deadline: the run is
+	// then stopped when it ends, at once (its handlers' context is
+	// cancelled; their messages settle as they return, or come back after
+	// AckWait), so that nothing handles while the application is down.
+	runhooks.Of(c.bus).OnRunEnd(func(bool) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_ = cons.Stop(ctx) // later calls for a stopped run return at once
 	})
 	return cons, nil
 }

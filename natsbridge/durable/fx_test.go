@@ -763,13 +763,15 @@ func TestFxListenStartWaitsForThePreviousRunsHandlers(t *testing.T) {
 }
 
 // When Fx skips the consumer's OnStop (an earlier hook used the whole
-// stop budget), the run goes on handling until the next start, which
-// stops it and begins a new run; each event is handled once.
-func TestFxListenStartStopsARunWhoseStopFxSkipped(t *testing.T) {
+// stop budget), the run is stopped when it ends: nothing is handled while
+// the application is down, the next start begins a new run, and each
+// event is handled once.
+func TestFxListenStopsARunWhoseStopFxSkippedWhenTheRunEnds(t *testing.T) {
 	srv := runJS(t, "", -1)
 	var (
 		handled seen
 		cons    *durable.Consumer[Order]
+		bus     *fxbus.Bus
 	)
 	app := fxOnConn(t, srv.ClientURL(),
 		fx.Invoke(func(lc fx.Lifecycle, c *durable.Client) error {
@@ -783,6 +785,7 @@ func TestFxListenStartStopsARunWhoseStopFxSkipped(t *testing.T) {
 		fx.Invoke(func(lc fx.Lifecycle) {
 			lc.Append(fx.StopHook(func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }))
 		}),
+		fx.Populate(&bus),
 	)
 	pub, err := durable.NewPublisher[Order](connectJS(t, srv.ClientURL()), "orders.placed")
 	if err != nil {
@@ -794,12 +797,20 @@ func TestFxListenStartStopsARunWhoseStopFxSkipped(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// stop stops the application past its deadline and waits for the run
+	// to end: the bus closes after the run-end callbacks, the consumer's
+	// among them.
 	stop := func() {
 		t.Helper()
+		ended := fxbus.Subscribe[struct{}](bus)
+		defer ended.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
 		if err := app.Stop(ctx); err == nil {
 			t.Fatal("stop returned nil past its deadline")
+		}
+		if _, err := ended.Recv(ctxWait(t)); !errors.Is(err, fxbus.ErrClosed) {
+			t.Fatalf("the run did not end: %v", err)
 		}
 	}
 	if err := app.Start(ctxWait(t)); err != nil {
@@ -809,14 +820,17 @@ func TestFxListenStartStopsARunWhoseStopFxSkipped(t *testing.T) {
 	eventually(t, "o-1 handled in run 1", func() bool { return handled.count("o-1") == 1 })
 	stop()
 	publish("o-2")
-	eventually(t, "o-2 handled by the run whose stop was skipped", func() bool { return handled.count("o-2") == 1 })
+	time.Sleep(500 * time.Millisecond) // a consumer still running takes it within this
+	if n := handled.count("o-2"); n != 0 {
+		t.Fatalf("o-2 handled %d times while the application was down; want 0", n)
+	}
 	if err := app.Start(ctxWait(t)); err != nil {
 		t.Fatalf("start 2: %v", err)
 	}
 	publish("o-3")
-	eventually(t, "o-3 handled in run 2", func() bool { return handled.count("o-3") == 1 })
+	eventually(t, "o-2 and o-3 handled in run 2", func() bool { return handled.count("o-2") == 1 && handled.count("o-3") == 1 })
 	stop()
-	// The last run's OnStop was skipped too.
+	// Stop after the run was stopped at its end returns at once.
 	if err := cons.Stop(ctxWait(t)); err != nil {
 		t.Fatalf("Consumer.Stop: %v", err)
 	}
@@ -825,7 +839,46 @@ func TestFxListenStartStopsARunWhoseStopFxSkipped(t *testing.T) {
 			t.Errorf("%s handled %d times, want once", id, n)
 		}
 	}
-	if st := stats(t, cons); st.Acked != 3 || st.Delivered != 3 {
-		t.Errorf("stats %+v, want 3 delivered and acknowledged over the runs", st)
+	if st := stats(t, cons); st.Acked != 3 || st.Delivered != st.Acked+st.Returned {
+		t.Errorf("stats %+v, want 3 acknowledged over the runs, every other delivery given back", st)
+	}
+}
+
+// A start that fails at its deadline after the consumer's OnStart has
+// succeeded (a later hook outlives the start timeout, so Fx rolls back with
+// an expired context and runs no OnStop) leaves nothing of the consumer's
+// run going: once app.Start has returned and app.Stop has been called, no
+// message is handled, although the Conn outlives the run.
+func TestFxListenHandlesNothingAfterAStartThatTimedOut(t *testing.T) {
+	srv := runJS(t, "", -1)
+	var handled seen
+	app := fxOnConn(t, srv.ClientURL(),
+		fx.Invoke(func(lc fx.Lifecycle, c *durable.Client) error {
+			_, err := durable.Listen(lc, c, durable.ConsumerConfig{Stream: "ORDERS", Durable: "billing"},
+				func(_ context.Context, o Order) error { handled.add(o); return nil })
+			return err
+		}),
+		fx.Invoke(func(lc fx.Lifecycle) {
+			lc.Append(fx.StartHook(func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }))
+		}),
+	)
+	short, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := app.Start(short); err == nil {
+		t.Fatal("app.Start succeeded; want the later hook's timeout")
+	}
+	if err := app.Stop(ctxWait(t)); err != nil {
+		t.Logf("app.Stop after the failed start: %v", err)
+	}
+	pub, err := durable.NewPublisher[Order](connectJS(t, srv.ClientURL()), "orders.placed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pub.Publish(ctxWait(t), Order{ID: "after-failed-start"}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // a consumer still running takes it within this
+	if n := handled.count("after-failed-start"); n != 0 {
+		t.Fatalf("handled %d times after the application's start failed and app.Stop returned; want 0", n)
 	}
 }
