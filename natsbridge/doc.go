@@ -127,7 +127,12 @@
 // the new run's. [Conn.Stats] counters go on counting across the runs;
 // [Conn.Origin] stays the same; [Conn.NATS] returns the current run's
 // connection. A run whose stop passed its deadline before the bridge's
-// OnStop (Fx then skips it) is closed at once when the run ends.
+// OnStop (Fx then skips it) is closed at once when the run ends. One case
+// forwards less: when a stop deadline cut the bridge's own Close short and
+// the application is started again while that run's outbound goroutines
+// are still ending, the outbound routes subscribe at the bridge's OnStart
+// instead, and the events of the OnStart hooks that ran before it are not
+// forwarded.
 //
 // # Shutdown
 //
