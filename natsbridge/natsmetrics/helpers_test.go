@@ -71,69 +71,24 @@ func start(t testing.TB, c *natsbridge.Conn) {
 	}
 }
 
-func closeConn(t testing.TB, c *natsbridge.Conn) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	if err := c.Close(ctx); err != nil {
-		t.Errorf("close: %v", err)
-	}
-}
+// The helpers below are natstest's, under the names these tests use.
+func closeConn(t testing.TB, c *natsbridge.Conn) { t.Helper(); natstest.CloseConn(t, c) }
 
-// rawConn is a plain client, a peer that publishes what it likes.
-func rawConn(t testing.TB, url string) *nats.Conn {
-	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		done := make(chan struct{})
-		nc.SetClosedHandler(func(*nats.Conn) { close(done) })
-		nc.Close()
-		select {
-		case <-done:
-		case <-time.After(wait):
-			t.Error("raw connection not closed")
-		}
-	})
-	return nc
-}
+func rawConn(t testing.TB, url string) *nats.Conn { t.Helper(); return natstest.RawConn(t, url) }
 
-// recv returns the next event of sub, failing the test after wait.
 func recv[E any](t testing.TB, sub *fxbus.Subscription[E]) E {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	ev, err := sub.Recv(ctx)
-	if err != nil {
-		t.Fatalf("receive %T: %v", ev, err)
-	}
-	return ev
+	return natstest.Recv(t, sub)
 }
 
-// eventually polls cond until it holds, failing the test after wait.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", wait, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	natstest.Eventually(t, what, cond)
 }
 
-// statsOf returns the counters of one route of c.
 func statsOf(t testing.TB, c *natsbridge.Conn, d natsbridge.Direction, subject string) natsbridge.Stats {
 	t.Helper()
-	for _, s := range c.Stats() {
-		if s.Direction == d && s.Subject == subject {
-			return s
-		}
-	}
-	t.Fatalf("no %s route on %q in %+v", d, subject, c.Stats())
-	return natsbridge.Stats{}
+	return natstest.StatsOf(t, c, d, subject)
 }
 
 // newProvider returns an SDK MeterProvider read by the returned reader.
