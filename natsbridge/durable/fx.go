@@ -207,7 +207,8 @@ func ProvideAsyncPublisher[E any](subject string, cfg AsyncConfig[E], opts ...Op
 // new run. A run whose OnStop Fx skipped (an earlier hook used the whole
 // stop budget) is stopped when the application's run ends, at once: its
 // handlers' context is cancelled, and what they had not settled comes
-// back after AckWait. Two runs never handle at once: if a previous run's
+// back after AckWait (on a bus not built by fxbus.Module, which knows no
+// run's end, the next start stops it first). Two runs never handle at once: if a previous run's
 // handlers have not returned, OnStart waits for them within the start's
 // context.
 func Listen[E any](lc fx.Lifecycle, c *Client, cfg ConsumerConfig, h Handler[E], opts ...Option[E]) (*Consumer[E], error) {
