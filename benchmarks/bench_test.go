@@ -2,6 +2,7 @@ package benchmarks
 
 import (
 	"fmt"
+	"runtime"
 	"sort"
 	"testing"
 	"time"
@@ -191,6 +192,35 @@ func BenchmarkWakeup(b *testing.B) {
 		}
 		b.Run("impl="+im.name, func(b *testing.B) {
 			wakeup(b, im)
+		})
+	}
+}
+
+// BenchmarkWakeupOneCPU is Wakeup on one P (GOMAXPROCS 1) and without
+// the pause: the publisher emits, which readies the parked subscriber,
+// then parks on the answer, so the subscriber runs next on the same
+// thread. No idle CPU has to wake up, so ns/op is the code path of one
+// wake-up and its answer alone, free of the machine's wake-up latency
+// that makes Wakeup's figures drift.
+func BenchmarkWakeupOneCPU(b *testing.B) {
+	for _, im := range impls {
+		if im.async == nil {
+			continue
+		}
+		b.Run("impl="+im.name, func(b *testing.B) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+			bus := im.async(b, batch)
+			ack := make(chan struct{}, 1)
+			stop := bus.subscribe(func(event16) { ack <- struct{}{} })
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				bus.emit(event16{a: uint64(i)})
+				<-ack
+			}
+			b.StopTimer()
+			stop()
+			bus.close()
 		})
 	}
 }
