@@ -85,6 +85,12 @@ const (
 // decorator depend on *Bus: a decorator of fx.Lifecycle that needs a value
 // whose constructor itself needs fx.Lifecycle makes dig build that value
 // twice. The bus registers itself here when it is built.
+//
+// The watchers of a run (watchStart, watchStop) run on goroutines of their
+// own and may first be scheduled after their run has ended and the
+// application has started again. So failStart and finish take the run they
+// act on, named by its ended channel, and do nothing to any other: each
+// checks, under mu, that it is still the current run.
 type relay struct {
 	inner fx.Lifecycle // the undecorated root lifecycle; set by the decorator
 
@@ -102,7 +108,7 @@ type relay struct {
 	finishing                      bool          // finish has begun for the current run
 	up                             chan struct{} // closed when the current run is up
 	running                        string        // the OnStart hook running, for errors
-	ended                          chan struct{} // closed when the current run has ended
+	ended                          chan struct{} // closed when the current run has ended; also names the run
 }
 
 func newRelay() *relay { return &relay{} }
@@ -160,8 +166,8 @@ func (r *relay) begin(ctx context.Context) error {
 	if n, ok := hookCount(r.inner); ok && n > all+1 {
 		err := fmt.Errorf("fxbus: %d lifecycle hooks were appended outside fxbus.Module's scope, so the bus cannot announce the shutdown before their OnStop nor know when they have started: %s",
 			n-all-1, errTopLevel)
-		r.failStart(ctx, err)
-		r.finish(context.Background(), false) // Fx runs no OnStop: our hook did not start
+		r.failStart(ctx, ended, err)
+		r.finish(context.Background(), ended, false) // Fx runs no OnStop: our hook did not start
 		return err
 	}
 	go r.watchStart(ctx, up, ended)
@@ -192,8 +198,8 @@ func hookCount(lc fx.Lifecycle) (n int, ok bool) {
 
 // startedOne records an OnStart that returned nil; after the last one, the
 // application is up, unless the start context ended meanwhile (Fx then
-// reports the start as failed).
-func (r *relay) startedOne(ctx context.Context) {
+// reports the start as failed). run is the run the hook started in.
+func (r *relay) startedOne(ctx context.Context, run <-chan struct{}) {
 	r.mu.Lock()
 	r.started++
 	last := r.started == r.starters && r.phase == runStarting
@@ -202,7 +208,7 @@ func (r *relay) startedOne(ctx context.Context) {
 		return
 	}
 	if err := ctx.Err(); err != nil {
-		r.failStart(ctx, err)
+		r.failStart(ctx, run, err)
 		return
 	}
 	r.markUp()
@@ -223,13 +229,14 @@ func (r *relay) markUp() {
 	}
 }
 
-// failStart records that the run's start failed with err and announces
-// the shutdown (once). Fx then rolls back, running the OnStop hooks of the
-// hooks that started, unless the start context is done; watchStart covers
-// that case.
-func (r *relay) failStart(ctx context.Context, err error) {
+// failStart records that the start of run (named by its ended channel)
+// failed with err and announces the shutdown (once). Fx then rolls back,
+// running the OnStop hooks of the hooks that started, unless the start
+// context is done; watchStart covers that case. It does nothing once run
+// is no longer the current run.
+func (r *relay) failStart(ctx context.Context, run <-chan struct{}, err error) {
 	r.mu.Lock()
-	if r.phase != runStarting && r.phase != runUp {
+	if r.ended != run || (r.phase != runStarting && r.phase != runUp) {
 		r.mu.Unlock()
 		return
 	}
@@ -265,8 +272,8 @@ func (r *relay) watchStart(ctx context.Context, up, ended <-chan struct{}) {
 	if hook != "" {
 		err = fmt.Errorf("OnStart hook %s did not return in time: %w", hook, err)
 	}
-	r.failStart(ctx, err)
-	r.finish(ctx, true)
+	r.failStart(ctx, ended, err)
+	r.finish(ctx, ended, true)
 }
 
 // stopping runs at the start of every OnStop hook: the first of a stop
@@ -299,31 +306,35 @@ func (r *relay) watchStop(ctx context.Context, ended <-chan struct{}) {
 	select {
 	case <-ended:
 	case <-ctx.Done():
-		r.finish(ctx, true)
+		r.finish(ctx, ended, true)
 	}
 }
 
 // end is the app's last OnStop: the run is over.
 func (r *relay) end(ctx context.Context) error {
 	r.stopping(ctx) // in case no other hook had an OnStop
-	return r.finish(ctx, false)
+	r.mu.Lock()
+	run := r.ended // nil if the app never started
+	r.mu.Unlock()
+	return r.finish(ctx, run, false)
 }
 
-// finish ends the current run, once: the packages built on the bus finish
-// (OnRunEnd), the bus closes, and the handlers of Listen drain what the
-// bus holds for them. abandoned says that Fx will run no more hooks of
-// this run (its context is done): the handlers are then not waited for.
-func (r *relay) finish(ctx context.Context, abandoned bool) error {
+// finish ends run (named by its ended channel; nil if the app never
+// started), once: the packages built on the bus finish (OnRunEnd), the bus
+// closes, and the handlers of Listen drain what the bus holds for them.
+// abandoned says that Fx will run no more hooks of this run (its context
+// is done): the handlers are then not waited for. A run that is no longer
+// the current one has ended: finish leaves the current one alone.
+func (r *relay) finish(ctx context.Context, run <-chan struct{}, abandoned bool) error {
 	r.mu.Lock()
-	if r.finishing || r.phase == runEnded || r.ended == nil {
-		// Ended, or ending on another goroutine (a watcher that saw a
-		// deadline): the caller, app.Stop's last hook, returns only once
-		// the run has ended, within its context.
-		ended := r.ended
+	if run == nil || r.ended != run || r.finishing || r.phase == runEnded {
+		// Never started, ended, or ending on another goroutine (a
+		// watcher that saw a deadline): the caller, app.Stop's last
+		// hook, returns only once the run has ended, within its context.
 		r.mu.Unlock()
-		if ended != nil && !abandoned {
+		if run != nil && !abandoned {
 			select {
-			case <-ended:
+			case <-run:
 			case <-ctx.Done():
 			}
 		}
@@ -426,6 +437,7 @@ func (l *announcingLifecycle) Append(h fx.Hook) {
 		h.OnStart = func(ctx context.Context) error {
 			r.mu.Lock()
 			r.running = startName
+			run := r.ended // the run this hook starts in
 			r.mu.Unlock()
 			r.logHidden(hiddenStart, "OnStart", startName, nil)
 			err := runHook("OnStart", startName, ctx, start)
@@ -435,9 +447,9 @@ func (l *announcingLifecycle) Append(h fx.Hook) {
 			r.logHidden(hiddenStart, "OnStart", startName, err)
 			switch {
 			case err != nil:
-				r.failStart(ctx, err)
+				r.failStart(ctx, run, err)
 			case counted:
-				r.startedOne(ctx)
+				r.startedOne(ctx, run)
 			}
 			return err
 		}

@@ -1,0 +1,130 @@
+package fxbus
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"go.uber.org/fx"
+)
+
+type restartEvent struct{}
+
+// lateWakeups is how many times a test wakes a stale watcher. Each wake
+// with both of its select cases ready picks one at random: a watcher that
+// acts on the current run does so, on average, every second wake.
+const lateWakeups = 64
+
+// runChannels returns the up and ended channels of the relay's current run.
+func runChannels(r *relay) (up, ended chan struct{}) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.up, r.ended
+}
+
+// restartApp builds an application with Module, a Listen handler of
+// restartEvent, and the hooks given; it returns the bus and its relay.
+func restartApp(t *testing.T, opts ...fx.Option) (*fx.App, *Bus, *relay) {
+	t.Helper()
+	var bus *Bus
+	var r *relay
+	opts = append([]fx.Option{
+		fx.NopLogger, Module, fx.Populate(&bus, &r),
+		Handle(func(context.Context, restartEvent) error { return nil }),
+	}, opts...)
+	app := fx.New(opts...)
+	if err := app.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return app, bus, r
+}
+
+// requireRunOpen fails unless the current run is up with its bus open:
+// an emit reaches the Listen handler's subscription.
+func requireRunOpen(t *testing.T, bus *Bus, r *relay, after string) {
+	t.Helper()
+	r.mu.Lock()
+	phase := r.phase
+	r.mu.Unlock()
+	if phase != runUp {
+		t.Errorf("%s: the second run is in phase %d, want %d (up)", after, phase, runUp)
+	}
+	if n := Emit(bus, restartEvent{}); n != 1 {
+		t.Errorf("%s: an emit in the second run reached %d subscribers, want 1: its bus was closed", after, n)
+	}
+	if bus.shutdownAnnounced() {
+		t.Errorf("%s: the second run's shutdown was announced, though nothing stopped it", after)
+	}
+}
+
+// A stop watches its context on a goroutine of its own, which may first
+// run after the stop has ended and its context was cancelled (fxtest and
+// most callers cancel it once app.Stop returns): by then the application
+// may have started again. That watcher leaves the new run alone: its bus
+// stays open and its shutdown unannounced until its own stop.
+func TestRunStartedAgainIsNotEndedByThePreviousStopsWatcher(t *testing.T) {
+	app, bus, r := restartApp(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := app.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stopCtx, stopCancel := context.WithCancel(context.Background())
+	if err := app.Stop(stopCtx); err != nil {
+		t.Fatal(err)
+	}
+	stopCancel()
+	_, ended1 := runChannels(r)
+
+	if err := app.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The first run's watcher, scheduled only now: its run has ended
+	// and its stop context is done.
+	for range lateWakeups {
+		r.watchStop(stopCtx, ended1)
+	}
+	requireRunOpen(t, bus, r, "after the first stop's watcher woke")
+	if err := app.Stop(ctx); err != nil {
+		t.Error(err)
+	}
+}
+
+// The same for the watcher of a start that failed: once that run has
+// ended and the application has started again, the watcher neither fails
+// nor ends the new run.
+func TestRunStartedAgainIsNotEndedByAFailedStartsWatcher(t *testing.T) {
+	fail := true
+	app, bus, r := restartApp(t, fx.Invoke(func(lc fx.Lifecycle) {
+		lc.Append(fx.StartHook(func() error {
+			if fail {
+				return errors.New("first start fails")
+			}
+			return nil
+		}))
+	}))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	startCtx, startCancel := context.WithCancel(context.Background())
+	if err := app.Start(startCtx); err == nil {
+		t.Fatal("the first start succeeded, want its hook's error")
+	}
+	startCancel()
+	up1, ended1 := runChannels(r)
+	if err := app.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	fail = false
+	if err := app.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range lateWakeups {
+		r.watchStart(startCtx, up1, ended1)
+	}
+	requireRunOpen(t, bus, r, "after the failed start's watcher woke")
+	if err := app.Stop(ctx); err != nil {
+		t.Error(err)
+	}
+}
