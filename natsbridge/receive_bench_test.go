@@ -46,8 +46,8 @@ func BenchmarkReceiveHandle(b *testing.B) {
 		return &nats.Msg{Subject: subject, Data: data, Header: nats.Header{HeaderOrigin: {"0123456789abcdef"}}}
 	}
 	handlers := []func(*nats.Msg){
-		func(m *nats.Msg) { tick.handle(m) },
-		func(m *nats.Msg) { tock.handle(m) },
+		func(m *nats.Msg) { tick.handle(m, c.run) },
+		func(m *nats.Msg) { tock.handle(m, c.run) },
 	}
 	msgs := []*nats.Msg{msg("ticks"), msg("tocks")}
 
