@@ -117,7 +117,7 @@ type Conn struct {
 
 	natsOpts []nats.Option
 
-	mu sync.Mutex // guards nc, ncClosed, routes, started, closing, again, end
+	mu sync.Mutex // guards nc, ncClosed, routes, started, closing, again, end, run
 	nc *nats.Conn // nil until Start succeeds, and again once a new run begins
 	// ncClosed is closed by the ClosedHandler of nc; set with nc.
 	ncClosed chan struct{}
@@ -132,10 +132,19 @@ type Conn struct {
 	// end is the Close of the current run, replaced when a new run
 	// begins.
 	end *runEnd
+	// run gates the current run's emits of received events; replaced
+	// when a new run begins. Each inbound subscription keeps the gate of
+	// the run it was made in.
+	run *runGate
 
 	// outage counts the disconnects; a route logs its first drop of each
 	// cause in each outage only.
 	outage atomic.Uint64
+
+	// onHandle, if set, is called by the inbound routes' callbacks with
+	// each message before they handle it: a test hook, set before Start
+	// and never changed after.
+	onHandle func(*nats.Msg)
 }
 
 // runEnd is the outcome of a run's Close: err is written by the first
@@ -144,6 +153,40 @@ type Conn struct {
 type runEnd struct {
 	err  error
 	done chan struct{}
+}
+
+// A runGate lets the inbound routes emit a received message only while the
+// run whose connection delivered it lasts. Under [Module] the bus is
+// opened again, empty, for the next run, and a callback of the previous
+// run's client can still be running then (Close cut short by its context
+// closes the connection without waiting for it): what it emits would
+// reach the next run's subscribers.
+type runGate struct {
+	mu    sync.RWMutex // held for reading by each emit of a received event, for writing by end
+	ended bool         // guarded by mu
+}
+
+// enter reports whether the run lasts; if so, the run cannot end until
+// leave is called.
+func (g *runGate) enter() bool {
+	g.mu.RLock()
+	if g.ended {
+		g.mu.RUnlock()
+		return false
+	}
+	return true
+}
+
+func (g *runGate) leave() { g.mu.RUnlock() }
+
+// end ends the run: no emit begins after it. It waits for the emits under
+// way, which is bounded: an emit never blocks (fxbus.Emit does not wait
+// for subscribers), and a callback does its slow work, decoding, before
+// enter.
+func (g *runGate) end() {
+	g.mu.Lock()
+	g.ended = true
+	g.mu.Unlock()
 }
 
 // route is a Forward or Receive route seen without its type.
@@ -196,6 +239,7 @@ func New(bus *fxbus.Bus, cfg Config, opts ...Option) (*Conn, error) {
 		log:    bus.Logger(),
 		origin: newOrigin(),
 		end:    &runEnd{done: make(chan struct{})},
+		run:    &runGate{},
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -406,7 +450,10 @@ func (c *Conn) onAsyncError(_ *nats.Conn, sub *nats.Subscription, err error) {
 // already waiting for them, then the connection is drained: inbound
 // messages already delivered by the server are emitted, published messages
 // are flushed, and the connection is closed. All within ctx; when ctx ends
-// first the connection is closed at once and Close returns an error.
+// first the connection is closed at once and Close returns an error. An
+// inbound route still handling a message then emits it only if it gets
+// there before Close returns; after, the message is dropped and counted
+// in [Stats.Dropped].
 //
 // If the client is reconnecting at that moment, draining is impossible:
 // the connection is closed and what the reconnect buffer held is lost.
@@ -416,7 +463,7 @@ func (c *Conn) onAsyncError(_ *nats.Conn, sub *nats.Subscription, err error) {
 // next start begins another.
 func (c *Conn) Close(ctx context.Context) error {
 	c.mu.Lock()
-	end := c.end
+	end, run := c.end, c.run
 	if c.closing {
 		c.mu.Unlock()
 		select {
@@ -444,6 +491,9 @@ func (c *Conn) Close(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	// The drain has handled every message, or was cut short: a callback
+	// still running then must not emit into a later run.
+	run.end()
 	leaveBus(c)
 	end.err = errors.Join(errs...)
 	close(end.done)
@@ -509,10 +559,22 @@ func (c *Conn) runAgain() {
 	c.closing, c.started = false, false
 	c.nc, c.ncClosed = nil, nil
 	c.end = &runEnd{done: make(chan struct{})}
+	c.run = &runGate{}
 	c.shared.Store(joinBus(c))
 	for _, r := range c.routes {
 		r.again()
 	}
+}
+
+// endRun ends the current run's gate: no received message is emitted on
+// the bus after it returns. [Module] calls it when the application's run
+// ends, before the bus closes, even when a Close cut short by the stop's
+// deadline has not returned yet.
+func (c *Conn) endRun() {
+	c.mu.Lock()
+	run := c.run
+	c.mu.Unlock()
+	run.end()
 }
 
 // beginRun begins a new run at once if the previous one is over; Start

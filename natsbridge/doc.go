@@ -86,6 +86,9 @@
 //   - a message the client discarded because an inbound route could not
 //     keep up (a slow consumer, past [Config.PendingMsgs] or
 //     [Config.PendingBytes]): inbound [Stats.Dropped];
+//   - a message an inbound route was still handling when [Conn.Close],
+//     cut short by its context, returned (or, under [Module], when the
+//     run ended): inbound [Stats.Dropped], and logged (see "Runs");
 //   - a received event a slow local subscriber missed: the bus's own
 //     fxbus.Stats Missed, as for any event.
 //
@@ -96,7 +99,8 @@
 // or not yet subscribed, the reconnect buffer ([Stats.Buffered]) when the
 // connection is closed before it reconnects, and what the client still
 // held for inbound routes when Close's context ended before the drain did
-// (Close's error says about how many).
+// (Close's error says about how many, counting the messages the routes
+// were handling, which are counted as said above).
 // A system that needs every event needs acknowledgments and replay
 // (JetStream), which this package does not do.
 //
@@ -127,7 +131,12 @@
 // the new run's. [Conn.Stats] counters go on counting across the runs;
 // [Conn.Origin] stays the same; [Conn.NATS] returns the current run's
 // connection. A run whose stop passed its deadline before the bridge's
-// OnStop (Fx then skips it) is closed at once when the run ends. One case
+// OnStop (Fx then skips it) is closed at once when the run ends. A
+// message received in a run reaches that run's subscribers or none: when
+// a stop's deadline cut the bridge's Close short while an inbound route
+// was still handling a message, the route does not emit it once the run
+// has ended, so never into the next run; it counts it in [Stats.Dropped]
+// and logs it. One case
 // forwards less: when a stop deadline cut the bridge's own Close short and
 // the application is started again while that run's outbound goroutines
 // are still ending, the outbound routes subscribe at the bridge's OnStart

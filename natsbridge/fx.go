@@ -101,8 +101,12 @@ func provideConn(p params) (*Conn, error) {
 	hooks.OnRunAgain(c.beginRun)
 	// Fx skips the OnStop hooks left when a stop passes its deadline, and
 	// runs none after a start that failed with its context done: the run
-	// is then closed at once, so that the next one can begin.
+	// is then closed at once, so that the next one can begin. Either way,
+	// no message received in this run is emitted after it, even by a
+	// callback that a Close cut short left running: the bus is the next
+	// run's once reopened.
 	hooks.OnRunEnd(func(bool) {
+		defer c.endRun()
 		c.mu.Lock()
 		closing := c.closing
 		c.mu.Unlock()

@@ -2,13 +2,16 @@ package natsbridge_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/claviron/fxruntime/fxbus"
 	"github.com/claviron/fxruntime/natsbridge"
+	"github.com/nats-io/nats.go"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 )
@@ -217,4 +220,113 @@ func TestModuleBridgesTheRunAfterAStopThatSkippedTheBridge(t *testing.T) {
 	if s := statsOf(t, conn, natsbridge.Outbound, "orders"); s.Forwarded != 2 {
 		t.Errorf("outbound %+v, want 2 forwarded", s)
 	}
+}
+
+// A received message reaches the subscribers of the run it arrived in, or
+// none: when a stop's deadline cuts the bridge's Close short while an
+// inbound route's callback is still handling a message, and the
+// application is started again before that callback emits, the message is
+// not emitted on the new run's bus; it is counted in Stats.Dropped.
+func TestInboundMessageOfAnEndedRunNeverReachesTheNextRun(t *testing.T) {
+	srv := runServer(t, -1)
+	pub := rawConn(t, srv.ClientURL())
+	var (
+		bus  *fxbus.Bus
+		conn *natsbridge.Conn
+	)
+	app := fx.New(
+		fx.NopLogger,
+		fxbus.Module,
+		natsbridge.Module,
+		fx.Supply(natsbridge.Config{URL: srv.ClientURL(), Name: "shop"}),
+		natsbridge.BridgeIn[Order]("orders"),
+		fx.Populate(&bus, &conn),
+	)
+	if err := app.Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The callback that gets the first run's order is held until the
+	// second run has begun.
+	oldData := mustJSON(t, Order{ID: "old", Items: 1})
+	held, release := make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	free := func() { releaseOnce.Do(func() { close(release) }) }
+	defer free() // on a failure, so that the callback returns
+	natsbridge.SetOnHandle(conn, func(m *nats.Msg) {
+		if string(m.Data) == string(oldData) {
+			close(held)
+			<-release
+		}
+	})
+
+	start := func(run int) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		// After a stop that returned at its deadline, Fx refuses a start
+		// until its own stop goroutine has finished.
+		for {
+			err := app.Start(ctx)
+			if err == nil {
+				return
+			}
+			if run == 1 || !strings.Contains(err.Error(), "state: stopping") || ctx.Err() != nil {
+				t.Fatalf("run %d: start: %v", run, err)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+
+	start(1)
+	if err := pub.Publish("orders", oldData); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-held:
+	case <-time.After(wait):
+		t.Fatal("the first run's order never reached the inbound route")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	err := app.Stop(ctx)
+	cancel()
+	if err == nil {
+		t.Fatal("the first run's stop returned nil; its deadline should have cut the drain short")
+	}
+
+	start(2)
+	orders := fxbus.Subscribe[Order](bus)
+	defer orders.Close()
+	free()
+	eventually(t, "the first run's order handled", func() bool {
+		s := statsOf(t, conn, natsbridge.Inbound, "orders")
+		return s.Received+s.Dropped == 1
+	})
+	if err := pub.Publish("orders", mustJSON(t, Order{ID: "new", Items: 2})); err != nil {
+		t.Fatal(err)
+	}
+	if got := recv(t, orders); got.ID != "new" {
+		t.Fatalf("the second run's subscriber got %+v, an order of the first run", got)
+	}
+	if n := orders.Len(); n != 0 {
+		t.Fatalf("the second run's subscriber has %d more orders", n)
+	}
+	if s := statsOf(t, conn, natsbridge.Inbound, "orders"); s.Received != 1 || s.Dropped != 1 {
+		t.Errorf("inbound %+v, want the second run's order received and the first run's dropped", s)
+	}
+
+	ctx, cancel = context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := app.Stop(ctx); err != nil {
+		t.Fatalf("second stop: %v", err)
+	}
+}
+
+func mustJSON(t testing.TB, v any) []byte {
+	t.Helper()
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }

@@ -26,6 +26,10 @@ type receiver[E any] struct {
 	guard atomic.Pointer[guard[E]]
 	// sub is the current run's subscription: set by start.
 	sub atomic.Pointer[subscription]
+	// late counts the messages handled after their run had ended, so not
+	// emitted; Stats reports them in Dropped. (n.dropped is the client's
+	// count of its discards, which noteDropped sets, not adds to.)
+	late atomic.Uint64
 }
 
 // subscription is an inbound route's subscription in one run; base is
@@ -40,7 +44,8 @@ func (r *receiver[E]) key() routeKey {
 }
 
 func (r *receiver[E]) start(nc *nats.Conn) error {
-	s, err := nc.Subscribe(r.subject, r.handle)
+	run := r.conn.run // c.mu is held
+	s, err := nc.Subscribe(r.subject, func(m *nats.Msg) { r.handle(m, run) })
 	if err != nil {
 		return fmt.Errorf("natsbridge: subscribe to %q: %w", r.subject, err)
 	}
@@ -69,7 +74,12 @@ func (r *receiver[E]) again() { r.guard.Store(guardOf[E](r.conn)) }
 // messages already delivered have been handled.
 func (r *receiver[E]) stop(context.Context) error { return nil }
 
-func (r *receiver[E]) handle(m *nats.Msg) {
+// handle decodes m and emits it on the bus, if run, the run in which the
+// subscription was made, has not ended.
+func (r *receiver[E]) handle(m *nats.Msg, run *runGate) {
+	if h := r.conn.onHandle; h != nil {
+		h(m)
+	}
 	// The client discards messages only while messages wait for this
 	// callback, so a call follows the last discard, and reading the count
 	// here makes it final once the subscription is drained: the client
@@ -88,9 +98,16 @@ func (r *receiver[E]) handle(m *nats.Msg) {
 			zap.Error(err))
 		return
 	}
+	if !run.enter() {
+		r.late.Add(1)
+		r.conn.log.Warn("natsbridge: a message arrived in a run that has ended; dropped, not emitted into the next run",
+			zap.String("subject", m.Subject), zap.String("type", r.typ))
+		return
+	}
 	// Counted first, so that whoever gets the event sees it counted.
 	r.n.received.Add(1)
 	r.guard.Load().emit(ev)
+	run.leave()
 }
 
 // noteDropped records the client's count of the messages it discarded for
@@ -138,5 +155,7 @@ func (r *receiver[E]) abandon() int {
 
 func (r *receiver[E]) stats() Stats {
 	r.noteDropped(r.current())
-	return r.n.snapshot(Inbound, r.subject, r.typ)
+	s := r.n.snapshot(Inbound, r.subject, r.typ)
+	s.Dropped += r.late.Load()
+	return s
 }

@@ -42,7 +42,9 @@ func (d Direction) String() string {
 // counters of a route go on across the runs of an application started
 // again: they count every run since the *Conn was built. A Close cut short by its
 // context discards what the client still holds, which is counted nowhere;
-// Close's error says about how many messages that is.
+// Close's error says about how many messages that is. The message a route
+// is handling at that moment is counted: in Received if the route emitted
+// it before the run ended, in Dropped if not.
 type Stats struct {
 	Direction Direction
 	Subject   string
@@ -62,7 +64,10 @@ type Stats struct {
 	// buffer ([Config.ReconnectBufSize]) was full, the connection was
 	// closed or draining, or the message was larger than the server
 	// accepts; inbound, messages the client discarded because the route
-	// could not keep up (a NATS slow consumer).
+	// could not keep up (a NATS slow consumer), and messages the route was
+	// still handling when their run ended (a Close cut short by its
+	// context), which are not emitted: a later run's subscribers must not
+	// get them.
 	Dropped uint64
 	// Missed (outbound) counts local events the route never saw because
 	// it fell more than the bus capacity behind (fxbus.LaggedError).
