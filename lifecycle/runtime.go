@@ -45,6 +45,10 @@ type Runtime struct {
 	// testHookTaskLeft, if set (by a test, before Start), is called
 	// between a task's leaving the run's names and its TaskStoppedEvent.
 	testHookTaskLeft func(name string)
+	// testHookShutdownBegun, if set (by a test, before Start), is called
+	// by the call of shutdownRun that begins a run's shutdown, right after
+	// it has recorded it, before its announcement.
+	testHookShutdownBegun func(reason string)
 
 	// state mirrors phase (and the current run's shutdown) as a public
 	// State; written under mu by setPhase, read lock-free.

@@ -67,6 +67,9 @@ func (r *Runtime) shutdownRun(ru *run, reason string, cause error, exitCode int,
 		r.setPhase(phaseShuttingDown)
 	}
 	r.mu.Unlock()
+	if r.testHookShutdownBegun != nil {
+		r.testHookShutdownBegun(reason)
+	}
 
 	// Announce, then cancel: whoever waits for the token (Run) knows the
 	// shutdown's event was emitted. The bus's callback cancels the token
