@@ -88,9 +88,11 @@ const (
 //
 // The watchers of a run (watchStart, watchStop) run on goroutines of their
 // own and may first be scheduled after their run has ended and the
-// application has started again. So failStart and finish take the run they
-// act on, named by its ended channel, and do nothing to any other: each
-// checks, under mu, that it is still the current run.
+// application has started again; an OnStart hook that Fx gave up on (its
+// start context ended) may return as late. So failStart, startedOne and
+// finish take the run they act on, named by its ended channel, and do
+// nothing to any other: each checks, under mu, that it is still the
+// current run.
 type relay struct {
 	inner fx.Lifecycle // the undecorated root lifecycle; set by the decorator
 
@@ -198,9 +200,15 @@ func hookCount(lc fx.Lifecycle) (n int, ok bool) {
 
 // startedOne records an OnStart that returned nil; after the last one, the
 // application is up, unless the start context ended meanwhile (Fx then
-// reports the start as failed). run is the run the hook started in.
+// reports the start as failed). run is the run the hook started in: Fx
+// does not wait for a hook once the start context has ended, so the hook
+// may return during a later run, which it does not count toward.
 func (r *relay) startedOne(ctx context.Context, run <-chan struct{}) {
 	r.mu.Lock()
+	if r.ended != run {
+		r.mu.Unlock()
+		return
+	}
 	r.started++
 	last := r.started == r.starters && r.phase == runStarting
 	r.mu.Unlock()

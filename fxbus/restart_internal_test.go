@@ -128,3 +128,92 @@ func TestRunStartedAgainIsNotEndedByAFailedStartsWatcher(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// hookRecorder is an fx.Lifecycle that keeps the hooks appended to it, so
+// that a test runs them itself, in any order and at any time.
+type hookRecorder struct{ hooks []fx.Hook }
+
+func (h *hookRecorder) Append(hook fx.Hook) { h.hooks = append(h.hooks, hook) }
+
+// An OnStart hook that Fx gave up on (its start context ended first) may
+// return long after, once the application has started again: Fx's start
+// does not wait for it. It does not count as one of the new run's hooks,
+// so the new run is up when, and only when, its own last OnStart hook has
+// returned.
+func TestOnStartHookOfAnAbandonedStartDoesNotCountInTheNextRun(t *testing.T) {
+	bus, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus.phases.managed.Store(true)
+	r := newRelay()
+	r.set(bus)
+	inner := &hookRecorder{}
+	lc := &announcingLifecycle{lc: inner, relay: r, bus: bus}
+
+	entered, release := make(chan struct{}), make(chan struct{})
+	calls := 0
+	lc.Append(fx.Hook{OnStart: func(ctx context.Context) error {
+		calls++ // the test runs the hooks one at a time
+		if calls == 1 {
+			close(entered)
+			<-release // the first run's start gives up on it
+		}
+		return nil
+	}})
+	lc.Append(fx.Hook{OnStart: func(context.Context) error { return nil }})
+	first, second := inner.hooks[0].OnStart, inner.hooks[1].OnStart
+	upCalls := make(chan struct{}, 4)
+	bus.onAppStarted(func() { upCalls <- struct{}{} })
+
+	// Run 1: the first hook is still running when the start context ends;
+	// Fx returns and the start watcher ends the run.
+	start1, cancel1 := context.WithCancel(context.Background())
+	if err := r.begin(start1); err != nil {
+		t.Fatal(err)
+	}
+	_, ended1 := runChannels(r)
+	staleDone := make(chan error, 1)
+	go func() { staleDone <- first(start1) }()
+	<-entered
+	cancel1()
+	<-ended1
+	if err := r.end(context.Background()); err != nil { // app.Stop
+		t.Fatal(err)
+	}
+
+	// Run 2: its first hook returns; then the first run's hook returns;
+	// then run 2's last hook returns.
+	start2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	if err := r.begin(start2); err != nil {
+		t.Fatal(err)
+	}
+	if err := first(start2); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if err := <-staleDone; err != nil {
+		t.Fatal(err)
+	}
+	if err := second(start2); err != nil {
+		t.Fatal(err)
+	}
+
+	up2, _ := runChannels(r)
+	select {
+	case <-up2:
+	default:
+		r.mu.Lock()
+		phase, started, starters := r.phase, r.started, r.starters
+		r.mu.Unlock()
+		t.Fatalf("every OnStart hook of run 2 returned, but run 2 is not up: phase %d, %d of %d hooks counted as started",
+			phase, started, starters)
+	}
+	if n := len(upCalls); n != 1 {
+		t.Errorf("OnAppStarted ran %d times, want once (run 2; run 1 never came up)", n)
+	}
+	if err := r.end(context.Background()); err != nil {
+		t.Error(err)
+	}
+}

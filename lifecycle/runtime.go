@@ -45,6 +45,10 @@ type Runtime struct {
 	// testHookTaskLeft, if set (by a test, before Start), is called
 	// between a task's leaving the run's names and its TaskStoppedEvent.
 	testHookTaskLeft func(name string)
+	// testHookShutdownBegun, if set (by a test, before Start), is called
+	// by the call of shutdownRun that begins a run's shutdown, right after
+	// it has recorded it, before its announcement.
+	testHookShutdownBegun func(reason string)
 
 	// state mirrors phase (and the current run's shutdown) as a public
 	// State; written under mu by setPhase, read lock-free.
@@ -129,6 +133,11 @@ type run struct {
 	stopSignals atomic.Int32
 	forceAt     int32
 	begun       chan struct{} // closed once the shutdown has begun and been announced
+	// settled is closed by the call of shutdownRun that began the run's
+	// shutdown once it has done all it does (gate, announcement, token,
+	// host). The run does not end before: that call may come from any
+	// goroutine, and what it does belongs to this run, not the next.
+	settled chan struct{}
 
 	// Guarded by Runtime.mu.
 	shutdown *ShutdownError   // nil until shutdown begins
@@ -151,6 +160,7 @@ func newRun() *run {
 		finished:   make(chan struct{}),
 		ended:      make(chan struct{}),
 		begun:      make(chan struct{}),
+		settled:    make(chan struct{}),
 		tasks:      make(map[string]*task),
 		supervised: make(map[*task]struct{}),
 		delay:      delayState{cut: make(chan struct{})},
@@ -339,6 +349,7 @@ func (r *Runtime) Start(ctx context.Context) error {
 	if err := r.bootAll(ctx, ru); err != nil {
 		r.log.Error("boot failed", zap.Error(err))
 		r.beginShutdown("boot failed", err, ExitFailure, false)
+		r.awaitSettled(ru)
 		r.mu.Lock()
 		r.setPhase(phaseStopped)
 		close(ru.finished)
@@ -538,6 +549,7 @@ func (r *Runtime) endRun(ru *run, ev StoppedEvent) {
 		r.log.Info("stopped", zap.Duration("duration", ev.Duration))
 	}
 	ru.sig.stop() // the signal goroutine stays until here: a second signal forces exit
+	r.awaitSettled(ru)
 	r.mu.Lock()
 	r.setPhase(phaseStopped)
 	close(ru.finished)

@@ -67,6 +67,9 @@ func (r *Runtime) shutdownRun(ru *run, reason string, cause error, exitCode int,
 		r.setPhase(phaseShuttingDown)
 	}
 	r.mu.Unlock()
+	if r.testHookShutdownBegun != nil {
+		r.testHookShutdownBegun(reason)
+	}
 
 	// Announce, then cancel: whoever waits for the token (Run) knows the
 	// shutdown's event was emitted. The bus's callback cancels the token
@@ -90,7 +93,22 @@ func (r *Runtime) shutdownRun(ru *run, reason string, cause error, exitCode int,
 	if askHost && r.stopper != nil {
 		r.stopper(exitCode)
 	}
+	close(ru.settled)
 	return true
+}
+
+// awaitSettled waits, before run ru ends, until the call that began its
+// shutdown, if one did, has done all it does: otherwise a goroutine
+// descheduled between recording the shutdown and announcing it would
+// close the next run's gate and announce on its bus. That call blocks on
+// nothing but the bus's OnShutdown callbacks, which must be quick.
+func (r *Runtime) awaitSettled(ru *run) {
+	r.mu.Lock()
+	begun := ru.shutdown != nil
+	r.mu.Unlock()
+	if begun {
+		<-ru.settled
+	}
 }
 
 // IsShuttingDown reports whether shutdown has begun (or the runtime has
