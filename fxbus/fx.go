@@ -109,7 +109,7 @@ type relay struct {
 	startFailed                    bool          // the current run's start failed
 	finishing                      bool          // finish has begun for the current run
 	up                             chan struct{} // closed when the current run is up
-	running                        string        // the OnStart hook running, for errors
+	running                        string        // the current run's OnStart hook running, for errors
 	ended                          chan struct{} // closed when the current run has ended; also names the run
 }
 
@@ -450,7 +450,9 @@ func (l *announcingLifecycle) Append(h fx.Hook) {
 			r.logHidden(hiddenStart, "OnStart", startName, nil)
 			err := runHook("OnStart", startName, ctx, start)
 			r.mu.Lock()
-			r.running = ""
+			if r.ended == run { // a hook Fx gave up on may return in a later run
+				r.running = ""
+			}
 			r.mu.Unlock()
 			r.logHidden(hiddenStart, "OnStart", startName, err)
 			switch {

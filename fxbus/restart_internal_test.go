@@ -3,6 +3,7 @@ package fxbus
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -212,6 +213,91 @@ func TestOnStartHookOfAnAbandonedStartDoesNotCountInTheNextRun(t *testing.T) {
 	}
 	if n := len(upCalls); n != 1 {
 		t.Errorf("OnAppStarted ran %d times, want once (run 2; run 1 never came up)", n)
+	}
+	if err := r.end(context.Background()); err != nil {
+		t.Error(err)
+	}
+}
+
+// An OnStart hook that Fx gave up on may return while the next run's start
+// runs another hook. If that hook then outlasts the start context, the
+// error names it: the late return of the earlier run's hook does not erase
+// which hook the current run is waiting for.
+func TestStartTimeoutNamesTheHookOfItsOwnRunAfterALateHookOfAnEarlierRun(t *testing.T) {
+	bus, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus.phases.managed.Store(true)
+	r := newRelay()
+	r.set(bus)
+	inner := &hookRecorder{}
+	lc := &announcingLifecycle{lc: inner, relay: r, bus: bus}
+
+	entered, release := make(chan struct{}), make(chan struct{})
+	calls := 0
+	lc.Append(fx.Hook{OnStart: func(context.Context) error {
+		calls++ // the test runs the hooks one at a time
+		if calls == 1 {
+			close(entered)
+			<-release // the first run's start gives up on it
+		}
+		return nil
+	}})
+	blocking, unblock := make(chan struct{}), make(chan struct{})
+	lc.Append(fx.Hook{OnStart: func(context.Context) error {
+		close(blocking)
+		<-unblock // outlasts run 2's start
+		return nil
+	}})
+	first, second := inner.hooks[0].OnStart, inner.hooks[1].OnStart
+
+	// Run 1: the first hook is still running when the start context ends.
+	start1, cancel1 := context.WithCancel(context.Background())
+	if err := r.begin(start1); err != nil {
+		t.Fatal(err)
+	}
+	_, ended1 := runChannels(r)
+	staleDone := make(chan error, 1)
+	go func() { staleDone <- first(start1) }()
+	<-entered
+	cancel1()
+	<-ended1
+	if err := r.end(context.Background()); err != nil { // app.Stop
+		t.Fatal(err)
+	}
+
+	// Run 2: its first hook returns, its second blocks; meanwhile the
+	// first run's hook returns; then run 2's start context ends.
+	start2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	if err := r.begin(start2); err != nil {
+		t.Fatal(err)
+	}
+	sub := Subscribe[ShutdownInitiatedEvent](bus) // the bus is run 2's
+	defer sub.Close()
+	_, ended2 := runChannels(r)
+	if err := first(start2); err != nil {
+		t.Fatal(err)
+	}
+	secondDone := make(chan error, 1)
+	go func() { secondDone <- second(start2) }()
+	<-blocking
+	close(release)
+	if err := <-staleDone; err != nil {
+		t.Fatal(err)
+	}
+	cancel2()
+	<-ended2
+	close(unblock)
+	<-secondDone
+
+	ev, err := sub.TryRecv()
+	if err != nil {
+		t.Fatalf("run 2's failed start announced no ShutdownInitiatedEvent: %v", err)
+	}
+	if ev.Cause == nil || !strings.Contains(ev.Cause.Error(), "did not return in time") {
+		t.Errorf("run 2's start failed with %v, want an error naming the OnStart hook that did not return in time", ev.Cause)
 	}
 	if err := r.end(context.Background()); err != nil {
 		t.Error(err)
