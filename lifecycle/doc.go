@@ -51,7 +51,11 @@
 // it, and an application started again after a stop (Fx allows
 // Start, Stop, Start) gets a new run: a new shutdown token, the providers
 // booted again, the registered tasks started again, one
-// fxbus.ShutdownInitiatedEvent per stop.
+// fxbus.ShutdownInitiatedEvent per stop. A task that outlives its run's
+// stop budget is waited for by the next Start (which fails naming it if
+// its context ends first); it belongs to its own run, whose
+// [StoppedEvent] is the last event of its tasks: what it reports after
+// that is dropped, and the next run's subscribers never see it.
 //
 // Under [Module], whatever way the application's start fails (a hook's
 // error, the start timeout, a panic or runtime.Goexit in a hook, which

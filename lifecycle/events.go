@@ -101,7 +101,10 @@ type TaskRestartingEvent struct {
 	Failures int
 }
 
-// TaskStoppedEvent is emitted when a task's goroutine ends for good.
+// TaskStoppedEvent is emitted when a task's goroutine ends for good. A
+// task that returns after its run has ended (a straggler the drain gave up
+// on) emits none: no event of a run's tasks comes after its [StoppedEvent],
+// since the bus may then be a later run's.
 type TaskStoppedEvent struct {
 	Name string
 	// Err is the last run's error; nil if it returned nil or returned after

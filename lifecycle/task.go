@@ -309,7 +309,7 @@ func (r *Runtime) supervise(ru *run, tk *task) {
 	log := r.log.With(zap.String("task", tk.Name))
 	var failures []time.Time // failure times within the window
 	for attempt := 1; ; attempt++ {
-		emit(r, TaskStartedEvent{Name: tk.Name, Attempt: attempt})
+		report(r, ru, TaskStartedEvent{Name: tk.Name, Attempt: attempt})
 		log.Debug("task started", zap.Int("attempt", attempt))
 		err := callGuarded(ru.ctx, tk.Run)
 		if err == nil || ru.ctx.Err() != nil {
@@ -317,7 +317,7 @@ func (r *Runtime) supervise(ru *run, tk *task) {
 			return
 		}
 		terr := &TaskError{Task: tk.Name, Attempt: attempt, Err: err}
-		emit(r, TaskFailedEvent{Name: tk.Name, Attempt: attempt, Policy: tk.Policy, Err: err})
+		report(r, ru, TaskFailedEvent{Name: tk.Name, Attempt: attempt, Policy: tk.Policy, Err: err})
 		log.Error("task failed",
 			zap.Int("attempt", attempt), zap.Stringer("policy", tk.Policy), zap.Error(err))
 
@@ -344,7 +344,7 @@ func (r *Runtime) supervise(ru *run, tk *task) {
 			return
 		}
 		d := tk.Restart.delay(len(failures))
-		emit(r, TaskRestartingEvent{Name: tk.Name, Attempt: attempt + 1, Delay: d, Failures: len(failures)})
+		report(r, ru, TaskRestartingEvent{Name: tk.Name, Attempt: attempt + 1, Delay: d, Failures: len(failures)})
 		log.Warn("task restarting",
 			zap.Int("attempt", attempt+1), zap.Duration("delay", d), zap.Int("failures", len(failures)))
 		if r.clock.Sleep(ru.ctx, d) != nil {
@@ -371,8 +371,27 @@ func (r *Runtime) taskStopped(ru *run, log *zap.Logger, tk *task, err error) {
 		(errors.Is(err, context.Canceled) || errors.Is(err, ErrShutdown) || err == context.Cause(ru.ctx)) {
 		err = nil
 	}
-	emit(r, TaskStoppedEvent{Name: tk.Name, Err: err})
+	if !report(r, ru, TaskStoppedEvent{Name: tk.Name, Err: err}) {
+		log.Warn("task stopped after its run ended: its TaskStoppedEvent is dropped", zap.Error(err))
+		return
+	}
 	log.Info("task stopped", zap.Error(err))
+}
+
+// report emits ev, an event of a task of run ru, unless ru has ended, and
+// reports whether it did. Once the run has ended its bus may be the next
+// run's, whose subscribers must see none of this run's events; the run's
+// drain named the task as a straggler (or its stop was skipped, which its
+// StoppedEvent reports). See run.reports.
+func report[E Event](r *Runtime, ru *run, ev E) bool {
+	ru.reports.RLock()
+	defer ru.reports.RUnlock()
+	if ru.reportsEnded {
+		r.log.Debug("event of an ended run dropped", zap.String("event", fmt.Sprintf("%T", ev)))
+		return false
+	}
+	emit(r, ev)
+	return true
 }
 
 // drainTasks waits, within the task budget, for run ru's tasks, cancelled
