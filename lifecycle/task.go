@@ -326,7 +326,8 @@ func (r *Runtime) supervise(ru *run, tk *task) {
 			r.taskStopped(ru, log, tk, err)
 			return
 		case Critical:
-			r.InitiateShutdown(fmt.Sprintf("task %q failed", tk.Name), terr, tk.ExitCode)
+			// The shutdown of the task's own run: never of a later one.
+			r.shutdownRun(ru, fmt.Sprintf("task %q failed", tk.Name), terr, tk.ExitCode, true)
 			r.taskStopped(ru, log, tk, err)
 			return
 		}
@@ -339,7 +340,7 @@ func (r *Runtime) supervise(ru *run, tk *task) {
 		if len(failures) > tk.Restart.Budget {
 			berr := &BudgetError{Task: tk.Name, Failures: len(failures), Window: tk.Restart.Window, Last: terr}
 			log.Error("task restart budget exhausted, escalating", zap.Error(berr))
-			r.InitiateShutdown(fmt.Sprintf("task %q exhausted its restart budget", tk.Name), berr, tk.ExitCode)
+			r.shutdownRun(ru, fmt.Sprintf("task %q exhausted its restart budget", tk.Name), berr, tk.ExitCode, true)
 			r.taskStopped(ru, log, tk, err)
 			return
 		}
