@@ -136,12 +136,23 @@ type hookRecorder struct{ hooks []fx.Hook }
 
 func (h *hookRecorder) Append(hook fx.Hook) { h.hooks = append(h.hooks, hook) }
 
-// An OnStart hook that Fx gave up on (its start context ended first) may
-// return long after, once the application has started again: Fx's start
-// does not wait for it. It does not count as one of the new run's hooks,
-// so the new run is up when, and only when, its own last OnStart hook has
-// returned.
-func TestOnStartHookOfAnAbandonedStartDoesNotCountInTheNextRun(t *testing.T) {
+// abandonedStart is a relay, driven the way Fx drives it, after a first
+// run whose start Fx gave up on (its start context ended) while that run's
+// first OnStart hook still ran. first and second are the decorated hooks;
+// the first call of first returns only on returnStale, with its result on
+// staleDone; second is the hook given. upCalls gets a value each time
+// the application comes up (OnAppStarted), from before the first run on.
+type abandonedStart struct {
+	bus           *Bus
+	r             *relay
+	first, second func(context.Context) error
+	staleDone     chan error
+	returnStale   func()
+	upCalls       chan struct{}
+}
+
+func newAbandonedStart(t *testing.T, second func(context.Context) error) *abandonedStart {
+	t.Helper()
 	bus, err := New()
 	if err != nil {
 		t.Fatal(err)
@@ -154,18 +165,22 @@ func TestOnStartHookOfAnAbandonedStartDoesNotCountInTheNextRun(t *testing.T) {
 
 	entered, release := make(chan struct{}), make(chan struct{})
 	calls := 0
-	lc.Append(fx.Hook{OnStart: func(ctx context.Context) error {
-		calls++ // the test runs the hooks one at a time
+	lc.Append(fx.Hook{OnStart: func(context.Context) error {
+		calls++ // the tests run the hooks one at a time
 		if calls == 1 {
 			close(entered)
 			<-release // the first run's start gives up on it
 		}
 		return nil
 	}})
-	lc.Append(fx.Hook{OnStart: func(context.Context) error { return nil }})
-	first, second := inner.hooks[0].OnStart, inner.hooks[1].OnStart
-	upCalls := make(chan struct{}, 4)
-	bus.onAppStarted(func() { upCalls <- struct{}{} })
+	lc.Append(fx.Hook{OnStart: second})
+	a := &abandonedStart{
+		bus: bus, r: r,
+		first: inner.hooks[0].OnStart, second: inner.hooks[1].OnStart,
+		staleDone: make(chan error, 1), returnStale: func() { close(release) },
+		upCalls: make(chan struct{}, 4),
+	}
+	bus.onAppStarted(func() { a.upCalls <- struct{}{} })
 
 	// Run 1: the first hook is still running when the start context ends;
 	// Fx returns and the start watcher ends the run.
@@ -174,14 +189,24 @@ func TestOnStartHookOfAnAbandonedStartDoesNotCountInTheNextRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, ended1 := runChannels(r)
-	staleDone := make(chan error, 1)
-	go func() { staleDone <- first(start1) }()
+	go func() { a.staleDone <- a.first(start1) }()
 	<-entered
 	cancel1()
 	<-ended1
 	if err := r.end(context.Background()); err != nil { // app.Stop
 		t.Fatal(err)
 	}
+	return a
+}
+
+// An OnStart hook that Fx gave up on (its start context ended first) may
+// return long after, once the application has started again: Fx's start
+// does not wait for it. It does not count as one of the new run's hooks,
+// so the new run is up when, and only when, its own last OnStart hook has
+// returned.
+func TestOnStartHookOfAnAbandonedStartDoesNotCountInTheNextRun(t *testing.T) {
+	a := newAbandonedStart(t, func(context.Context) error { return nil })
+	r, first, second := a.r, a.first, a.second
 
 	// Run 2: its first hook returns; then the first run's hook returns;
 	// then run 2's last hook returns.
@@ -193,8 +218,8 @@ func TestOnStartHookOfAnAbandonedStartDoesNotCountInTheNextRun(t *testing.T) {
 	if err := first(start2); err != nil {
 		t.Fatal(err)
 	}
-	close(release)
-	if err := <-staleDone; err != nil {
+	a.returnStale()
+	if err := <-a.staleDone; err != nil {
 		t.Fatal(err)
 	}
 	if err := second(start2); err != nil {
@@ -211,7 +236,7 @@ func TestOnStartHookOfAnAbandonedStartDoesNotCountInTheNextRun(t *testing.T) {
 		t.Fatalf("every OnStart hook of run 2 returned, but run 2 is not up: phase %d, %d of %d hooks counted as started",
 			phase, started, starters)
 	}
-	if n := len(upCalls); n != 1 {
+	if n := len(a.upCalls); n != 1 {
 		t.Errorf("OnAppStarted ran %d times, want once (run 2; run 1 never came up)", n)
 	}
 	if err := r.end(context.Background()); err != nil {
@@ -224,48 +249,13 @@ func TestOnStartHookOfAnAbandonedStartDoesNotCountInTheNextRun(t *testing.T) {
 // error names it: the late return of the earlier run's hook does not erase
 // which hook the current run is waiting for.
 func TestStartTimeoutNamesTheHookOfItsOwnRunAfterALateHookOfAnEarlierRun(t *testing.T) {
-	bus, err := New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bus.phases.managed.Store(true)
-	r := newRelay()
-	r.set(bus)
-	inner := &hookRecorder{}
-	lc := &announcingLifecycle{lc: inner, relay: r, bus: bus}
-
-	entered, release := make(chan struct{}), make(chan struct{})
-	calls := 0
-	lc.Append(fx.Hook{OnStart: func(context.Context) error {
-		calls++ // the test runs the hooks one at a time
-		if calls == 1 {
-			close(entered)
-			<-release // the first run's start gives up on it
-		}
-		return nil
-	}})
 	blocking, unblock := make(chan struct{}), make(chan struct{})
-	lc.Append(fx.Hook{OnStart: func(context.Context) error {
+	a := newAbandonedStart(t, func(context.Context) error {
 		close(blocking)
 		<-unblock // outlasts run 2's start
 		return nil
-	}})
-	first, second := inner.hooks[0].OnStart, inner.hooks[1].OnStart
-
-	// Run 1: the first hook is still running when the start context ends.
-	start1, cancel1 := context.WithCancel(context.Background())
-	if err := r.begin(start1); err != nil {
-		t.Fatal(err)
-	}
-	_, ended1 := runChannels(r)
-	staleDone := make(chan error, 1)
-	go func() { staleDone <- first(start1) }()
-	<-entered
-	cancel1()
-	<-ended1
-	if err := r.end(context.Background()); err != nil { // app.Stop
-		t.Fatal(err)
-	}
+	})
+	bus, r, first, second := a.bus, a.r, a.first, a.second
 
 	// Run 2: its first hook returns, its second blocks; meanwhile the
 	// first run's hook returns; then run 2's start context ends.
@@ -283,8 +273,8 @@ func TestStartTimeoutNamesTheHookOfItsOwnRunAfterALateHookOfAnEarlierRun(t *test
 	secondDone := make(chan error, 1)
 	go func() { secondDone <- second(start2) }()
 	<-blocking
-	close(release)
-	if err := <-staleDone; err != nil {
+	a.returnStale()
+	if err := <-a.staleDone; err != nil {
 		t.Fatal(err)
 	}
 	cancel2()
