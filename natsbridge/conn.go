@@ -145,6 +145,11 @@ type Conn struct {
 	// each message before they handle it: a test hook, set before Start
 	// and never changed after.
 	onHandle func(*nats.Msg)
+	// onConnHandler, if set, runs each of the client's connection handlers
+	// (handle) in their stead, with the connection and the handler's
+	// event, "disconnected", "reconnected" or "closed": a test hook, set
+	// before Start and never changed after.
+	onConnHandler func(nc *nats.Conn, event string, handle func())
 }
 
 // runEnd is the outcome of a run's Close: err is written by the first
@@ -377,11 +382,17 @@ func (c *Conn) clientOptions(timeout time.Duration, ncClosed chan struct{}) []na
 		// The server does not send this connection its own messages; the
 		// origin header is the check that does not depend on it.
 		nats.NoEcho(),
-		nats.DisconnectErrHandler(c.onDisconnect),
-		nats.ReconnectHandler(c.onReconnect),
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			c.connHandler(nc, "disconnected", func() { c.onDisconnect(nc, err) })
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			c.connHandler(nc, "reconnected", func() { c.onReconnect(nc) })
+		}),
 		nats.ClosedHandler(func(nc *nats.Conn) {
-			c.onClosed(nc)
-			close(ncClosed)
+			c.connHandler(nc, "closed", func() {
+				c.onClosed(nc)
+				close(ncClosed)
+			})
 		}),
 		nats.ErrorHandler(c.onAsyncError),
 	}
@@ -411,6 +422,16 @@ func (c *Conn) reconnectBufSize() int {
 		return nats.DefaultReconnectBufSize
 	}
 	return max(c.cfg.ReconnectBufSize, 0)
+}
+
+// connHandler runs handle, a connection handler of the client, through the
+// test hook onConnHandler if it is set.
+func (c *Conn) connHandler(nc *nats.Conn, event string, handle func()) {
+	if h := c.onConnHandler; h != nil {
+		h(nc, event, handle)
+		return
+	}
+	handle()
 }
 
 func (c *Conn) onDisconnect(nc *nats.Conn, err error) {
