@@ -507,7 +507,9 @@ func (c *Conn) onAsyncError(_ *nats.Conn, sub *nats.Subscription, err error) {
 // first the connection is closed at once and Close returns an error. An
 // inbound route still handling a message then emits it only if it gets
 // there before Close returns; after, the message is dropped and counted
-// in [Stats.Dropped].
+// in [Stats.Dropped]. So is the [ClosedEvent] of the connection: emitted
+// only if the client gets to it before Close returns, and logged
+// otherwise.
 //
 // If the client is reconnecting at that moment, draining is impossible:
 // the connection is closed and what the reconnect buffer held is lost.
