@@ -132,9 +132,10 @@ type Conn struct {
 	// end is the Close of the current run, replaced when a new run
 	// begins.
 	end *runEnd
-	// run gates the current run's emits of received events; replaced
-	// when a new run begins. Each inbound subscription keeps the gate of
-	// the run it was made in.
+	// run gates the current run's emits of received events and of
+	// connection events; replaced when a new run begins. Each inbound
+	// subscription, and the connection handlers of each run's client,
+	// keep the gate of the run they were made in.
 	run *runGate
 
 	// outage counts the disconnects; a route logs its first drop of each
@@ -145,6 +146,11 @@ type Conn struct {
 	// each message before they handle it: a test hook, set before Start
 	// and never changed after.
 	onHandle func(*nats.Msg)
+	// onConnHandler, if set, runs each of the client's connection handlers
+	// (handle) in their stead, with the connection and the handler's
+	// event, "disconnected", "reconnected" or "closed": a test hook, set
+	// before Start and never changed after.
+	onConnHandler func(nc *nats.Conn, event string, handle func())
 }
 
 // runEnd is the outcome of a run's Close: err is written by the first
@@ -155,14 +161,16 @@ type runEnd struct {
 	done chan struct{}
 }
 
-// A runGate lets the inbound routes emit a received message only while the
-// run whose connection delivered it lasts. Under [Module] the bus is
-// opened again, empty, for the next run, and a callback of the previous
-// run's client can still be running then (Close cut short by its context
-// closes the connection without waiting for it): what it emits would
-// reach the next run's subscribers.
+// A runGate lets the inbound routes emit a received message, and the
+// client's connection handlers emit a [DisconnectedEvent],
+// [ReconnectedEvent] or [ClosedEvent], only while the run whose connection
+// delivered the message or the event lasts. Under [Module] the bus is
+// opened again, empty, for the next run, and a callback or handler of the
+// previous run's client can still be running then (Close cut short by its
+// context closes the connection without waiting for them): what it emits
+// would reach the next run's subscribers, who would take it for theirs.
 type runGate struct {
-	mu    sync.RWMutex // held for reading by each emit of a received event, for writing by end
+	mu    sync.RWMutex // held for reading by each emit of a received event or a connection event, for writing by end
 	ended bool         // guarded by mu
 }
 
@@ -332,7 +340,7 @@ func (c *Conn) Start(ctx context.Context) error {
 	}
 
 	ncClosed := make(chan struct{})
-	nc, err := nats.Connect(c.cfg.URL, c.clientOptions(timeout, ncClosed)...)
+	nc, err := nats.Connect(c.cfg.URL, c.clientOptions(timeout, ncClosed, c.run)...)
 	if err != nil {
 		return fmt.Errorf("natsbridge: cannot connect to NATS at %s: %w", url, err)
 	}
@@ -369,7 +377,11 @@ func (c *Conn) Start(ctx context.Context) error {
 	return nil
 }
 
-func (c *Conn) clientOptions(timeout time.Duration, ncClosed chan struct{}) []nats.Option {
+// clientOptions returns the options of the client of one run: its
+// connection handlers close that run's ncClosed and emit through that
+// run's gate, never the state of a later run, since the client may run
+// them after the run has ended.
+func (c *Conn) clientOptions(timeout time.Duration, ncClosed chan struct{}, run *runGate) []nats.Option {
 	opts := []nats.Option{
 		nats.Name(c.cfg.Name),
 		nats.Timeout(timeout),
@@ -377,11 +389,17 @@ func (c *Conn) clientOptions(timeout time.Duration, ncClosed chan struct{}) []na
 		// The server does not send this connection its own messages; the
 		// origin header is the check that does not depend on it.
 		nats.NoEcho(),
-		nats.DisconnectErrHandler(c.onDisconnect),
-		nats.ReconnectHandler(c.onReconnect),
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			c.connHandler(nc, "disconnected", func() { c.onDisconnect(nc, err, run) })
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			c.connHandler(nc, "reconnected", func() { c.onReconnect(nc, run) })
+		}),
 		nats.ClosedHandler(func(nc *nats.Conn) {
-			c.onClosed(nc)
-			close(ncClosed)
+			c.connHandler(nc, "closed", func() {
+				c.onClosed(nc, run)
+				close(ncClosed)
+			})
 		}),
 		nats.ErrorHandler(c.onAsyncError),
 	}
@@ -413,29 +431,65 @@ func (c *Conn) reconnectBufSize() int {
 	return max(c.cfg.ReconnectBufSize, 0)
 }
 
-func (c *Conn) onDisconnect(nc *nats.Conn, err error) {
+// connHandler runs handle, a connection handler of the client, through the
+// test hook onConnHandler if it is set.
+func (c *Conn) connHandler(nc *nats.Conn, event string, handle func()) {
+	if h := c.onConnHandler; h != nil {
+		h(nc, event, handle)
+		return
+	}
+	handle()
+}
+
+// The connection handlers below are those of the client of run. Each
+// emits its event, and touches the Conn's state, only inside run's gate
+// (see runGate): a handler that the client runs after run has ended is
+// logged, and does nothing else. The emit is made under the gate's read
+// lock and never blocks; the logs are written outside it.
+
+func (c *Conn) onDisconnect(_ *nats.Conn, err error, run *runGate) {
 	c.mu.Lock()
+	// The current run's: if that is a later run than run, run has ended
+	// and enter refuses below.
 	closing := c.closing
 	c.mu.Unlock()
 	if closing {
+		return // Close ends the connection: ClosedEvent tells it
+	}
+	if !run.enter() {
+		c.log.Info("natsbridge: disconnected after the connection's run ended; DisconnectedEvent not emitted into the next run",
+			zap.Error(err))
 		return
 	}
 	c.outage.Add(1)
+	fxbus.Emit(c.bus, DisconnectedEvent{Err: err})
+	run.leave()
 	c.log.Warn("natsbridge: disconnected; the client reconnects by itself",
 		zap.Error(err), zap.Int("reconnectBufSize", c.reconnectBufSize()))
-	fxbus.Emit(c.bus, DisconnectedEvent{Err: err})
 }
 
-func (c *Conn) onReconnect(nc *nats.Conn) {
+func (c *Conn) onReconnect(nc *nats.Conn, run *runGate) {
 	u := nc.ConnectedUrlRedacted()
-	c.log.Info("natsbridge: reconnected", zap.String("url", u))
+	if !run.enter() {
+		c.log.Info("natsbridge: reconnected after the connection's run ended; ReconnectedEvent not emitted into the next run",
+			zap.String("url", u))
+		return
+	}
 	fxbus.Emit(c.bus, ReconnectedEvent{URL: u})
+	run.leave()
+	c.log.Info("natsbridge: reconnected", zap.String("url", u))
 }
 
-func (c *Conn) onClosed(nc *nats.Conn) {
+func (c *Conn) onClosed(nc *nats.Conn, run *runGate) {
 	err := nc.LastError()
-	c.log.Info("natsbridge: connection closed", zap.Error(err))
+	if !run.enter() {
+		c.log.Info("natsbridge: connection closed after its run ended; ClosedEvent not emitted into the next run",
+			zap.Error(err))
+		return
+	}
 	fxbus.Emit(c.bus, ClosedEvent{Err: err})
+	run.leave()
+	c.log.Info("natsbridge: connection closed", zap.Error(err))
 }
 
 func (c *Conn) onAsyncError(_ *nats.Conn, sub *nats.Subscription, err error) {
@@ -453,7 +507,9 @@ func (c *Conn) onAsyncError(_ *nats.Conn, sub *nats.Subscription, err error) {
 // first the connection is closed at once and Close returns an error. An
 // inbound route still handling a message then emits it only if it gets
 // there before Close returns; after, the message is dropped and counted
-// in [Stats.Dropped].
+// in [Stats.Dropped]. So is the [ClosedEvent] of the connection: emitted
+// only if the client gets to it before Close returns, and logged
+// otherwise.
 //
 // If the client is reconnecting at that moment, draining is impossible:
 // the connection is closed and what the reconnect buffer held is lost.

@@ -136,7 +136,11 @@
 // a stop's deadline cut the bridge's Close short while an inbound route
 // was still handling a message, the route does not emit it once the run
 // has ended, so never into the next run; it counts it in [Stats.Dropped]
-// and logs it. One case
+// and logs it. The same holds for [DisconnectedEvent], [ReconnectedEvent]
+// and [ClosedEvent]: the client may run its connection handlers after
+// such a Close has returned, and an event of a run that has ended is
+// logged, not emitted, so that the next run's subscribers never take the
+// old connection's close for their own. One case
 // forwards less: when a stop deadline cut the bridge's own Close short and
 // the application is started again while that run's outbound goroutines
 // are still ending, the outbound routes subscribe at the bridge's OnStart

@@ -7,6 +7,12 @@ import "errors"
 // them like any event:
 //
 //	sub := fxbus.Subscribe[natsbridge.DisconnectedEvent](bus)
+//
+// They are emitted only while the run of the connection they tell of
+// lasts: a Close cut short by its context may return before the client
+// has run its handlers, and the bus of [Module] is then the next run's.
+// An event of a run that has ended is logged instead (see the package
+// documentation, "Runs").
 
 // DisconnectedEvent is emitted when the connection to the server is lost. The
 // client reconnects by itself (see [Config.MaxReconnects]); meanwhile,
@@ -29,7 +35,9 @@ type ReconnectedEvent struct {
 
 // ClosedEvent is emitted once, when the connection is closed for good: by
 // [Conn.Close], or because the client gave up reconnecting. Nothing is
-// forwarded or received after it.
+// forwarded or received after it. When the context of Close ends before
+// the drain does, it is emitted only if the client gets to it before
+// Close returns.
 type ClosedEvent struct {
 	// Err is the last error the client saw, if any.
 	Err error

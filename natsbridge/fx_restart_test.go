@@ -322,6 +322,117 @@ func TestInboundMessageOfAnEndedRunNeverReachesTheNextRun(t *testing.T) {
 	}
 }
 
+// The connection events of a run, DisconnectedEvent, ReconnectedEvent and
+// ClosedEvent, reach the subscribers of that run or none: when a stop's
+// deadline cuts the bridge's Close short before the client has run its
+// connection handlers, and the application is started again before they
+// run, the old connection's events are not emitted on the new run's bus,
+// where they would tell of the new run's connection. The new run's own
+// events still arrive.
+func TestConnectionEventsOfAnEndedRunNeverReachTheNextRun(t *testing.T) {
+	srv := runServer(t, -1)
+	var (
+		bus  *fxbus.Bus
+		conn *natsbridge.Conn
+	)
+	app := fx.New(
+		fx.NopLogger,
+		fxbus.Module,
+		natsbridge.Module,
+		fx.Supply(natsbridge.Config{URL: srv.ClientURL(), Name: "shop"}),
+		fx.Populate(&bus, &conn),
+	)
+	if err := app.Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The handlers of the first run's connection are held, from the
+	// first, until the second run has begun; the ClosedHandler, the last,
+	// holding the Close of the first run past its deadline.
+	var old atomic.Pointer[nats.Conn]
+	held, release, oldClosed := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var heldOnce, releaseOnce sync.Once
+	free := func() { releaseOnce.Do(func() { close(release) }) }
+	defer free() // on a failure, so that the handlers return
+	natsbridge.SetOnConnHandler(conn, func(nc *nats.Conn, event string, handle func()) {
+		if nc != old.Load() {
+			handle()
+			return
+		}
+		heldOnce.Do(func() { close(held) })
+		<-release
+		handle()
+		if event == "closed" {
+			close(oldClosed)
+		}
+	})
+
+	start := func(run int) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		// After a stop that returned at its deadline, Fx refuses a start
+		// until its own stop goroutine has finished.
+		for {
+			err := app.Start(ctx)
+			if err == nil {
+				return
+			}
+			if run == 1 || !strings.Contains(err.Error(), "state: stopping") || ctx.Err() != nil {
+				t.Fatalf("run %d: start: %v", run, err)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+
+	start(1)
+	old.Store(conn.NATS())
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	err := app.Stop(ctx)
+	cancel()
+	if err == nil {
+		t.Fatal("the first run's stop returned nil; its deadline should have cut the Close short")
+	}
+	select {
+	case <-held:
+	default:
+		t.Fatal("the first run's stop returned before the client ran a connection handler")
+	}
+
+	start(2)
+	closed := fxbus.Subscribe[natsbridge.ClosedEvent](bus)
+	defer closed.Close()
+	disconnected := fxbus.Subscribe[natsbridge.DisconnectedEvent](bus)
+	defer disconnected.Close()
+	free()
+	select {
+	case <-oldClosed:
+	case <-time.After(wait):
+		t.Fatal("the first run's ClosedHandler never returned")
+	}
+	if ev, err := closed.TryRecv(); err == nil {
+		t.Errorf("the second run's subscriber got %T%+v, of the first run's connection", ev, ev)
+	}
+	if ev, err := disconnected.TryRecv(); err == nil {
+		t.Errorf("the second run's subscriber got %T%+v, of the first run's connection", ev, ev)
+	}
+
+	ctx, cancel = context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := app.Stop(ctx); err != nil {
+		t.Fatalf("second stop: %v", err)
+	}
+	if ev := recv(t, closed); ev.Err != nil {
+		t.Errorf("the second run's ClosedEvent at its stop: %+v, want no error", ev)
+	}
+	if n := closed.Len(); n != 0 {
+		t.Errorf("the second run's subscriber has %d more ClosedEvents", n)
+	}
+	if ev, err := disconnected.TryRecv(); err == nil {
+		t.Errorf("the second run's subscriber got %T%+v at its own stop; a Close emits ClosedEvent only", ev, ev)
+	}
+}
+
 func mustJSON(t testing.TB, v any) []byte {
 	t.Helper()
 	data, err := json.Marshal(v)
