@@ -1,8 +1,10 @@
 package leader_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -273,4 +275,129 @@ func contains(s, sub string) bool {
 		}
 	}
 	return false
+}
+
+// A renewal in flight when the leader stops is cancelled on the client,
+// but the server may apply it all the same: the key then has a newer
+// revision than the leader knows. The leader still gives leadership up at
+// once, so that another process takes over without waiting for the TTL.
+func TestLeaderGivesUpAtOnceWhenItsStopCancelsARenewalTheServerApplied(t *testing.T) {
+	srv := runJS(t)
+	var tm terms
+	cfg := leader.Config{Bucket: "leaders", Group: "cleanup", TTL: 3 * time.Second, Renew: 100 * time.Millisecond}
+	d := &replyHolder{}
+	nc, err := nats.Connect(srv.ClientURL(), nats.SetCustomDialer(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	a := start(t, nc, withID(cfg, "a"), tm.fn)
+	eventually(t, "a leader", func() bool { return tm.count() == 1 })
+	b := start(t, connect(t, srv.ClientURL()), withID(cfg, "b"), tm.fn)
+	defer b.stop(t)
+
+	js, err := jetstream.New(connect(t, srv.ClientURL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	kv, err := js.KeyValue(ctx, "leaders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	revision := func() uint64 {
+		e, err := kv.Get(ctx, "cleanup")
+		if err != nil {
+			return 0
+		}
+		return e.Revision()
+	}
+
+	// Hold the server's replies to a; wait for a renewal that the
+	// server applies, then stop a while that renewal waits for its reply.
+	before := revision()
+	d.hold()
+	eventually(t, "a renewal written by a", func() bool { return d.kvWrites() >= 1 })
+	eventually(t, "the server applied a's renewal", func() bool { return revision() > before })
+	begin := time.Now()
+	go a.cancel()
+	// a's stop gives leadership up: let the replies through once that
+	// request is written, so that it sees the renewal cancelled.
+	eventually(t, "a's give-up written", func() bool { return d.kvWrites() >= 2 })
+	d.release()
+	a.stop(t)
+	eventually(t, "b takes over", func() bool { return tm.count() == 2 })
+	if took := time.Since(begin); took > time.Second {
+		t.Errorf("b took over %v after a's stop, want well under the TTL (%v): a did not give leadership up", took, cfg.TTL)
+	}
+}
+
+// replyHolder is a nats.CustomDialer whose connections can hold what the
+// server sends (reads block) while the client goes on writing, and count
+// the key-value writes the client makes to $KV.leaders.cleanup after
+// hold.
+type replyHolder struct {
+	mu       sync.Mutex // guards held, released, writes
+	held     bool
+	released chan struct{}
+	writes   int
+}
+
+func (d *replyHolder) Dial(network, address string) (net.Conn, error) {
+	c, err := net.Dial(network, address)
+	if err != nil {
+		return nil, err
+	}
+	return &holdingConn{Conn: c, d: d}, nil
+}
+
+func (d *replyHolder) hold() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.held, d.released, d.writes = true, make(chan struct{}), 0
+}
+
+func (d *replyHolder) release() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.held {
+		d.held = false
+		close(d.released)
+	}
+}
+
+func (d *replyHolder) kvWrites() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.writes
+}
+
+type holdingConn struct {
+	net.Conn
+	d *replyHolder
+}
+
+var kvOp = []byte(" $KV.leaders.cleanup ")
+
+func (c *holdingConn) Write(p []byte) (int, error) {
+	c.d.mu.Lock()
+	if c.d.held {
+		c.d.writes += bytes.Count(p, kvOp)
+	}
+	c.d.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+// Read holds what arrives while the connection is held (a read already
+// waiting when hold is called included) until release.
+func (c *holdingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.d.mu.Lock()
+	held, released := c.d.held, c.d.released
+	c.d.mu.Unlock()
+	if held {
+		<-released
+	}
+	return n, err
 }
