@@ -308,7 +308,7 @@ loop:
 		// Bounded so that a shutdown does not wait on an unreachable
 		// server longer than the key would take to expire anyway.
 		dctx, dcancel := context.WithTimeout(context.Background(), min(s.cfg.TTL, max(s.cfg.Renew, time.Second)))
-		if err := kv.Delete(dctx, s.cfg.Group, jetstream.LastRevision(rev)); err != nil {
+		if err := s.giveUp(dctx, kv, rev); err != nil {
 			log.Warn("leader: cannot give leadership up; it expires with the TTL", zap.Error(err))
 		}
 		dcancel()
@@ -319,6 +319,25 @@ loop:
 		return true, ret
 	}
 	return false, nil
+}
+
+// giveUp deletes the key of this process's term, last renewed at revision
+// rev. A renewal that the stop cancelled on the client may have been
+// applied by the server all the same: the key is then at a later revision
+// that holds this process's ID, and that revision is deleted. The server
+// handles the requests of one connection in order, so once the first
+// delete has failed, such a renewal has been applied. A key that holds
+// another ID, or none, is not this term's and is left alone.
+func (s *Singleton) giveUp(ctx context.Context, kv jetstream.KeyValue, rev uint64) error {
+	err := kv.Delete(ctx, s.cfg.Group, jetstream.LastRevision(rev))
+	if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return err
+	}
+	e, gerr := kv.Get(ctx, s.cfg.Group)
+	if gerr != nil || e.Revision() < rev || string(e.Value()) != s.cfg.ID {
+		return err
+	}
+	return kv.Delete(ctx, s.cfg.Group, jetstream.LastRevision(e.Revision()))
 }
 
 func (s *Singleton) emit(ev any) {
