@@ -49,6 +49,11 @@ type Runtime struct {
 	// by the call of shutdownRun that begins a run's shutdown, right after
 	// it has recorded it, before its announcement.
 	testHookShutdownBegun func(reason string)
+	// testHookShutdownJoined, if set (by a test, before Start), is called
+	// by a call of shutdownRun that finds the run's shutdown begun
+	// already, before it makes sure the gate is closed and the token
+	// cancelled.
+	testHookShutdownJoined func(reason string)
 
 	// state mirrors phase (and the current run's shutdown) as a public
 	// State; written under mu by setPhase, read lock-free.

@@ -52,6 +52,9 @@ func (r *Runtime) shutdownRun(ru *run, reason string, cause error, exitCode int,
 	if se := ru.shutdown; se != nil {
 		delaying := !ru.delay.ended // a shutdown delay keeps them open
 		r.mu.Unlock()
+		if r.testHookShutdownJoined != nil {
+			r.testHookShutdownJoined(reason)
+		}
 		if !delaying {
 			r.gate.Close()
 			ru.cancel(se)
