@@ -51,12 +51,19 @@ func (r *Runtime) shutdownRun(ru *run, reason string, cause error, exitCode int,
 	}
 	if se := ru.shutdown; se != nil {
 		delaying := !ru.delay.ended // a shutdown delay keeps them open
+		if !delaying {
+			// Closed under mu, while ru is the current run: the gate is
+			// shared by the runs, and the next run reopens it under mu.
+			// This call does not hold the run open (settled is for the
+			// call that began the shutdown), so once mu is released the
+			// next run may have begun. The token is ru's own.
+			r.gate.Close()
+		}
 		r.mu.Unlock()
 		if r.testHookShutdownJoined != nil {
 			r.testHookShutdownJoined(reason)
 		}
 		if !delaying {
-			r.gate.Close()
 			ru.cancel(se)
 		}
 		return false
