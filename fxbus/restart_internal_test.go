@@ -293,3 +293,76 @@ func TestStartTimeoutNamesTheHookOfItsOwnRunAfterALateHookOfAnEarlierRun(t *test
 		t.Error(err)
 	}
 }
+
+// Fx's start checks its context before each OnStart hook, then calls it:
+// a check made just before the context ends lets the hook begin after it
+// has, and its goroutine, descheduled there, may call it once the start
+// was abandoned, the application stopped and its next run begun. Such a
+// hook, called with the ended start context of its own run, neither fails
+// nor counts toward the run then current.
+func TestOnStartHookCalledAfterItsStartWasAbandonedLeavesTheNextRunsStartAlone(t *testing.T) {
+	bus, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus.phases.managed.Store(true)
+	r := newRelay()
+	r.set(bus)
+	inner := &hookRecorder{}
+	lc := &announcingLifecycle{lc: inner, relay: r, bus: bus}
+	lc.Append(fx.Hook{OnStart: func(context.Context) error { return nil }})
+	lc.Append(fx.Hook{OnStart: func(ctx context.Context) error { return ctx.Err() }})
+	first, second := inner.hooks[0].OnStart, inner.hooks[1].OnStart
+
+	// Run 1: its first hook returns; its start context ends before Fx
+	// calls the second, and the start watcher ends the run; app.Stop.
+	start1, cancel1 := context.WithCancel(context.Background())
+	if err := r.begin(start1); err != nil {
+		t.Fatal(err)
+	}
+	_, ended1 := runChannels(r)
+	if err := first(start1); err != nil {
+		t.Fatal(err)
+	}
+	cancel1()
+	<-ended1
+	if err := r.end(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	// Run 2 starts; its first hook returns; then run 1's start calls its
+	// second hook, late; then run 2's second hook returns.
+	start2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	if err := r.begin(start2); err != nil {
+		t.Fatal(err)
+	}
+	sub := Subscribe[ShutdownInitiatedEvent](bus) // the bus is run 2's
+	defer sub.Close()
+	up2, _ := runChannels(r)
+	if err := first(start2); err != nil {
+		t.Fatal(err)
+	}
+	if err := second(start1); !errors.Is(err, context.Canceled) {
+		t.Fatalf("run 1's late second hook returned %v, want its own context's error", err)
+	}
+	if err := second(start2); err != nil {
+		t.Fatal(err)
+	}
+
+	if ev, err := sub.TryRecv(); err == nil {
+		t.Errorf("run 2's start was announced failed: %+v (cause %v)", ev, ev.Cause)
+	}
+	select {
+	case <-up2:
+	default:
+		r.mu.Lock()
+		phase, started, starters := r.phase, r.started, r.starters
+		r.mu.Unlock()
+		t.Errorf("every OnStart hook of run 2 returned nil, but run 2 is not up: phase %d, %d of %d hooks counted as started",
+			phase, started, starters)
+	}
+	if err := r.end(context.Background()); err != nil {
+		t.Error(err)
+	}
+}
