@@ -443,14 +443,24 @@ func (l *announcingLifecycle) Append(h fx.Hook) {
 			startName = fxFuncName(start)
 		}
 		h.OnStart = func(ctx context.Context) error {
+			// The hook's run is the current one only while its start
+			// context lives: a run ends before its start context only
+			// once Fx has stopped calling its hooks. Fx checks the context
+			// before calling a hook, but a check made just before the
+			// context ends lets a hook be called after its run ended and
+			// the next began; it then belongs to no run (nil), and
+			// neither counts, fails a start nor names the running hook.
 			r.mu.Lock()
-			r.running = startName
-			run := r.ended // the run this hook starts in
+			var run <-chan struct{}
+			if ctx.Err() == nil {
+				run = r.ended
+				r.running = startName
+			}
 			r.mu.Unlock()
 			r.logHidden(hiddenStart, "OnStart", startName, nil)
 			err := runHook("OnStart", startName, ctx, start)
 			r.mu.Lock()
-			if r.ended == run { // a hook Fx gave up on may return in a later run
+			if run != nil && r.ended == run { // a hook Fx gave up on may return in a later run
 				r.running = ""
 			}
 			r.mu.Unlock()
