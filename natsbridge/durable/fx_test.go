@@ -882,3 +882,102 @@ func TestFxListenHandlesNothingAfterAStartThatTimedOut(t *testing.T) {
 		t.Fatalf("handled %d times after the application's start failed and app.Stop returned; want 0", n)
 	}
 }
+
+// A handler of a run whose stop was cut short that returns while the
+// application starts again (its bus already reopened, the consumer's
+// OnStart waiting for it) still has its message acknowledged, but its
+// event is not emitted on the bus: that bus is the next run's, whose
+// subscribers would take it for one of their run.
+func TestFxListenHandlerOfAnEndedRunEmitsNothingOnTheNextRunsBus(t *testing.T) {
+	srv := runJS(t, "", -1)
+	entered, release := make(chan struct{}), make(chan struct{})
+	var (
+		handled seen
+		runs    int
+		sub     *fxbus.Subscription[Order]
+		bus     *fxbus.Bus
+	)
+	app := fxOnConn(t, srv.ClientURL(),
+		fx.Invoke(func(lc fx.Lifecycle, b *fxbus.Bus) {
+			lc.Append(fx.Hook{OnStart: func(context.Context) error {
+				runs++
+				if runs == 2 {
+					// The bus is open again; the consumer's OnStart comes
+					// next and waits for the first run's handler.
+					sub = fxbus.Subscribe[Order](b)
+					close(release)
+				}
+				return nil
+			}})
+		}),
+		fx.Invoke(func(lc fx.Lifecycle, c *durable.Client, b *fxbus.Bus) error {
+			_, err := durable.Listen(lc, c, durable.ConsumerConfig{Stream: "ORDERS", Durable: "billing", Bus: b},
+				func(_ context.Context, o Order) error {
+					if handled.add(o) == 1 && o.ID == "old" {
+						close(entered)
+						<-release // ignores its context's end
+					}
+					return nil
+				})
+			return err
+		}),
+		fx.Populate(&bus),
+	)
+	pub, err := durable.NewPublisher[Order](connectJS(t, srv.ClientURL()), "orders.placed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Start(ctxWait(t)); err != nil {
+		t.Fatalf("start 1: %v", err)
+	}
+	if _, err := pub.Publish(ctxWait(t), Order{ID: "old"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-entered:
+	case <-time.After(wait):
+		t.Fatal("the handler did not get the order")
+	}
+	// Stop past its deadline, and wait for the run to end (Fx lets a
+	// start in only then): the bus closes.
+	ended := fxbus.Subscribe[struct{}](bus)
+	short, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := app.Stop(short); err == nil {
+		t.Fatal("stop 1 returned nil while the handler was running")
+	}
+	if _, err := ended.Recv(ctxWait(t)); !errors.Is(err, fxbus.ErrClosed) {
+		t.Fatalf("the first run did not end: %v", err)
+	}
+	// The consumer's start waits for the first run's handler, which has
+	// returned (and acknowledged old) once it succeeds. Fx refuses a start
+	// until its own goroutine of the cut-short stop has finished.
+	for {
+		err := app.Start(ctxWait(t))
+		if err == nil {
+			break
+		}
+		if !strings.Contains(err.Error(), "state: stopping") {
+			t.Fatalf("start 2: %v", err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	defer func() {
+		if err := app.Stop(ctxWait(t)); err != nil {
+			t.Errorf("stop 2: %v", err)
+		}
+	}()
+	if ev, err := sub.TryRecv(); err == nil {
+		t.Fatalf("the second run's subscriber got %+v, handled in the first run", ev)
+	}
+	if _, err := pub.Publish(ctxWait(t), Order{ID: "new"}); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := sub.Recv(ctxWait(t))
+	if err != nil || ev.ID != "new" {
+		t.Fatalf("the second run's subscriber got %+v (%v), want new", ev, err)
+	}
+	if n := handled.count("old"); n != 1 {
+		t.Errorf("old handled %d times, want once (its acknowledgment was lost)", n)
+	}
+}
