@@ -81,7 +81,10 @@ type ConsumerConfig struct {
 	// the message was acknowledged: the bus's subscribers see a copy, for
 	// information, subject to the bus's own rules (a subscriber that lags
 	// loses events, counted in the bus's stats). Only the handler's
-	// success counts for delivery.
+	// success counts for delivery. A handler that returns after its run's
+	// Stop has returned (cut short by its context) emits nothing, and
+	// this is logged: under [Listen] the bus may already be the next
+	// run's.
 	Bus *fxbus.Bus
 	// Logger logs terminated messages, decode failures and consumer
 	// errors; the default is Bus's logger, else none.
@@ -209,6 +212,14 @@ type consumerRun[E any] struct {
 	done    chan struct{}
 	workers sync.WaitGroup
 	work    chan jetstream.Msg
+
+	// emitMu is held for reading by each emit of a handled event on
+	// ConsumerConfig.Bus, for writing by endEmits; it guards emitsEnded.
+	// Once the run's Stop has returned (or the application's run has
+	// ended), the bus may be the next run's: a handler that outlived the
+	// stop must not emit on it.
+	emitMu     sync.RWMutex
+	emitsEnded bool
 }
 
 type consumerCounters struct {
@@ -591,7 +602,7 @@ func (r *consumerRun[E]) handle(msg jetstream.Msg) {
 		}
 		c.n.acked.Add(1)
 		if c.cfg.Bus != nil {
-			fxbus.Emit(c.cfg.Bus, ev)
+			r.emit(ev, meta.Sequence.Stream)
 		}
 	case IsPermanent(err):
 		c.n.terminated.Add(1)
@@ -615,6 +626,29 @@ func (r *consumerRun[E]) handle(msg jetstream.Msg) {
 			zap.Duration("after", delay), zap.Error(err))
 		_ = msg.NakWithDelay(delay)
 	}
+}
+
+// emit emits ev on the bus while the run lasts. A handler that returns
+// after its run's Stop has returned (cut short by its context) is logged
+// instead: the bus may already be the next run's.
+func (r *consumerRun[E]) emit(ev E, seq uint64) {
+	r.emitMu.RLock()
+	defer r.emitMu.RUnlock()
+	if r.emitsEnded {
+		r.c.log.Warn("durable: handler returned after its run's stop; message acknowledged, event not emitted on the bus",
+			zap.Uint64("seq", seq))
+		return
+	}
+	fxbus.Emit(r.c.cfg.Bus, ev)
+}
+
+// endEmits lets no emit of the run's handlers begin. It waits for the
+// emits under way, which is bounded: fxbus.Emit does not wait for
+// subscribers.
+func (r *consumerRun[E]) endEmits() {
+	r.emitMu.Lock()
+	r.emitsEnded = true
+	r.emitMu.Unlock()
 }
 
 // decodeMsg checks the headers and decodes the payload; on failure it
@@ -712,6 +746,9 @@ func (r *consumerRun[E]) stop(ctx context.Context) error {
 		return nil
 	}
 	r.stopping.Store(true)
+	// Once Stop returns, however it returns, the run's handlers emit
+	// nothing: the next run may reopen the bus.
+	defer r.endEmits()
 	if !r.started() { // and never will be: start sees stopping
 		r.cancelHandler()
 		return nil
