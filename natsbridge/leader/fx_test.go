@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/claviron/fxruntime/fxbus"
+	"github.com/claviron/fxruntime/internal/runhooks"
 	"github.com/claviron/fxruntime/lifecycle"
 	"github.com/claviron/fxruntime/natsbridge"
 	"github.com/claviron/fxruntime/natsbridge/leader"
@@ -189,5 +192,114 @@ func TestFxSingletonCampaignsAgainInARestartedApp(t *testing.T) {
 	}
 	if _, err := kv.Create(ctx, "cleanup", []byte("b")); err != nil {
 		t.Errorf("the key was not given up at the second stop: %v", err)
+	}
+}
+
+// A leader task whose Func ignores its context outlives its run's stop
+// (the runtime's drain gives up after TaskTimeout). When the application
+// is started again, the bus is open again before the runtime waits for
+// that task; the term ending then reports nothing to the new run, whose
+// subscribers would take a LostEvent for their own leadership. The new
+// run's own ElectedEvent and LostEvent still arrive.
+func TestFxLeaderOfAnEndedRunReportsNothingToTheNextRun(t *testing.T) {
+	srv := runJS(t)
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	releaseNow := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(releaseNow)
+	var tm terms
+	var first atomic.Bool
+	var bus *fxbus.Bus
+	app := fx.New(
+		fx.NopLogger,
+		fx.Supply(zap.NewNop()),
+		fxbus.Module,
+		lifecycle.Module,
+		fx.Supply(lifecycle.Config{TaskTimeout: 50 * time.Millisecond}),
+		provideRunConn(srv.ClientURL()),
+		lifecycle.AsTask(func(c *runConn, b *fxbus.Bus) (lifecycle.Task, error) {
+			s, err := leader.New(c, leader.Config{Bucket: "leaders", Group: "cleanup", ID: "a", TTL: time.Minute, Bus: b},
+				func(ctx context.Context, token uint64) error {
+					if first.CompareAndSwap(false, true) {
+						<-ctx.Done()
+						<-release // run 1's term is slow to notice its cancellation
+						return ctx.Err()
+					}
+					return tm.fn(ctx, token)
+				})
+			if err != nil {
+				return lifecycle.Task{}, err
+			}
+			return s.Task("cleanup"), nil
+		}),
+		fx.Populate(&bus),
+	)
+	if err := app.Err(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*wait)
+	defer cancel()
+	defer func() { releaseNow(); _ = app.Stop(ctx) }()
+
+	elected1 := fxbus.Subscribe[leader.ElectedEvent](bus)
+	if err := app.Start(ctx); err != nil {
+		t.Fatalf("run 1: app.Start: %v", err)
+	}
+	token1 := recvEv(t, elected1).Token
+	elected1.Close()
+	if err := app.Stop(ctx); err == nil || !strings.Contains(err.Error(), `"cleanup"`) {
+		t.Fatalf("run 1: app.Stop = %v, want the straggler named", err)
+	}
+
+	// Run 1's key could not be given up (its term still runs); another
+	// process's delete lets run 2 lead at once.
+	js, err := jetstream.New(connect(t, srv.ClientURL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(ctx, "leaders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.Delete(ctx, "cleanup"); err != nil {
+		t.Fatal(err)
+	}
+
+	// When run 2 begins, the bus is open again: subscribe as the new run's
+	// components do, then let run 1's term end while run 2 starts (the
+	// runtime's Start waits for it).
+	var elected2 *fxbus.Subscription[leader.ElectedEvent]
+	var lost2 *fxbus.Subscription[leader.LostEvent]
+	if !runhooks.Of(bus).OnRunAgain(func() {
+		elected2 = fxbus.Subscribe[leader.ElectedEvent](bus)
+		lost2 = fxbus.Subscribe[leader.LostEvent](bus)
+		releaseNow()
+	}) {
+		t.Fatal("OnRunAgain refused on fxbus.Module's bus")
+	}
+	if err := app.Start(ctx); err != nil {
+		t.Fatalf("run 2: app.Start: %v", err)
+	}
+	defer elected2.Close()
+	defer lost2.Close()
+	if ev := recvEv(t, elected2); ev.Token <= token1 {
+		t.Errorf("run 2's first ElectedEvent %+v, want run 2's term (a token above run 1's %d)", ev, token1)
+	}
+	eventually(t, "run 2's term runs", func() bool { return tm.count() >= 1 })
+	tm.mu.Lock()
+	tokens := slices.Clone(tm.tokens)
+	tm.mu.Unlock()
+	if len(tokens) != 1 {
+		t.Fatalf("run 2's terms %v, want one", tokens)
+	}
+	token2 := tokens[0]
+	if ev, err := lost2.TryRecv(); err == nil {
+		t.Errorf("run 2's subscriber got %+v during run 2, want no LostEvent: run 1's term (token %d) reported to run 2", ev, token1)
+	}
+	if err := app.Stop(ctx); err != nil {
+		t.Fatalf("run 2: app.Stop: %v", err)
+	}
+	if ev := recvEv(t, lost2); ev.Token != token2 || !errors.Is(ev.Cause, lifecycle.ErrShutdown) {
+		t.Errorf("run 2's LostEvent at its stop %+v, want run 2's term (token %d) ended by the shutdown", ev, token2)
 	}
 }
