@@ -209,10 +209,11 @@ func TestFxLeaderOfAnEndedRunReportsNothingToTheNextRun(t *testing.T) {
 	t.Cleanup(releaseNow)
 	var tm terms
 	var first atomic.Bool
+	core, logs := observer.New(zapcore.WarnLevel)
 	var bus *fxbus.Bus
 	app := fx.New(
 		fx.NopLogger,
-		fx.Supply(zap.NewNop()),
+		fx.Supply(zap.New(core)),
 		fxbus.Module,
 		lifecycle.Module,
 		fx.Supply(lifecycle.Config{TaskTimeout: 50 * time.Millisecond}),
@@ -295,6 +296,10 @@ func TestFxLeaderOfAnEndedRunReportsNothingToTheNextRun(t *testing.T) {
 	token2 := tokens[0]
 	if ev, err := lost2.TryRecv(); err == nil {
 		t.Errorf("run 2's subscriber got %+v during run 2, want no LostEvent: run 1's term (token %d) reported to run 2", ev, token1)
+	}
+	// Not lost silently: the dropped event is logged.
+	if n := logs.FilterMessageSnippet("event not emitted").Len(); n != 1 {
+		t.Errorf("%d warnings of an event not emitted, want 1 (run 1's LostEvent)", n)
 	}
 	if err := app.Stop(ctx); err != nil {
 		t.Fatalf("run 2: app.Stop: %v", err)

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/claviron/fxruntime/fxbus"
+	"github.com/claviron/fxruntime/internal/runhooks"
 	"github.com/claviron/fxruntime/lifecycle"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -57,7 +59,13 @@ type Config struct {
 	TTL time.Duration
 	// Renew is the renewal interval; at most TTL/3. 0 means TTL/3.
 	Renew time.Duration
-	// Bus receives [ElectedEvent] and [LostEvent]; optional.
+	// Bus receives [ElectedEvent] and [LostEvent]; optional. On a bus
+	// built by fxbus.Module, a [Singleton.Run] emits only during the
+	// application's run in which it started: a term that ends after that
+	// run has ended (its Func ignored its context past the stop budget)
+	// emits nothing, and this is logged, because the bus may already be
+	// the next run's, whose subscribers would take the event for theirs.
+	// A term that ends within its run's stop emits as usual.
 	Bus *fxbus.Bus
 	// Logger logs the leadership changes; default the Bus's logger, else
 	// none.
@@ -72,7 +80,8 @@ type ElectedEvent struct {
 }
 
 // LostEvent is emitted when this process's leadership ends, after its
-// Func has returned.
+// Func has returned (under fxbus.Module, only within the application's
+// run: see [Config.Bus]).
 type LostEvent struct {
 	Group, ID string
 	Token     uint64
@@ -92,6 +101,29 @@ type Singleton struct {
 	cfg  Config
 	run  Func
 	log  *zap.Logger
+
+	// mu guards gate, the emit gate of the application's current run;
+	// each Run takes the one current when it starts.
+	mu   sync.Mutex
+	gate *emitGate
+}
+
+// emitGate lets the events of the Runs of one application run reach
+// Config.Bus until that run ends: under fxbus.Module the bus is reopened
+// for the next run, and a Run that outlived its run must not emit there.
+type emitGate struct {
+	// mu is held for reading by each emit, for writing by end; it guards
+	// ended.
+	mu    sync.RWMutex
+	ended bool
+}
+
+// end lets no emit begin. It waits for the emits under way, which is
+// bounded: fxbus.Emit does not wait for subscribers.
+func (g *emitGate) end() {
+	g.mu.Lock()
+	g.ended = true
+	g.mu.Unlock()
 }
 
 // New returns a Singleton; [Singleton.Run] campaigns and runs f while
@@ -137,7 +169,26 @@ func New(conn Conn, cfg Config, f Func) (*Singleton, error) {
 		}
 	}
 	log := cfg.Logger.With(zap.String("group", cfg.Group), zap.String("id", cfg.ID))
-	return &Singleton{conn: conn, cfg: cfg, run: f, log: log}, nil
+	s := &Singleton{conn: conn, cfg: cfg, run: f, log: log, gate: &emitGate{}}
+	if cfg.Bus != nil {
+		// Reports false, registering nothing, for a bus that
+		// fxbus.Module did not build: such a bus has no runs, and the
+		// gate never ends. Under fxbus.Module the run ends after the
+		// last OnStop hook, so after lifecycle's drain: a term that
+		// ends within the stop budget has emitted its LostEvent.
+		runhooks.Of(cfg.Bus).OnRunEnd(func(bool) { s.endRun() })
+	}
+	return s, nil
+}
+
+// endRun ends the emit gate of the application's run that ended, and
+// gives the next run a new one.
+func (s *Singleton) endRun() {
+	s.mu.Lock()
+	g := s.gate
+	s.gate = &emitGate{}
+	s.mu.Unlock()
+	g.end()
 }
 
 // Task returns a lifecycle.Task that runs [Singleton.Run] under the
@@ -155,6 +206,9 @@ func (s *Singleton) Task(name string) lifecycle.Task {
 // A Func that returns nil while leader is done: Run gives leadership up
 // and returns nil.
 func (s *Singleton) Run(ctx context.Context) error {
+	s.mu.Lock()
+	gate := s.gate // the events of this Run belong to the current run
+	s.mu.Unlock()
 	var (
 		kv      jetstream.KeyValue
 		kvConn  *nats.Conn // the connection kv is on
@@ -197,7 +251,7 @@ func (s *Singleton) Run(ctx context.Context) error {
 		cancel()
 		switch {
 		case err == nil:
-			if returned, err := s.lead(ctx, kv, rev); returned {
+			if returned, err := s.lead(ctx, gate, kv, rev); returned {
 				return err
 			}
 			continue
@@ -249,11 +303,12 @@ func (e *errLost) Unwrap() error { return e.err }
 
 // lead runs the Func under the leadership won at revision token, renewing
 // it every Renew, and gives it up when the Func returns or ctx ends. It
-// reports whether the Func returned on its own, and its error.
-func (s *Singleton) lead(ctx context.Context, kv jetstream.KeyValue, token uint64) (bool, error) {
+// reports whether the Func returned on its own, and its error. Its events
+// pass through gate, the emit gate of the run in which its Run started.
+func (s *Singleton) lead(ctx context.Context, gate *emitGate, kv jetstream.KeyValue, token uint64) (bool, error) {
 	log := s.log.With(zap.Uint64("token", token))
 	log.Info("leader: elected")
-	s.emit(ElectedEvent{Group: s.cfg.Group, ID: s.cfg.ID, Token: token})
+	s.emit(gate, log, ElectedEvent{Group: s.cfg.Group, ID: s.cfg.ID, Token: token})
 
 	lctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -314,7 +369,7 @@ loop:
 		dcancel()
 	}
 	log.Info("leader: leadership ended", zap.NamedError("cause", cause))
-	s.emit(LostEvent{Group: s.cfg.Group, ID: s.cfg.ID, Token: token, Cause: cause})
+	s.emit(gate, log, LostEvent{Group: s.cfg.Group, ID: s.cfg.ID, Token: token, Cause: cause})
 	if ctx.Err() == nil && errors.Is(cause, ErrReturned) {
 		return true, ret
 	}
@@ -340,8 +395,17 @@ func (s *Singleton) giveUp(ctx context.Context, kv jetstream.KeyValue, rev uint6
 	return kv.Delete(ctx, s.cfg.Group, jetstream.LastRevision(e.Revision()))
 }
 
-func (s *Singleton) emit(ev any) {
+// emit emits ev on Config.Bus while gate's application run lasts, and
+// logs it instead once that run has ended.
+func (s *Singleton) emit(gate *emitGate, log *zap.Logger, ev any) {
 	if s.cfg.Bus == nil {
+		return
+	}
+	gate.mu.RLock()
+	defer gate.mu.RUnlock()
+	if gate.ended {
+		log.Warn("leader: leadership changed after its application run ended; event not emitted on the bus",
+			zap.String("event", fmt.Sprintf("%T", ev)))
 		return
 	}
 	switch e := ev.(type) {
