@@ -143,16 +143,12 @@ type run struct {
 	// host). The run does not end before: that call may come from any
 	// goroutine, and what it does belongs to this run, not the next.
 	settled chan struct{}
-	// reports guards reportsEnded. The supervisors of the run's tasks
-	// emit their events holding its read lock, and only while
-	// reportsEnded is false; endRun takes the write lock to set it,
+	// reports gates the events of the run's tasks; endRun ends it
 	// before the run's StoppedEvent. A task that outlives the stop
 	// budget may return once the bus is already the next run's
 	// (fxbus.Module reopens it before the next Start waits for the
-	// task), and its events belong to this run, not the next. An emit
-	// never blocks, so the write lock waits only for one under way.
-	reports      sync.RWMutex
-	reportsEnded bool
+	// task), and its events belong to this run, not the next.
+	reports runhooks.Gate
 
 	// Guarded by Runtime.mu.
 	shutdown *ShutdownError   // nil until shutdown begins
@@ -558,9 +554,7 @@ func (r *Runtime) stopRun(ctx context.Context, ru *run) error {
 func (r *Runtime) endRun(ru *run, ev StoppedEvent) {
 	r.endDelay(ru) // the token is cancelled on every way to stopped
 	// No task event of the run after its StoppedEvent.
-	ru.reports.Lock()
-	ru.reportsEnded = true
-	ru.reports.Unlock()
+	ru.reports.End()
 	emit(r, ev)
 	if ev.Err != nil {
 		r.log.Error("stopped with errors", zap.Duration("duration", ev.Duration), zap.Error(ev.Err))

@@ -385,13 +385,12 @@ func (r *Runtime) taskStopped(ru *run, log *zap.Logger, tk *task, err error) {
 // drain named the task as a straggler (or its stop was skipped, which its
 // StoppedEvent reports). See run.reports.
 func report[E Event](r *Runtime, ru *run, ev E) bool {
-	ru.reports.RLock()
-	defer ru.reports.RUnlock()
-	if ru.reportsEnded {
+	if !ru.reports.Enter() {
 		r.log.Debug("event of an ended run dropped", zap.String("event", fmt.Sprintf("%T", ev)))
 		return false
 	}
 	emit(r, ev)
+	ru.reports.Leave()
 	return true
 }
 

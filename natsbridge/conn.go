@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/claviron/fxruntime/fxbus"
+	"github.com/claviron/fxruntime/internal/runhooks"
 	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 )
@@ -133,10 +134,14 @@ type Conn struct {
 	// begins.
 	end *runEnd
 	// run gates the current run's emits of received events and of
-	// connection events; replaced when a new run begins. Each inbound
-	// subscription, and the connection handlers of each run's client,
-	// keep the gate of the run they were made in.
-	run *runGate
+	// connection events (DisconnectedEvent, ReconnectedEvent,
+	// ClosedEvent); replaced when a new run begins. Each inbound
+	// subscription, and the connection handlers of each run's client, keep
+	// the gate of the run they were made in: a Close cut short by its
+	// context closes the connection without waiting for them, and under
+	// Module the bus is then the next run's. A callback does its slow
+	// work, decoding, before Enter.
+	run *runhooks.Gate
 
 	// outage counts the disconnects; a route logs its first drop of each
 	// cause in each outage only.
@@ -159,42 +164,6 @@ type Conn struct {
 type runEnd struct {
 	err  error
 	done chan struct{}
-}
-
-// A runGate lets the inbound routes emit a received message, and the
-// client's connection handlers emit a [DisconnectedEvent],
-// [ReconnectedEvent] or [ClosedEvent], only while the run whose connection
-// delivered the message or the event lasts. Under [Module] the bus is
-// opened again, empty, for the next run, and a callback or handler of the
-// previous run's client can still be running then (Close cut short by its
-// context closes the connection without waiting for them): what it emits
-// would reach the next run's subscribers, who would take it for theirs.
-type runGate struct {
-	mu    sync.RWMutex // held for reading by each emit of a received event or a connection event, for writing by end
-	ended bool         // guarded by mu
-}
-
-// enter reports whether the run lasts; if so, the run cannot end until
-// leave is called.
-func (g *runGate) enter() bool {
-	g.mu.RLock()
-	if g.ended {
-		g.mu.RUnlock()
-		return false
-	}
-	return true
-}
-
-func (g *runGate) leave() { g.mu.RUnlock() }
-
-// end ends the run: no emit begins after it. It waits for the emits under
-// way, which is bounded: an emit never blocks (fxbus.Emit does not wait
-// for subscribers), and a callback does its slow work, decoding, before
-// enter.
-func (g *runGate) end() {
-	g.mu.Lock()
-	g.ended = true
-	g.mu.Unlock()
 }
 
 // route is a Forward or Receive route seen without its type.
@@ -247,7 +216,7 @@ func New(bus *fxbus.Bus, cfg Config, opts ...Option) (*Conn, error) {
 		log:    bus.Logger(),
 		origin: newOrigin(),
 		end:    &runEnd{done: make(chan struct{})},
-		run:    &runGate{},
+		run:    &runhooks.Gate{},
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -381,7 +350,7 @@ func (c *Conn) Start(ctx context.Context) error {
 // connection handlers close that run's ncClosed and emit through that
 // run's gate, never the state of a later run, since the client may run
 // them after the run has ended.
-func (c *Conn) clientOptions(timeout time.Duration, ncClosed chan struct{}, run *runGate) []nats.Option {
+func (c *Conn) clientOptions(timeout time.Duration, ncClosed chan struct{}, run *runhooks.Gate) []nats.Option {
 	opts := []nats.Option{
 		nats.Name(c.cfg.Name),
 		nats.Timeout(timeout),
@@ -443,11 +412,11 @@ func (c *Conn) connHandler(nc *nats.Conn, event string, handle func()) {
 
 // The connection handlers below are those of the client of run. Each
 // emits its event, and touches the Conn's state, only inside run's gate
-// (see runGate): a handler that the client runs after run has ended is
+// (see Conn.run): a handler that the client runs after run has ended is
 // logged, and does nothing else. The emit is made under the gate's read
 // lock and never blocks; the logs are written outside it.
 
-func (c *Conn) onDisconnect(_ *nats.Conn, err error, run *runGate) {
+func (c *Conn) onDisconnect(_ *nats.Conn, err error, run *runhooks.Gate) {
 	c.mu.Lock()
 	// The current run's: if that is a later run than run, run has ended
 	// and enter refuses below.
@@ -456,39 +425,39 @@ func (c *Conn) onDisconnect(_ *nats.Conn, err error, run *runGate) {
 	if closing {
 		return // Close ends the connection: ClosedEvent tells it
 	}
-	if !run.enter() {
+	if !run.Enter() {
 		c.log.Info("natsbridge: disconnected after the connection's run ended; DisconnectedEvent not emitted into the next run",
 			zap.Error(err))
 		return
 	}
 	c.outage.Add(1)
 	fxbus.Emit(c.bus, DisconnectedEvent{Err: err})
-	run.leave()
+	run.Leave()
 	c.log.Warn("natsbridge: disconnected; the client reconnects by itself",
 		zap.Error(err), zap.Int("reconnectBufSize", c.reconnectBufSize()))
 }
 
-func (c *Conn) onReconnect(nc *nats.Conn, run *runGate) {
+func (c *Conn) onReconnect(nc *nats.Conn, run *runhooks.Gate) {
 	u := nc.ConnectedUrlRedacted()
-	if !run.enter() {
+	if !run.Enter() {
 		c.log.Info("natsbridge: reconnected after the connection's run ended; ReconnectedEvent not emitted into the next run",
 			zap.String("url", u))
 		return
 	}
 	fxbus.Emit(c.bus, ReconnectedEvent{URL: u})
-	run.leave()
+	run.Leave()
 	c.log.Info("natsbridge: reconnected", zap.String("url", u))
 }
 
-func (c *Conn) onClosed(nc *nats.Conn, run *runGate) {
+func (c *Conn) onClosed(nc *nats.Conn, run *runhooks.Gate) {
 	err := nc.LastError()
-	if !run.enter() {
+	if !run.Enter() {
 		c.log.Info("natsbridge: connection closed after its run ended; ClosedEvent not emitted into the next run",
 			zap.Error(err))
 		return
 	}
 	fxbus.Emit(c.bus, ClosedEvent{Err: err})
-	run.leave()
+	run.Leave()
 	c.log.Info("natsbridge: connection closed", zap.Error(err))
 }
 
@@ -549,7 +518,7 @@ func (c *Conn) Close(ctx context.Context) error {
 	}
 	// The drain has handled every message, or was cut short: a callback
 	// still running then must not emit into a later run.
-	run.end()
+	run.End()
 	leaveBus(c)
 	end.err = errors.Join(errs...)
 	close(end.done)
@@ -615,7 +584,7 @@ func (c *Conn) runAgain() {
 	c.closing, c.started = false, false
 	c.nc, c.ncClosed = nil, nil
 	c.end = &runEnd{done: make(chan struct{})}
-	c.run = &runGate{}
+	c.run = &runhooks.Gate{}
 	c.shared.Store(joinBus(c))
 	for _, r := range c.routes {
 		r.again()
@@ -630,7 +599,7 @@ func (c *Conn) endRun() {
 	c.mu.Lock()
 	run := c.run
 	c.mu.Unlock()
-	run.end()
+	run.End()
 }
 
 // beginRun begins a new run at once if the previous one is over; Start

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"sync/atomic"
 
+	"github.com/claviron/fxruntime/internal/runhooks"
 	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 )
@@ -76,7 +77,7 @@ func (r *receiver[E]) stop(context.Context) error { return nil }
 
 // handle decodes m and emits it on the bus, if run, the run in which the
 // subscription was made, has not ended.
-func (r *receiver[E]) handle(m *nats.Msg, run *runGate) {
+func (r *receiver[E]) handle(m *nats.Msg, run *runhooks.Gate) {
 	if h := r.conn.onHandle; h != nil {
 		h(m)
 	}
@@ -98,7 +99,7 @@ func (r *receiver[E]) handle(m *nats.Msg, run *runGate) {
 			zap.Error(err))
 		return
 	}
-	if !run.enter() {
+	if !run.Enter() {
 		r.late.Add(1)
 		r.conn.log.Warn("natsbridge: a message arrived in a run that has ended; dropped, not emitted into the next run",
 			zap.String("subject", m.Subject), zap.String("type", r.typ))
@@ -107,7 +108,7 @@ func (r *receiver[E]) handle(m *nats.Msg, run *runGate) {
 	// Counted first, so that whoever gets the event sees it counted.
 	r.n.received.Add(1)
 	r.guard.Load().emit(ev)
-	run.leave()
+	run.Leave()
 }
 
 // noteDropped records the client's count of the messages it discarded for

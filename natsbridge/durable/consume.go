@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/claviron/fxruntime/fxbus"
+	"github.com/claviron/fxruntime/internal/runhooks"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
@@ -213,13 +214,11 @@ type consumerRun[E any] struct {
 	workers sync.WaitGroup
 	work    chan jetstream.Msg
 
-	// emitMu is held for reading by each emit of a handled event on
-	// ConsumerConfig.Bus, for writing by endEmits; it guards emitsEnded.
-	// Once the run's Stop has returned (or the application's run has
-	// ended), the bus may be the next run's: a handler that outlived the
-	// stop must not emit on it.
-	emitMu     sync.RWMutex
-	emitsEnded bool
+	// emits gates the emits of handled events on ConsumerConfig.Bus;
+	// Stop ends it when it returns. Once the run's Stop has returned (or
+	// the application's run has ended), the bus may be the next run's: a
+	// handler that outlived the stop must not emit on it.
+	emits runhooks.Gate
 }
 
 type consumerCounters struct {
@@ -632,23 +631,13 @@ func (r *consumerRun[E]) handle(msg jetstream.Msg) {
 // after its run's Stop has returned (cut short by its context) is logged
 // instead: the bus may already be the next run's.
 func (r *consumerRun[E]) emit(ev E, seq uint64) {
-	r.emitMu.RLock()
-	defer r.emitMu.RUnlock()
-	if r.emitsEnded {
+	if !r.emits.Enter() {
 		r.c.log.Warn("durable: handler returned after its run's stop; message acknowledged, event not emitted on the bus",
 			zap.Uint64("seq", seq))
 		return
 	}
 	fxbus.Emit(r.c.cfg.Bus, ev)
-}
-
-// endEmits lets no emit of the run's handlers begin. It waits for the
-// emits under way, which is bounded: fxbus.Emit does not wait for
-// subscribers.
-func (r *consumerRun[E]) endEmits() {
-	r.emitMu.Lock()
-	r.emitsEnded = true
-	r.emitMu.Unlock()
+	r.emits.Leave()
 }
 
 // decodeMsg checks the headers and decodes the payload; on failure it
@@ -748,7 +737,7 @@ func (r *consumerRun[E]) stop(ctx context.Context) error {
 	r.stopping.Store(true)
 	// Once Stop returns, however it returns, the run's handlers emit
 	// nothing: the next run may reopen the bus.
-	defer r.endEmits()
+	defer r.emits.End()
 	if !r.started() { // and never will be: start sees stopping
 		r.cancelHandler()
 		return nil

@@ -102,28 +102,13 @@ type Singleton struct {
 	run  Func
 	log  *zap.Logger
 
-	// mu guards gate, the emit gate of the application's current run;
-	// each Run takes the one current when it starts.
+	// mu guards gate, which lets the events of the Runs of the
+	// application's current run reach Config.Bus until that run ends:
+	// under fxbus.Module the bus is reopened for the next run, and a Run
+	// that outlived its run must not emit there. Each Run takes the gate
+	// current when it starts.
 	mu   sync.Mutex
-	gate *emitGate
-}
-
-// emitGate lets the events of the Runs of one application run reach
-// Config.Bus until that run ends: under fxbus.Module the bus is reopened
-// for the next run, and a Run that outlived its run must not emit there.
-type emitGate struct {
-	// mu is held for reading by each emit, for writing by end; it guards
-	// ended.
-	mu    sync.RWMutex
-	ended bool
-}
-
-// end lets no emit begin. It waits for the emits under way, which is
-// bounded: fxbus.Emit does not wait for subscribers.
-func (g *emitGate) end() {
-	g.mu.Lock()
-	g.ended = true
-	g.mu.Unlock()
+	gate *runhooks.Gate
 }
 
 // New returns a Singleton; [Singleton.Run] campaigns and runs f while
@@ -169,7 +154,7 @@ func New(conn Conn, cfg Config, f Func) (*Singleton, error) {
 		}
 	}
 	log := cfg.Logger.With(zap.String("group", cfg.Group), zap.String("id", cfg.ID))
-	s := &Singleton{conn: conn, cfg: cfg, run: f, log: log, gate: &emitGate{}}
+	s := &Singleton{conn: conn, cfg: cfg, run: f, log: log, gate: &runhooks.Gate{}}
 	if cfg.Bus != nil {
 		// Reports false, registering nothing, for a bus that
 		// fxbus.Module did not build: such a bus has no runs, and the
@@ -186,9 +171,9 @@ func New(conn Conn, cfg Config, f Func) (*Singleton, error) {
 func (s *Singleton) endRun() {
 	s.mu.Lock()
 	g := s.gate
-	s.gate = &emitGate{}
+	s.gate = &runhooks.Gate{}
 	s.mu.Unlock()
-	g.end()
+	g.End()
 }
 
 // Task returns a lifecycle.Task that runs [Singleton.Run] under the
@@ -305,7 +290,7 @@ func (e *errLost) Unwrap() error { return e.err }
 // it every Renew, and gives it up when the Func returns or ctx ends. It
 // reports whether the Func returned on its own, and its error. Its events
 // pass through gate, the emit gate of the run in which its Run started.
-func (s *Singleton) lead(ctx context.Context, gate *emitGate, kv jetstream.KeyValue, token uint64) (bool, error) {
+func (s *Singleton) lead(ctx context.Context, gate *runhooks.Gate, kv jetstream.KeyValue, token uint64) (bool, error) {
 	log := s.log.With(zap.Uint64("token", token))
 	log.Info("leader: elected")
 	s.emit(gate, log, ElectedEvent{Group: s.cfg.Group, ID: s.cfg.ID, Token: token})
@@ -397,13 +382,11 @@ func (s *Singleton) giveUp(ctx context.Context, kv jetstream.KeyValue, rev uint6
 
 // emit emits ev on Config.Bus while gate's application run lasts, and
 // logs it instead once that run has ended.
-func (s *Singleton) emit(gate *emitGate, log *zap.Logger, ev any) {
+func (s *Singleton) emit(gate *runhooks.Gate, log *zap.Logger, ev any) {
 	if s.cfg.Bus == nil {
 		return
 	}
-	gate.mu.RLock()
-	defer gate.mu.RUnlock()
-	if gate.ended {
+	if !gate.Enter() {
 		log.Warn("leader: leadership changed after its application run ended; event not emitted on the bus",
 			zap.String("event", fmt.Sprintf("%T", ev)))
 		return
@@ -414,6 +397,7 @@ func (s *Singleton) emit(gate *emitGate, log *zap.Logger, ev any) {
 	case LostEvent:
 		fxbus.Emit(s.cfg.Bus, e)
 	}
+	gate.Leave()
 }
 
 func (s *Singleton) sleep(ctx context.Context, d time.Duration) {
